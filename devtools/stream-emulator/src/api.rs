@@ -1,0 +1,351 @@
+//! `/client/v4/...`: the emulated Cloudflare API.
+//!
+//! Every request goes through the same gate, in this order: `Authorization` header format,
+//! token, rate limit (only requests with the right token count, as Cloudflare limits per
+//! token), route, account id. Only requests that pass the gate can consume a fault, so a test's
+//! fault is never eaten by a request that was going to fail anyway.
+
+use std::future::pending;
+use std::time::Instant;
+
+use axum::body::Body as RequestBody;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::app::{RequestRecord, SharedApp};
+use crate::envelope::{ApiError, Body, Reply, codes, failure_envelope, success_envelope};
+use crate::faults::Action;
+use crate::ratelimit::retry_after_seconds;
+use crate::server::ConnectionHandle;
+use crate::{videos, webhook};
+
+/// Request bodies are small JSON documents; anything bigger is a client bug.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Route names used by faults and the request log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Copy,
+    Get,
+    List,
+    Delete,
+    Edit,
+    Webhook,
+}
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Copy => "copy",
+            Self::Get => "get",
+            Self::List => "list",
+            Self::Delete => "delete",
+            Self::Edit => "edit",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+enum Endpoint {
+    Copy,
+    List,
+    Get(String),
+    Edit(String),
+    Delete(String),
+    WebhookGet,
+    WebhookPut,
+    WebhookDelete,
+}
+
+impl Endpoint {
+    fn route(&self) -> Route {
+        match self {
+            Self::Copy => Route::Copy,
+            Self::List => Route::List,
+            Self::Get(_) => Route::Get,
+            Self::Edit(_) => Route::Edit,
+            Self::Delete(_) => Route::Delete,
+            Self::WebhookGet | Self::WebhookPut | Self::WebhookDelete => Route::Webhook,
+        }
+    }
+}
+
+/// Maps method + path to an endpoint and the account id from the path.
+fn resolve<'p>(method: &str, path: &'p str) -> Result<(&'p str, Endpoint), ApiError> {
+    let segments: Vec<&str> = path
+        .strip_prefix("/client/v4/")
+        .ok_or_else(ApiError::no_route)?
+        .split('/')
+        .collect();
+    let (account, tail) = match segments.as_slice() {
+        ["accounts", account, "stream", tail @ ..] if !account.is_empty() => (*account, tail),
+        _ => return Err(ApiError::no_route()),
+    };
+    let endpoint = match (tail, method) {
+        ([], "GET") => Endpoint::List,
+        (["copy"], "POST") => Endpoint::Copy,
+        (["webhook"], "GET") => Endpoint::WebhookGet,
+        (["webhook"], "PUT") => Endpoint::WebhookPut,
+        (["webhook"], "DELETE") => Endpoint::WebhookDelete,
+        ([] | ["copy"] | ["webhook"], _) => return Err(ApiError::method_not_allowed()),
+        ([uid], "GET") if !uid.is_empty() => Endpoint::Get((*uid).to_owned()),
+        ([uid], "POST") if !uid.is_empty() => Endpoint::Edit((*uid).to_owned()),
+        ([uid], "DELETE") if !uid.is_empty() => Endpoint::Delete((*uid).to_owned()),
+        ([uid], _) if !uid.is_empty() => return Err(ApiError::method_not_allowed()),
+        _ => return Err(ApiError::no_route()),
+    };
+    Ok((account, endpoint))
+}
+
+fn authenticate(app: &SharedApp, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer")
+                && !token.is_empty()
+                && !token.contains(char::is_whitespace)
+        })
+        .map(|(_, token)| token)
+        .ok_or_else(ApiError::invalid_auth_header)?;
+    if token == app.token {
+        Ok(())
+    } else {
+        Err(ApiError::authentication())
+    }
+}
+
+fn gate(
+    app: &SharedApp,
+    headers: &HeaderMap,
+    resolved: Result<(&str, Endpoint), ApiError>,
+) -> Result<Endpoint, ApiError> {
+    authenticate(app, headers)?;
+    app.limiter()
+        .check(Instant::now())
+        .map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
+    let (account, endpoint) = resolved?;
+    if account != app.account_id {
+        return Err(ApiError::authentication());
+    }
+    Ok(endpoint)
+}
+
+/// Entry point for every `/client/v4/...` request.
+pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let resolved = resolve(parts.method.as_str(), parts.uri.path());
+    let route = resolved
+        .as_ref()
+        .map_or("unknown", |(_, endpoint)| endpoint.route().name());
+    let log = |status: Option<StatusCode>, fault: Option<&Action>| {
+        log_request(&app, &parts, route, status, fault);
+    };
+
+    let endpoint = match gate(&app, &parts.headers, resolved) {
+        Ok(endpoint) => endpoint,
+        Err(error) => {
+            let reply = Reply::from(error);
+            log(Some(reply.status), None);
+            return reply.into_response();
+        }
+    };
+
+    let fault = app.faults().take(endpoint.route());
+    let reply = match &fault {
+        Some(action @ Action::Drop) => {
+            log(None, Some(action));
+            return drop_connection(&parts).await;
+        }
+        Some(Action::Status {
+            status,
+            retry_after,
+            code,
+            message,
+        }) => Reply {
+            retry_after: *retry_after,
+            ..injected_failure(*status, *code, message.as_deref())
+        },
+        Some(Action::SuccessFalse { code, message }) => {
+            injected_failure(StatusCode::OK, *code, message.as_deref())
+        }
+        Some(Action::Delay { delay }) => {
+            tokio::time::sleep(*delay).await;
+            perform(&app, endpoint, &parts, body).await
+        }
+        _ => perform(&app, endpoint, &parts, body).await,
+    };
+    let reply = match &fault {
+        Some(action @ Action::HangAfterProcessing) => {
+            log(None, Some(action));
+            // Held until the client gives up and hyper drops this future with the connection.
+            return pending().await;
+        }
+        Some(Action::MalformedJson) => truncate_json(reply),
+        Some(Action::MissingUid) => strip_uid(reply),
+        _ => reply,
+    };
+    log(Some(reply.status), fault.as_ref());
+    reply.into_response()
+}
+
+async fn perform(app: &SharedApp, endpoint: Endpoint, parts: &Parts, body: RequestBody) -> Reply {
+    let result = match endpoint {
+        Endpoint::Copy => match read_body(body).await {
+            Ok(bytes) => videos::copy(app, &parts.headers, &bytes),
+            Err(error) => Err(error),
+        },
+        Endpoint::List => videos::list(app, &parts.uri),
+        Endpoint::Get(uid) => videos::get(app, &uid),
+        Endpoint::Edit(uid) => match read_body(body).await {
+            Ok(bytes) => videos::edit(app, &uid, &bytes),
+            Err(error) => Err(error),
+        },
+        Endpoint::Delete(uid) => videos::delete(app, &uid),
+        Endpoint::WebhookGet => webhook::get_subscription(app),
+        Endpoint::WebhookPut => match read_body(body).await {
+            Ok(bytes) => webhook::put_subscription(app, &bytes),
+            Err(error) => Err(error),
+        },
+        Endpoint::WebhookDelete => webhook::delete_subscription(app),
+    };
+    result.unwrap_or_else(Reply::from)
+}
+
+async fn read_body(body: RequestBody) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            "Payload too large",
+        )
+    })
+}
+
+/// Closes the connection with no response at all (see `server.rs` for how).
+async fn drop_connection(parts: &Parts) -> Response {
+    match parts.extensions.get::<ConnectionHandle>() {
+        Some(connection) => connection.close(),
+        None => eprintln!("stream-emulator: drop fault outside the emulator's server; hanging"),
+    }
+    pending().await
+}
+
+fn injected_failure(status: StatusCode, code: Option<u32>, message: Option<&str>) -> Reply {
+    let message = message.map_or_else(
+        || {
+            let reason = status.canonical_reason().unwrap_or("Error");
+            format!("{reason} (fault injected by stream-emulator)")
+        },
+        str::to_owned,
+    );
+    let errors = json!([{ "code": code.unwrap_or(codes::INJECTED), "message": message }]);
+    Reply::json(status, failure_envelope(errors))
+}
+
+/// The real reply, serialized and cut in half: what a client sees when a response is
+/// truncated in transit. Any proper prefix of a JSON object is invalid JSON.
+fn truncate_json(reply: Reply) -> Reply {
+    let text = match reply.body {
+        Body::Json(value) => value.to_string(),
+        Body::Raw(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Body::Empty => success_envelope(Value::Null).to_string(),
+    };
+    let mut cut = text.len() / 2;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Reply {
+        status: StatusCode::OK,
+        body: Body::Raw(text.as_bytes()[..cut].to_vec()),
+        retry_after: None,
+    }
+}
+
+/// Removes `result.uid` (or each list item's `uid`).
+fn strip_uid(mut reply: Reply) -> Reply {
+    if let Body::Json(envelope) = &mut reply.body {
+        match envelope.get_mut("result") {
+            Some(Value::Object(video)) => {
+                video.remove("uid");
+            }
+            Some(Value::Array(videos)) => {
+                for video in videos.iter_mut().filter_map(Value::as_object_mut) {
+                    video.remove("uid");
+                }
+            }
+            _ => {}
+        }
+    }
+    reply
+}
+
+/// One stderr line and one request-log entry per API request. Only method, path, route,
+/// status and fault: never headers (token), bodies (presigned URLs) or the query string.
+fn log_request(
+    app: &SharedApp,
+    parts: &Parts,
+    route: &'static str,
+    status: Option<StatusCode>,
+    fault: Option<&Action>,
+) {
+    let status_text = status.map_or_else(|| "no response".to_owned(), |s| s.as_u16().to_string());
+    let fault_text = fault.map_or_else(String::new, |f| format!(" [fault: {}]", f.name()));
+    eprintln!(
+        "stream-emulator: {} {} ({route}) -> {status_text}{fault_text}",
+        parts.method,
+        parts.uri.path()
+    );
+    app.record_request(RequestRecord {
+        method: parts.method.to_string(),
+        route,
+        status: status.map(|s| s.as_u16()),
+        fault: fault.map(Action::name),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_of(method: &str, path: &str) -> Result<(String, Route), u32> {
+        resolve(method, path)
+            .map(|(account, endpoint)| (account.to_owned(), endpoint.route()))
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn resolves_routes() {
+        let base = "/client/v4/accounts/acct/stream";
+        assert_eq!(route_of("POST", &format!("{base}/copy")), Ok(("acct".into(), Route::Copy)));
+        assert_eq!(route_of("GET", base), Ok(("acct".into(), Route::List)));
+        assert_eq!(route_of("GET", &format!("{base}/abc")), Ok(("acct".into(), Route::Get)));
+        assert_eq!(route_of("POST", &format!("{base}/abc")), Ok(("acct".into(), Route::Edit)));
+        assert_eq!(route_of("DELETE", &format!("{base}/abc")), Ok(("acct".into(), Route::Delete)));
+        assert_eq!(route_of("PUT", &format!("{base}/webhook")), Ok(("acct".into(), Route::Webhook)));
+        assert_eq!(route_of("GET", &format!("{base}/copy")), Err(codes::METHOD_NOT_ALLOWED));
+        assert_eq!(route_of("GET", &format!("{base}/a/b")), Err(codes::NO_ROUTE));
+        assert_eq!(route_of("GET", "/client/v4/zones"), Err(codes::NO_ROUTE));
+    }
+
+    #[test]
+    fn truncated_json_does_not_parse() {
+        let reply = truncate_json(Reply::success(json!({"uid": "é".repeat(7)})));
+        let Body::Raw(bytes) = reply.body else { panic!("expected raw bytes") };
+        assert!(!bytes.is_empty());
+        assert!(serde_json::from_slice::<Value>(&bytes).is_err());
+    }
+
+    #[test]
+    fn strip_uid_removes_uid_from_object_and_list() {
+        for result in [json!({"uid": "x", "size": 1}), json!([{"uid": "x"}, {"uid": "y"}])] {
+            let Body::Json(body) = strip_uid(Reply::success(result)).body else { panic!() };
+            assert!(!body["result"].to_string().contains("uid"), "{body}");
+        }
+    }
+}

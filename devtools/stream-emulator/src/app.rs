@@ -1,0 +1,173 @@
+//! Shared emulator state: the video library, webhook subscription, faults, rate limiter and the
+//! request log. Each piece has its own short-lived `std` mutex; no lock is held across `.await`.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::Config;
+use crate::faults::FaultQueue;
+use crate::model::{Timestamp, Video};
+use crate::ratelimit::RateLimiter;
+
+pub type SharedApp = Arc<App>;
+
+/// A video plus what only the emulator knows about it (exposed by `GET /__emulator/videos`).
+#[derive(Clone, Debug, Serialize)]
+pub struct VideoRecord {
+    pub video: Video,
+    pub deleted: bool,
+    pub source_sha256: Option<String>,
+    pub source_size: Option<u64>,
+    pub fetch_status: Option<u16>,
+    pub fetch_error: Option<String>,
+}
+
+/// The account's single webhook subscription (doc §5.1).
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
+    pub modified: Timestamp,
+}
+
+/// One API request, for `GET /__emulator/requests`. Deliberately no headers and no bodies:
+/// they carry the API token and presigned URLs.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub route: &'static str,
+    /// `None` when no response was sent (`drop` / `hang_after_processing` faults).
+    pub status: Option<u16>,
+    pub fault: Option<&'static str>,
+}
+
+pub struct App {
+    pub account_id: String,
+    pub token: String,
+    /// Base of playback/thumbnail URLs, without trailing slash.
+    pub public_base_url: String,
+    pub processing_delay: Duration,
+    /// Client for origin fetches and webhook deliveries.
+    pub http: reqwest::Client,
+    videos: Mutex<Vec<VideoRecord>>,
+    webhook: Mutex<Option<Webhook>>,
+    faults: Mutex<FaultQueue>,
+    limiter: Mutex<RateLimiter>,
+    requests: Mutex<Vec<RequestRecord>>,
+}
+
+/// A poisoned lock only means another request panicked mid-update; for a test double it is
+/// more useful to keep serving than to cascade the panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl App {
+    pub fn new(config: &Config, public_base_url: String) -> reqwest::Result<Self> {
+        let http = reqwest::Client::builder()
+            // The emulator talks to local origins and receivers; an inherited HTTP(S)_PROXY
+            // would only get in the way.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()?;
+        let webhook = config.webhook.as_ref().map(|target| Webhook {
+            url: target.url.clone(),
+            secret: target.secret.clone(),
+            modified: Timestamp::now(),
+        });
+        Ok(Self {
+            account_id: config.account_id.clone(),
+            token: config.token.clone(),
+            public_base_url,
+            processing_delay: config.processing_delay,
+            http,
+            videos: Mutex::default(),
+            webhook: Mutex::new(webhook),
+            faults: Mutex::default(),
+            limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
+            requests: Mutex::default(),
+        })
+    }
+
+    // --- videos -------------------------------------------------------------------------
+
+    pub fn insert_video(&self, video: Video) {
+        lock(&self.videos).push(VideoRecord {
+            video,
+            deleted: false,
+            source_sha256: None,
+            source_size: None,
+            fetch_status: None,
+            fetch_error: None,
+        });
+    }
+
+    /// A live (not deleted) video.
+    pub fn video(&self, uid: &str) -> Option<Video> {
+        self.with_live_record(uid, |record| record.video.clone())
+    }
+
+    /// Runs `f` on the live record for `uid`; `None` if unknown, deleted, or wiped by a reset.
+    pub fn with_live_record<R>(&self, uid: &str, f: impl FnOnce(&mut VideoRecord) -> R) -> Option<R> {
+        lock(&self.videos)
+            .iter_mut()
+            .find(|r| r.video.uid == uid && !r.deleted)
+            .map(f)
+    }
+
+    /// Live videos in creation order.
+    pub fn live_videos(&self) -> Vec<Video> {
+        lock(&self.videos)
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| r.video.clone())
+            .collect()
+    }
+
+    /// Every video ever created, deleted ones included.
+    pub fn all_records(&self) -> Vec<VideoRecord> {
+        lock(&self.videos).clone()
+    }
+
+    // --- webhook subscription -----------------------------------------------------------
+
+    pub fn webhook(&self) -> Option<Webhook> {
+        lock(&self.webhook).clone()
+    }
+
+    pub fn set_webhook(&self, webhook: Option<Webhook>) {
+        *lock(&self.webhook) = webhook;
+    }
+
+    // --- faults, rate limit, request log ------------------------------------------------
+
+    pub fn faults(&self) -> MutexGuard<'_, FaultQueue> {
+        lock(&self.faults)
+    }
+
+    pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
+        lock(&self.limiter)
+    }
+
+    pub fn record_request(&self, record: RequestRecord) {
+        lock(&self.requests).push(record);
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.requests).clone()
+    }
+
+    /// Back to an empty library (`POST /__emulator/reset`). The webhook subscription is
+    /// configuration, not data, and is kept. Background jobs of wiped videos find their
+    /// video gone and stop.
+    pub fn reset(&self) {
+        lock(&self.videos).clear();
+        lock(&self.faults).clear();
+        lock(&self.requests).clear();
+        lock(&self.limiter).reset();
+    }
+}

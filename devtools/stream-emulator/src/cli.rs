@@ -1,0 +1,260 @@
+//! Command line and environment configuration, parsed by hand to keep the build small.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::ratelimit::Limit;
+
+pub const USAGE: &str = "\
+usage: stream-emulator --account-id ACCT --token TOKEN [options]
+
+  --listen ADDR               address to bind (default 127.0.0.1:0 = any free port)
+  --account-id ID             the only account id accepted in API paths (required)
+  --token TOKEN               the only API token accepted as `Authorization: Bearer` (required)
+  --public-base-url URL       base of returned playback URLs (default http://<bound address>)
+  --webhook-url URL           initial webhook subscription (needs --webhook-secret)
+  --webhook-secret SECRET     signing secret for --webhook-url
+  --rate-limit N/W            N requests per W seconds, then W seconds lockout (default 1200/300)
+  --processing-delay-ms N     pause between queued/inprogress/ready (default 50)
+
+Every flag can also be given as an environment variable: EMULATOR_ + the flag name in upper
+case with '-' as '_' (e.g. EMULATOR_ACCOUNT_ID). Flags win over the environment.";
+
+/// (flag name, environment variable).
+const OPTIONS: [(&str, &str); 8] = [
+    ("listen", "EMULATOR_LISTEN"),
+    ("account-id", "EMULATOR_ACCOUNT_ID"),
+    ("token", "EMULATOR_TOKEN"),
+    ("public-base-url", "EMULATOR_PUBLIC_BASE_URL"),
+    ("webhook-url", "EMULATOR_WEBHOOK_URL"),
+    ("webhook-secret", "EMULATOR_WEBHOOK_SECRET"),
+    ("rate-limit", "EMULATOR_RATE_LIMIT"),
+    ("processing-delay-ms", "EMULATOR_PROCESSING_DELAY_MS"),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub url: String,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: String,
+    pub account_id: String,
+    pub token: String,
+    /// Without trailing slash.
+    pub public_base_url: Option<String>,
+    pub webhook: Option<WebhookTarget>,
+    pub rate_limit: Limit,
+    pub processing_delay: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CliError {
+    HelpRequested,
+    Invalid(String),
+}
+
+/// Parses `args` (without the program name); `env` looks up environment variables.
+pub fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, CliError> {
+    let mut values = flag_values(args)?;
+    for (flag, var) in OPTIONS {
+        if !values.contains_key(flag)
+            && let Some(value) = env(var).filter(|v| !v.is_empty())
+        {
+            values.insert(flag, value);
+        }
+    }
+
+    let required = |flag: &str| {
+        values
+            .get(flag)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| invalid(format!("missing required --{flag}")))
+    };
+    let account_id = required("account-id")?;
+    let token = required("token")?;
+
+    let public_base_url = values
+        .get("public-base-url")
+        .map(|url| http_url("--public-base-url", url))
+        .transpose()?
+        .map(|url| url.trim_end_matches('/').to_owned());
+
+    let webhook = match (values.get("webhook-url"), values.get("webhook-secret")) {
+        (None, None) => None,
+        (Some(url), Some(secret)) => Some(WebhookTarget {
+            url: http_url("--webhook-url", url)?.to_owned(),
+            secret: secret.clone(),
+        }),
+        (Some(_), None) => return Err(invalid("--webhook-url requires --webhook-secret")),
+        (None, Some(_)) => return Err(invalid("--webhook-secret requires --webhook-url")),
+    };
+
+    let rate_limit = values
+        .get("rate-limit")
+        .map(|text| parse_rate_limit(text))
+        .transpose()?
+        .unwrap_or_default();
+
+    let processing_delay = match values.get("processing-delay-ms") {
+        None => Duration::from_millis(50),
+        Some(text) => Duration::from_millis(text.parse().map_err(|_| {
+            invalid("--processing-delay-ms must be a non-negative integer (milliseconds)")
+        })?),
+    };
+
+    Ok(Config {
+        listen: values
+            .remove("listen")
+            .unwrap_or_else(|| "127.0.0.1:0".to_owned()),
+        account_id,
+        token,
+        public_base_url,
+        webhook,
+        rate_limit,
+        processing_delay,
+    })
+}
+
+/// Collects `--flag value` and `--flag=value` pairs, rejecting unknown flags.
+fn flag_values(
+    args: impl IntoIterator<Item = String>,
+) -> Result<HashMap<&'static str, String>, CliError> {
+    let mut values = HashMap::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--help" || arg == "-h" {
+            return Err(CliError::HelpRequested);
+        }
+        let Some(body) = arg.strip_prefix("--") else {
+            return Err(invalid(format!("unexpected argument {arg:?}")));
+        };
+        let (name, inline_value) = match body.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_owned())),
+            None => (body, None),
+        };
+        let Some(&(flag, _)) = OPTIONS.iter().find(|(flag, _)| *flag == name) else {
+            return Err(invalid(format!("unknown flag --{name}")));
+        };
+        let value = match inline_value {
+            Some(value) => value,
+            None => args
+                .next()
+                .ok_or_else(|| invalid(format!("--{flag} needs a value")))?,
+        };
+        values.insert(flag, value);
+    }
+    Ok(values)
+}
+
+fn parse_rate_limit(text: &str) -> Result<Limit, CliError> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(n, w)| Some((n.trim().parse::<u32>().ok()?, w.trim().parse::<u64>().ok()?)))
+        .filter(|&(n, w)| n > 0 && w > 0);
+    let (max_requests, window_secs) = parsed.ok_or_else(|| {
+        invalid("--rate-limit must be N/W with N requests per W seconds, both > 0")
+    })?;
+    Ok(Limit {
+        max_requests,
+        window: Duration::from_secs(window_secs),
+    })
+}
+
+fn http_url<'a>(flag: &str, url: &'a str) -> Result<&'a str, CliError> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(url),
+        _ => Err(invalid(format!("{flag} must be an http(s) URL"))),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> CliError {
+    CliError::Invalid(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn minimal_flags_and_defaults() {
+        let config = parse(args(&["--account-id", "acct", "--token=tok"]), no_env).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:0");
+        assert_eq!(config.account_id, "acct");
+        assert_eq!(config.token, "tok");
+        assert_eq!(config.rate_limit, Limit::default());
+        assert_eq!(config.processing_delay, Duration::from_millis(50));
+        assert!(config.webhook.is_none() && config.public_base_url.is_none());
+    }
+
+    #[test]
+    fn environment_fills_in_and_flags_win() {
+        let env = |name: &str| match name {
+            "EMULATOR_ACCOUNT_ID" => Some("from-env".to_owned()),
+            "EMULATOR_TOKEN" => Some("env-token".to_owned()),
+            "EMULATOR_RATE_LIMIT" => Some("5/2".to_owned()),
+            _ => None,
+        };
+        let config = parse(args(&["--account-id", "flag"]), env).unwrap();
+        assert_eq!(config.account_id, "flag");
+        assert_eq!(config.token, "env-token");
+        assert_eq!(config.rate_limit.max_requests, 5);
+        assert_eq!(config.rate_limit.window, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn missing_required_flags_are_named() {
+        let Err(CliError::Invalid(message)) = parse(args(&["--token", "t"]), no_env) else {
+            panic!("expected an error");
+        };
+        assert!(message.contains("--account-id"), "{message}");
+        let Err(CliError::Invalid(message)) = parse(args(&["--account-id", "a"]), no_env) else {
+            panic!("expected an error");
+        };
+        assert!(message.contains("--token"), "{message}");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for bad in [
+            &["--rate-limit", "10"][..],
+            &["--rate-limit", "0/5"],
+            &["--processing-delay-ms", "-1"],
+            &["--webhook-url", "http://x/hook"],
+            &["--public-base-url", "ftp://x"],
+            &["--bogus", "1"],
+            &["--listen"],
+        ] {
+            let mut list = args(&["--account-id", "a", "--token", "t"]);
+            list.extend(args(bad));
+            assert!(
+                matches!(parse(list, no_env), Err(CliError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_base_url_loses_trailing_slash() {
+        let config = parse(
+            args(&["--account-id", "a", "--token", "t", "--public-base-url", "https://cdn.test/"]),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(config.public_base_url.as_deref(), Some("https://cdn.test"));
+    }
+}

@@ -1,0 +1,278 @@
+//! Injected failures, armed through `POST /__emulator/faults`.
+//!
+//! Each fault matches a route (or `any`) and is consumed by that many matching API requests,
+//! oldest fault first. It lets integration tests reproduce what a real network and a real
+//! Cloudflare do to a client: 5xx, slow replies, lost replies after the side effect happened,
+//! reset connections, and bodies a client cannot parse.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::api::Route;
+
+/// Which requests a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteFilter {
+    Any,
+    Copy,
+    Get,
+    List,
+    Delete,
+    Edit,
+    Webhook,
+}
+
+impl RouteFilter {
+    fn matches(self, route: Route) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Copy => route == Route::Copy,
+            Self::Get => route == Route::Get,
+            Self::List => route == Route::List,
+            Self::Delete => route == Route::Delete,
+            Self::Edit => route == Route::Edit,
+            Self::Webhook => route == Route::Webhook,
+        }
+    }
+}
+
+/// What happens to the request that consumes the fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum Action {
+    /// Answer with this status and a failure envelope; the operation is NOT performed.
+    Status {
+        #[serde(serialize_with = "serialize_status")]
+        status: StatusCode,
+        retry_after: Option<u64>,
+        code: Option<u32>,
+        message: Option<String>,
+    },
+    /// Wait, then handle the request normally.
+    Delay {
+        #[serde(rename = "delay_ms", serialize_with = "serialize_millis")]
+        delay: Duration,
+    },
+    /// Perform the operation, then never answer ("the reply was lost").
+    HangAfterProcessing,
+    /// Close the connection without any response; the operation is NOT performed.
+    Drop,
+    /// HTTP 200 whose envelope says `success:false`; the operation is NOT performed.
+    SuccessFalse {
+        code: Option<u32>,
+        message: Option<String>,
+    },
+    /// Perform the operation, then answer 200 with the reply's JSON cut in half.
+    MalformedJson,
+    /// Perform the operation, then answer with `uid` removed from the result.
+    MissingUid,
+}
+
+impl Action {
+    /// The name recorded in `GET /__emulator/requests` (`fault` field).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Delay { .. } => "delay_ms",
+            Self::HangAfterProcessing => "hang_after_processing",
+            Self::Drop => "drop",
+            Self::SuccessFalse { .. } => "success_false",
+            Self::MalformedJson => "malformed_json",
+            Self::MissingUid => "missing_uid",
+        }
+    }
+}
+
+fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
+}
+
+fn serialize_millis<S: serde::Serializer>(delay: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(delay.as_millis() as u64)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fault {
+    pub route: RouteFilter,
+    /// Matching requests still to be affected.
+    pub times: u32,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// The wire form of one fault in `POST /__emulator/faults`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    route: RouteFilter,
+    #[serde(default = "one")]
+    times: u32,
+    status: Option<u16>,
+    retry_after: Option<u64>,
+    code: Option<u32>,
+    message: Option<String>,
+    delay_ms: Option<u64>,
+    #[serde(default)]
+    hang_after_processing: bool,
+    #[serde(default)]
+    drop: bool,
+    #[serde(default)]
+    success_false: bool,
+    #[serde(default)]
+    malformed_json: bool,
+    #[serde(default)]
+    missing_uid: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl TryFrom<FaultSpec> for Fault {
+    type Error = String;
+
+    fn try_from(spec: FaultSpec) -> Result<Self, String> {
+        if spec.times == 0 {
+            return Err("times must be at least 1".into());
+        }
+        let mut actions = Vec::new();
+        if let Some(status) = spec.status {
+            let status = StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| s.as_u16() >= 200)
+                .ok_or_else(|| format!("status {status} is not a final HTTP status"))?;
+            actions.push(Action::Status {
+                status,
+                retry_after: spec.retry_after,
+                code: spec.code,
+                message: spec.message.clone(),
+            });
+        }
+        if let Some(ms) = spec.delay_ms {
+            actions.push(Action::Delay {
+                delay: Duration::from_millis(ms),
+            });
+        }
+        if spec.hang_after_processing {
+            actions.push(Action::HangAfterProcessing);
+        }
+        if spec.drop {
+            actions.push(Action::Drop);
+        }
+        if spec.success_false {
+            actions.push(Action::SuccessFalse {
+                code: spec.code,
+                message: spec.message.clone(),
+            });
+        }
+        if spec.malformed_json {
+            actions.push(Action::MalformedJson);
+        }
+        if spec.missing_uid {
+            actions.push(Action::MissingUid);
+        }
+        if spec.retry_after.is_some() && spec.status.is_none() {
+            return Err("retry_after only goes with status".into());
+        }
+        let is_error_action = |a: &Action| matches!(a, Action::Status { .. } | Action::SuccessFalse { .. });
+        if (spec.code.is_some() || spec.message.is_some()) && !actions.iter().any(is_error_action) {
+            return Err("code/message only go with status or success_false".into());
+        }
+        match <[Action; 1]>::try_from(actions) {
+            Ok([action]) => Ok(Fault {
+                route: spec.route,
+                times: spec.times,
+                action,
+            }),
+            Err(_) => Err(
+                "each fault needs exactly one action: status, delay_ms, hang_after_processing, \
+                 drop, success_false, malformed_json or missing_uid"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Armed faults, in arrival order.
+#[derive(Debug, Default)]
+pub struct FaultQueue {
+    faults: Vec<Fault>,
+}
+
+impl FaultQueue {
+    pub fn extend(&mut self, faults: impl IntoIterator<Item = Fault>) {
+        self.faults.extend(faults);
+    }
+
+    pub fn clear(&mut self) {
+        self.faults.clear();
+    }
+
+    pub fn pending(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Consumes one use of the oldest fault matching `route`.
+    pub fn take(&mut self, route: Route) -> Option<Action> {
+        let index = self.faults.iter().position(|f| f.route.matches(route))?;
+        let fault = &mut self.faults[index];
+        fault.times -= 1;
+        let action = fault.action.clone();
+        if fault.times == 0 {
+            self.faults.remove(index);
+        }
+        Some(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(json: &str) -> Result<Fault, String> {
+        let spec: FaultSpec = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        Fault::try_from(spec)
+    }
+
+    #[test]
+    fn parses_each_action() {
+        let f = fault(r#"{"route":"copy","status":503,"retry_after":2,"times":2}"#).unwrap();
+        assert_eq!(f.times, 2);
+        assert!(matches!(
+            f.action,
+            Action::Status { status: StatusCode::SERVICE_UNAVAILABLE, retry_after: Some(2), .. }
+        ));
+        assert_eq!(fault(r#"{"route":"any","drop":true}"#).unwrap().action, Action::Drop);
+        assert_eq!(
+            fault(r#"{"route":"get","delay_ms":5}"#).unwrap().action,
+            Action::Delay { delay: Duration::from_millis(5) }
+        );
+    }
+
+    #[test]
+    fn rejects_zero_or_several_actions_and_typos() {
+        assert!(fault(r#"{"route":"copy"}"#).is_err());
+        assert!(fault(r#"{"route":"copy","drop":true,"status":500}"#).is_err());
+        assert!(fault(r#"{"route":"copy","dorp":true}"#).is_err());
+        assert!(fault(r#"{"route":"nope","drop":true}"#).is_err());
+        assert!(fault(r#"{"route":"copy","drop":true,"times":0}"#).is_err());
+        assert!(fault(r#"{"route":"copy","status":99}"#).is_err());
+    }
+
+    #[test]
+    fn queue_consumes_oldest_matching_fault() {
+        let mut queue = FaultQueue::default();
+        queue.extend([
+            fault(r#"{"route":"get","drop":true}"#).unwrap(),
+            fault(r#"{"route":"any","missing_uid":true,"times":2}"#).unwrap(),
+        ]);
+        assert_eq!(queue.take(Route::Copy), Some(Action::MissingUid));
+        assert_eq!(queue.take(Route::Get), Some(Action::Drop));
+        assert_eq!(queue.take(Route::Get), Some(Action::MissingUid));
+        assert_eq!(queue.take(Route::Get), None);
+        assert!(queue.pending().is_empty());
+    }
+}

@@ -1,0 +1,69 @@
+//! The HTTP/1.1 accept loop.
+//!
+//! Hand-rolled instead of `axum::serve` for one reason: the `drop` fault must close a
+//! connection without writing any response, so a handler needs a handle on its connection.
+//! (Panicking in the handler would also kill the connection task, but not under
+//! `panic = "abort"`, which the workspace's release profile sets.)
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Put in every request's extensions; `close()` makes the server drop the connection.
+#[derive(Clone)]
+pub struct ConnectionHandle(Arc<Notify>);
+
+impl ConnectionHandle {
+    pub fn close(&self) {
+        // `notify_one` stores a permit, so this works even before the server awaits it.
+        self.0.notify_one();
+    }
+}
+
+/// Serves `router` until `shutdown` completes.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    eprintln!("stream-emulator: accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        tokio::spawn(serve_connection(stream, router.clone()));
+    }
+}
+
+async fn serve_connection(stream: TcpStream, router: Router) {
+    // Small JSON exchanges: do not let Nagle delay them.
+    let _ = stream.set_nodelay(true);
+    let closer = Arc::new(Notify::new());
+    let handle = ConnectionHandle(Arc::clone(&closer));
+    let router = TowerToHyperService::new(router);
+    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(handle.clone());
+        router.call(request)
+    });
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        // Errors here are clients going away mid-exchange: nothing to report.
+        _ = connection => {}
+        // Dropping the connection future closes the socket with nothing written.
+        () = closer.notified() => {}
+    }
+}

@@ -1,0 +1,283 @@
+//! [`StreamClient`] for the Cloudflare Stream API (one HTTP request per call; retries are the
+//! ingest logic's decision, because repeating a `/copy` blindly creates a second, billed video).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::StartupError;
+use crate::error::StreamError;
+use crate::ports::{CopyRequest, StreamClient, StreamVideo};
+use crate::secret::SecretString;
+
+pub struct CloudflareStream {
+    http: reqwest::Client,
+    /// `{api}/accounts/{account}/stream`
+    stream_url: String,
+    token: SecretString,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    success: Option<bool>,
+    #[serde(default)]
+    errors: Vec<ApiMessage>,
+    result: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ApiMessage {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VideoDto {
+    uid: Option<String>,
+    status: Option<StatusDto>,
+    playback: Option<PlaybackDto>,
+    thumbnail: Option<String>,
+    preview: Option<String>,
+    created: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusDto {
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PlaybackDto {
+    hls: Option<String>,
+    dash: Option<String>,
+}
+
+impl CloudflareStream {
+    pub fn new(api_url: &str, account_id: &str, token: SecretString) -> Result<Self, StartupError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| StartupError::Init(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { http, stream_url: format!("{}/accounts/{account_id}/stream", api_url.trim_end_matches('/')), token })
+    }
+
+    /// Sends one request and returns the envelope's `result` (`Value::Null` for an empty 2xx body).
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, StreamError> {
+        let mut request = self.http.request(method, url).bearer_auth(self.token.expose()).timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        // `without_url`: reqwest errors quote the URL; ours carry no secret, but keep errors short.
+        let response = request.send().await.map_err(|e| StreamError::Transport(describe(e.without_url())))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(|e| StreamError::Transport(describe(e.without_url())))?;
+        let envelope = if bytes.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            match serde_json::from_slice::<Envelope>(&bytes) {
+                Ok(envelope) => Some(envelope),
+                Err(e) if status.is_success() => {
+                    return Err(StreamError::InvalidResponse(format!(
+                        "HTTP {status} with a body that is not the API envelope: {e}"
+                    )));
+                }
+                Err(_) => None,
+            }
+        };
+        if !status.is_success() {
+            let message = envelope
+                .as_ref()
+                .map(|e| error_text(&e.errors))
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("no error details").to_owned());
+            return Err(StreamError::Http { status: status.as_u16(), message, retry_after });
+        }
+        match envelope {
+            None => Ok(Value::Null),
+            Some(Envelope { success: Some(true), result, .. }) => Ok(result.unwrap_or(Value::Null)),
+            Some(Envelope { errors, .. }) => Err(StreamError::InvalidResponse(format!(
+                "HTTP {status} but success is not true: {}",
+                error_text(&errors)
+            ))),
+        }
+    }
+}
+
+fn describe(e: reqwest::Error) -> String {
+    // The source chain says what actually happened (refused, reset, timed out).
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn error_text(errors: &[ApiMessage]) -> String {
+    errors
+        .iter()
+        .map(|e| match (e.code, e.message.as_deref()) {
+            (Some(code), Some(m)) => format!("{code}: {m}"),
+            (Some(code), None) => code.to_string(),
+            (None, Some(m)) => m.to_owned(),
+            (None, None) => "unspecified error".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Reads a Video object, insisting on a plausible `uid`.
+fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
+    let dto: VideoDto = serde_json::from_value(value)
+        .map_err(|e| StreamError::InvalidResponse(format!("unexpected video object: {e}")))?;
+    let uid = dto
+        .uid
+        .filter(|u| is_valid_uid(u))
+        .ok_or_else(|| StreamError::InvalidResponse("the video object has no valid uid".into()))?;
+    Ok(StreamVideo {
+        uid,
+        state: dto.status.and_then(|s| s.state).unwrap_or_else(|| "unknown".into()),
+        hls_url: dto.playback.as_ref().and_then(|p| p.hls.clone()),
+        dash_url: dto.playback.and_then(|p| p.dash),
+        thumbnail_url: dto.thumbnail,
+        preview_url: dto.preview,
+        created: dto.created,
+    })
+}
+
+/// Cloudflare uids are 32 hex characters; anything else is a broken response (and would be unsafe
+/// to splice into a URL path).
+fn is_valid_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.len() <= 64 && uid.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// The JSON body of `POST /stream/copy`.
+pub fn copy_body(request: &CopyRequest<'_>) -> Value {
+    let object = request.object;
+    let mut meta = Map::new();
+    meta.insert("name".into(), json!(object.key));
+    meta.insert("source".into(), json!(object.source()));
+    meta.insert("s3_bucket".into(), json!(object.bucket));
+    meta.insert("s3_key".into(), json!(object.key));
+    meta.insert("s3_version".into(), json!(object.version_key()));
+    json!({
+        "url": request.url.expose(),
+        "meta": meta,
+        "creator": request.creator,
+        "requireSignedURLs": request.options.require_signed_urls,
+        "allowedOrigins": request.options.allowed_origins,
+        "thumbnailTimestampPct": request.options.thumbnail_timestamp_pct,
+    })
+}
+
+impl StreamClient for CloudflareStream {
+    async fn copy(&self, request: &CopyRequest<'_>, timeout: Duration) -> Result<StreamVideo, StreamError> {
+        let body = copy_body(request);
+        let result = self.call(Method::POST, &format!("{}/copy", self.stream_url), Some(&body), timeout).await?;
+        parse_video(result)
+    }
+
+    async fn find_by_creator(&self, creator: &str, timeout: Duration) -> Result<Option<StreamVideo>, StreamError> {
+        if !creator.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(StreamError::InvalidResponse("creator must be alphanumeric".into()));
+        }
+        let url = format!("{}?creator={creator}&asc=true", self.stream_url);
+        let result = self.call(Method::GET, &url, None, timeout).await?;
+        let Value::Array(videos) = result else {
+            return Err(StreamError::InvalidResponse("the list result is not an array".into()));
+        };
+        let mut found: Vec<StreamVideo> = videos.into_iter().map(parse_video).collect::<Result<_, _>>()?;
+        if found.len() > 1 {
+            tracing::warn!(creator, count = found.len(), "several videos share one creator; adopting the oldest");
+        }
+        // RFC 3339 timestamps of one format sort as strings; `asc=true` already asks for this order.
+        found.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(found.into_iter().next())
+    }
+
+    async fn delete(&self, uid: &str, timeout: Duration) -> Result<(), StreamError> {
+        if !is_valid_uid(uid) {
+            return Err(StreamError::InvalidResponse(format!("refusing to delete an invalid uid {uid:?}")));
+        }
+        match self.call(Method::DELETE, &format!("{}/{uid}", self.stream_url), None, timeout).await {
+            Ok(_) => Ok(()),
+            Err(StreamError::Http { status, .. }) if status == StatusCode::NOT_FOUND.as_u16() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StreamOptions;
+    use crate::domain::object::ObjectVersion;
+    use crate::secret::PresignedUrl;
+
+    #[test]
+    fn copy_body_carries_url_name_creator_and_options() {
+        let object = ObjectVersion {
+            bucket: "b".into(),
+            key: "videos/a b+(1).mp4".into(),
+            size: 5,
+            etag: "e".into(),
+            version_id: Some("v1".into()),
+            sequencer: String::new(),
+        };
+        let url = PresignedUrl::new("http://s3/b/videos/a%20b%2B%281%29.mp4?X-Amz-Signature=s");
+        let options = StreamOptions {
+            require_signed_urls: true,
+            allowed_origins: vec!["vinofy.com".into()],
+            thumbnail_timestamp_pct: 0.25,
+        };
+        let creator = object.creator();
+        let body = copy_body(&CopyRequest { url: &url, object: &object, creator: &creator, options: &options });
+        assert_eq!(body["url"], url.expose());
+        assert_eq!(body["meta"]["name"], "videos/a b+(1).mp4");
+        assert_eq!(body["meta"]["s3_version"], "version:v1");
+        assert_eq!(body["creator"].as_str().unwrap().len(), 64);
+        assert_eq!(body["requireSignedURLs"], true);
+        assert_eq!(body["allowedOrigins"], json!(["vinofy.com"]));
+        assert_eq!(body["thumbnailTimestampPct"], 0.25);
+    }
+
+    #[test]
+    fn video_objects_need_a_uid() {
+        let ok = parse_video(json!({"uid": "6b9e68b07dfee8cc2d116e4c51d6a957", "status": {"state": "downloading"},
+            "playback": {"hls": "h", "dash": "d"}, "thumbnail": "t", "preview": "p"}))
+        .unwrap();
+        assert_eq!(
+            (ok.state.as_str(), ok.hls_url.as_deref(), ok.preview_url.as_deref()),
+            ("downloading", Some("h"), Some("p"))
+        );
+        for bad in [json!({}), json!({"uid": ""}), json!({"uid": "../x"}), json!("str"), json!({"uid": 5})] {
+            assert!(matches!(parse_video(bad.clone()), Err(StreamError::InvalidResponse(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_text_joins_codes_and_messages() {
+        let errors = vec![
+            ApiMessage { code: Some(10000), message: Some("Authentication error".into()) },
+            ApiMessage { code: None, message: Some("x".into()) },
+        ];
+        assert_eq!(error_text(&errors), "10000: Authentication error; x");
+    }
+}

@@ -1,0 +1,392 @@
+//! [`VideoStore`] for DynamoDB. One item per source object (`source` = `s3://bucket/key`); the
+//! claim rule of [`crate::domain::record::judge_claim`] is enforced by a condition expression so it
+//! holds when invocations race.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{SecondsFormat, TimeZone, Utc};
+
+use crate::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
+use crate::error::StoreError;
+use crate::ports::{Claim, ClaimOutcome, StreamVideo, VideoStore};
+
+/// Attribute names. `source`, `video_uid`, the URLs, `status`, `error`, `stream_state`, `bucket`,
+/// `key`, `size`, `etag`, `version_id`, `created_at`, `updated_at` are a contract with the apps.
+pub mod attr {
+    pub const SOURCE: &str = "source";
+    pub const STATUS: &str = "status";
+    pub const BUCKET: &str = "bucket";
+    pub const KEY: &str = "key";
+    pub const SIZE: &str = "size";
+    pub const ETAG: &str = "etag";
+    pub const VERSION_ID: &str = "version_id";
+    pub const SEQUENCER: &str = "sequencer";
+    pub const VERSION_KEY: &str = "version_key";
+    pub const CREATOR: &str = "creator";
+    pub const CLAIM_TOKEN: &str = "claim_token";
+    pub const CLAIM_EXPIRES_AT: &str = "claim_expires_at";
+    pub const VIDEO_UID: &str = "video_uid";
+    pub const HLS_URL: &str = "hls_url";
+    pub const DASH_URL: &str = "dash_url";
+    pub const THUMBNAIL_URL: &str = "thumbnail_url";
+    pub const PREVIEW_URL: &str = "preview_url";
+    pub const STREAM_STATE: &str = "stream_state";
+    pub const ERROR: &str = "error";
+    pub const LAST_ERROR: &str = "last_error";
+    pub const REPLACED_VIDEO_UID: &str = "replaced_video_uid";
+    pub const CREATED_AT: &str = "created_at";
+    pub const UPDATED_AT: &str = "updated_at";
+    pub const SUBMITTED_AT: &str = "submitted_at";
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoVideoStore {
+    client: Client,
+    table: String,
+}
+
+/// DynamoDB error codes worth retrying (the SDK has already retried them with backoff).
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "LimitExceededException",
+];
+
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    op: &str,
+    err: SdkError<E, R>,
+) -> StoreError {
+    let retryable = match &err {
+        SdkError::ServiceError(e) => e.err().code().is_some_and(|c| RETRYABLE_CODES.contains(&c)),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    };
+    StoreError { retryable, message: format!("{op} failed: {}", aws_sdk_dynamodb::error::DisplayErrorContext(err)) }
+}
+
+fn is_conditional_check_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// Reads the claim-relevant part of a stored item.
+fn stored_version(item: &HashMap<String, AttributeValue>) -> Result<StoredVersion, StoreError> {
+    let malformed =
+        |what: &str| StoreError { retryable: false, message: format!("stored record is malformed: {what}") };
+    let status = get_s(item, attr::STATUS).and_then(Status::parse).ok_or_else(|| malformed("status"))?;
+    Ok(StoredVersion {
+        status,
+        version_key: get_s(item, attr::VERSION_KEY).ok_or_else(|| malformed("version_key"))?.to_owned(),
+        sequencer: get_s(item, attr::SEQUENCER).unwrap_or_default().to_owned(),
+        claim_expires_at_ms: item
+            .get(attr::CLAIM_EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        video_uid: get_s(item, attr::VIDEO_UID).map(str::to_owned),
+        error: get_s(item, attr::ERROR).map(str::to_owned),
+    })
+}
+
+/// Expression builder: every attribute name goes through a `#placeholder` (several of ours, such
+/// as `key`, `size`, `status`, `source`, are DynamoDB reserved words).
+#[derive(Default)]
+struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn name(&mut self, attr: &str) -> String {
+        let placeholder = format!("#{attr}");
+        self.names.insert(placeholder.clone(), attr.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, attr: &str, v: AttributeValue) -> String {
+        let placeholder = format!(":{attr}");
+        self.values.insert(placeholder.clone(), v);
+        placeholder
+    }
+
+    fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let (name, value) = (self.name(attr), self.value(attr, v));
+        self.set.push(format!("{name} = {value}"));
+        self
+    }
+
+    fn set_or_remove(&mut self, attr: &str, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => self.set(attr, s(v)),
+            None => self.remove(attr),
+        }
+    }
+
+    fn remove(&mut self, attr: &str) -> &mut Self {
+        let name = self.name(attr);
+        self.remove.push(name);
+        self
+    }
+
+    fn expression(&self) -> String {
+        let mut e = String::new();
+        if !self.set.is_empty() {
+            e.push_str("SET ");
+            e.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            e.push_str(" REMOVE ");
+            e.push_str(&self.remove.join(", "));
+        }
+        e
+    }
+}
+
+impl DynamoVideoStore {
+    pub fn new(aws: &SdkConfig, table: &str) -> Self {
+        Self { client: Client::new(aws), table: table.to_owned() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn update(
+        &self,
+        source: &str,
+        update: &Update,
+        condition: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::SOURCE, s(source))
+            .update_expression(update.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(update.names.clone()))
+            .set_expression_attribute_values(Some(update.values.clone()))
+    }
+
+    /// Fallback for peers that do not return the item with a failed condition.
+    async fn read(&self, source: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::SOURCE, s(source))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", e))?;
+        Ok(out.item)
+    }
+}
+
+impl VideoStore for DynamoVideoStore {
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
+        let o = &claim.object;
+        let now = rfc3339(claim.now_ms);
+        let mut u = Update::default();
+        u.set(attr::STATUS, s(Status::Pending.as_str()))
+            .set(attr::BUCKET, s(&o.bucket))
+            .set(attr::KEY, s(&o.key))
+            .set(attr::SIZE, n(o.size))
+            .set(attr::ETAG, s(&o.etag))
+            .set_or_remove(attr::VERSION_ID, o.version_id.as_deref())
+            .set(attr::SEQUENCER, s(&o.sequencer))
+            .set(attr::VERSION_KEY, s(&claim.version_key))
+            .set(attr::CREATOR, s(&claim.creator))
+            .set(attr::CLAIM_TOKEN, s(&claim.token))
+            .set(attr::CLAIM_EXPIRES_AT, n(claim.expires_at_ms))
+            .set(attr::UPDATED_AT, s(&now))
+            .remove(attr::ERROR)
+            .remove(attr::LAST_ERROR);
+        let created = u.name(attr::CREATED_AT);
+        let updated_value = u.value(attr::UPDATED_AT, s(&now));
+        u.set.push(format!("{created} = if_not_exists({created}, {updated_value})"));
+        // Mirrors judge_claim: no record; our version's claim expired; a newer version; a re-upload
+        // after a delete.
+        u.value("now_ms", n(claim.now_ms));
+        u.value("deleted", s(Status::Deleted.as_str()));
+        u.name(attr::SOURCE);
+        let condition = "attribute_not_exists(#source) \
+             OR (#version_key = :version_key AND #status = :status AND #claim_expires_at < :now_ms) \
+             OR (#version_key <> :version_key AND #sequencer < :sequencer) \
+             OR (#status = :deleted AND #sequencer < :sequencer)";
+
+        let result = self
+            .update(&claim.source, &u, condition)
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let previous = out.attributes.filter(|a| !a.is_empty());
+                let Some(previous) = previous else {
+                    return Ok(ClaimOutcome::Claimed { verdict: ClaimVerdict::Claim, current_video_uid: None });
+                };
+                let stored = stored_version(&previous)?;
+                let verdict = judge_claim(Some(&stored), &claim.version_key, &o.sequencer, claim.now_ms);
+                Ok(ClaimOutcome::Claimed { verdict, current_video_uid: stored.video_uid })
+            }
+            Err(e) if is_conditional_check_failed(&e) => {
+                let returned = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
+                    _ => None,
+                };
+                let item = match returned {
+                    Some(item) => Some(item),
+                    None => self.read(&claim.source).await?,
+                };
+                let stored = item.as_ref().map(stored_version).transpose()?;
+                match judge_claim(stored.as_ref(), &claim.version_key, &o.sequencer, claim.now_ms) {
+                    // The record changed between the check and the read: let the retry decide.
+                    ClaimVerdict::Claim | ClaimVerdict::TakeOver => Err(StoreError {
+                        retryable: true,
+                        message: "the claim was refused but the record now allows it (concurrent change)".into(),
+                    }),
+                    refusal => Ok(ClaimOutcome::Refused(refusal)),
+                }
+            }
+            Err(e) => Err(store_error("UpdateItem (claim)", e)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        claim: &Claim,
+        video: &StreamVideo,
+        replaced_video_uid: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = rfc3339(crate::ingest::now_ms());
+        let mut u = Update::default();
+        u.set(attr::STATUS, s(Status::Submitted.as_str()))
+            .set(attr::VIDEO_UID, s(&video.uid))
+            .set(attr::STREAM_STATE, s(&video.state))
+            .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
+            .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())
+            .set_or_remove(attr::THUMBNAIL_URL, video.thumbnail_url.as_deref())
+            .set_or_remove(attr::PREVIEW_URL, video.preview_url.as_deref())
+            .set(attr::UPDATED_AT, s(&now))
+            .set(attr::SUBMITTED_AT, s(&now))
+            .remove(attr::CLAIM_TOKEN)
+            .remove(attr::CLAIM_EXPIRES_AT)
+            .remove(attr::ERROR)
+            .remove(attr::LAST_ERROR);
+        if let Some(old) = replaced_video_uid {
+            u.set(attr::REPLACED_VIDEO_UID, s(old));
+        }
+        let (vk, token) =
+            (u.value("expected_version_key", s(&claim.version_key)), u.value("expected_token", s(&claim.token)));
+        let condition = format!("{} = {vk} AND {} = {token}", u.name(attr::VERSION_KEY), u.name(attr::CLAIM_TOKEN));
+        match self.update(&claim.source, &u, &condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("UpdateItem (complete)", e)),
+        }
+    }
+
+    async fn fail(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        u.set(attr::STATUS, s(Status::Failed.as_str()))
+            .set(attr::ERROR, s(reason))
+            .set(attr::UPDATED_AT, s(rfc3339(crate::ingest::now_ms())))
+            .remove(attr::CLAIM_TOKEN)
+            .remove(attr::CLAIM_EXPIRES_AT);
+        let token = u.value("expected_token", s(&claim.token));
+        let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
+        match self.update(&claim.source, &u, &condition).send().await {
+            Ok(_) => Ok(()),
+            // Someone else holds the record now; their outcome stands.
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(store_error("UpdateItem (fail)", e)),
+        }
+    }
+
+    async fn release(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        u.set(attr::CLAIM_EXPIRES_AT, n(0))
+            .set(attr::LAST_ERROR, s(reason))
+            .set(attr::UPDATED_AT, s(rfc3339(crate::ingest::now_ms())))
+            .remove(attr::CLAIM_TOKEN);
+        let token = u.value("expected_token", s(&claim.token));
+        let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
+        match self.update(&claim.source, &u, &condition).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(store_error("UpdateItem (release)", e)),
+        }
+    }
+
+    async fn clear_replaced(&self, source: &str, replaced_video_uid: &str) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        u.remove(attr::REPLACED_VIDEO_UID);
+        let uid = u.value("expected_replaced", s(replaced_video_uid));
+        let condition = format!("{} = {uid}", u.name(attr::REPLACED_VIDEO_UID));
+        match self.update(source, &u, &condition).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(store_error("UpdateItem (clear replaced)", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_expressions_use_placeholders_for_every_name() {
+        let mut u = Update::default();
+        u.set(attr::KEY, s("k")).set_or_remove(attr::VERSION_ID, None).remove(attr::ERROR);
+        assert_eq!(u.expression(), "SET #key = :key REMOVE #version_id, #error");
+        assert_eq!(u.names["#key"], "key");
+        assert_eq!(u.values[":key"], s("k"));
+    }
+
+    #[test]
+    fn stored_versions_are_read_strictly() {
+        let mut item = HashMap::from([
+            (attr::STATUS.to_owned(), s("submitted")),
+            (attr::VERSION_KEY.to_owned(), s("etag:x")),
+            (attr::CLAIM_EXPIRES_AT.to_owned(), n(42)),
+            (attr::VIDEO_UID.to_owned(), s("uid")),
+        ]);
+        let v = stored_version(&item).unwrap();
+        assert_eq!((v.status, v.claim_expires_at_ms, v.video_uid.as_deref()), (Status::Submitted, 42, Some("uid")));
+        item.insert(attr::STATUS.to_owned(), s("weird"));
+        assert!(!stored_version(&item).unwrap_err().retryable);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(1_764_064_800_123), "2025-11-25T10:00:00.123Z");
+    }
+}

@@ -1,0 +1,22 @@
+//! The `ingest` Lambda function: S3 `ObjectCreated` → Cloudflare Stream copy → DynamoDB record.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use vinofy_ingest::adapters::build_ingestor;
+use vinofy_ingest::config::Config;
+use vinofy_ingest::ingest::Deadline;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let ingestor = match Config::from_env() {
+        Ok(config) => build_ingestor(config).await,
+        Err(e) => Err(e.into()),
+    }
+    .inspect_err(|e| tracing::error!("cannot start: {e}"))?;
+    let ingestor = &ingestor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        ingestor.handle(&event.payload, Deadline::from_epoch_ms(event.context.deadline)).await
+    }))
+    .await
+}

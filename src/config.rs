@@ -1,0 +1,292 @@
+//! All configuration is read and validated once, at start-up. A missing or bad variable stops the
+//! function with a message that names it, instead of failing on the first event.
+
+use std::time::Duration;
+
+use crate::secret::SecretString;
+
+/// Presigned URLs cannot outlive 7 days (SigV4), and in Lambda they die with the role's session anyway.
+pub const MAX_PRESIGN_TTL_SECONDS: u64 = 7 * 24 * 3600;
+pub const DEFAULT_CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Containers Cloudflare Stream accepts (its docs: MP4, MKV, MOV, AVI, FLV, MPEG-2 TS/PS, MXF, LXF,
+/// GXF, 3GP, WebM, MPG, QuickTime) plus their common extensions.
+pub const DEFAULT_VIDEO_EXTENSIONS: &str =
+    "mp4,m4v,mov,qt,mkv,webm,avi,flv,mpg,mpeg,m2v,ts,m2ts,mts,mxf,lxf,gxf,3gp,3g2,wmv,ogv,vob";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+fn bad(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { name, problem: problem.into() }
+}
+
+/// Where the Cloudflare API token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `CLOUDFLARE_API_TOKEN`: local development and tests.
+    Inline(SecretString),
+    /// `CLOUDFLARE_API_TOKEN_SECRET_ARN`: the deployed stack reads it from Secrets Manager at start-up.
+    SecretsManager(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplacedVideoPolicy {
+    /// A new upload to the same key deletes the Stream video of the version it replaces.
+    Delete,
+    /// Keep replaced videos in Stream (they stay billed for storage).
+    Keep,
+}
+
+/// Options sent with every copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamOptions {
+    pub require_signed_urls: bool,
+    pub allowed_origins: Vec<String>,
+    pub thumbnail_timestamp_pct: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub videos_table: String,
+    pub cloudflare_api_url: String,
+    pub cloudflare_account_id: String,
+    pub cloudflare_token: TokenSource,
+    pub cloudflare_request_timeout: Duration,
+    pub presign_ttl: Duration,
+    /// Lower-case, without the dot.
+    pub video_extensions: Vec<String>,
+    /// Only keys under this prefix are ingested ("" = all).
+    pub source_prefix: String,
+    pub stream_options: StreamOptions,
+    pub replaced_video_policy: ReplacedVideoPolicy,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment in production, a map in tests).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or_else(|| bad(name, "is required but not set"));
+
+        let videos_table = required("VIDEOS_TABLE")?;
+        if !(3..=255).contains(&videos_table.len())
+            || !videos_table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(bad("VIDEOS_TABLE", "is not a valid DynamoDB table name"));
+        }
+
+        let cloudflare_account_id = required("CLOUDFLARE_ACCOUNT_ID")?;
+        if cloudflare_account_id.len() > 32 || !cloudflare_account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(bad("CLOUDFLARE_ACCOUNT_ID", "must be the account id: at most 32 letters and digits"));
+        }
+
+        let cloudflare_api_url = get("CLOUDFLARE_API_URL")
+            .unwrap_or_else(|| DEFAULT_CLOUDFLARE_API_URL.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(cloudflare_api_url.starts_with("https://") || cloudflare_api_url.starts_with("http://")) {
+            return Err(bad("CLOUDFLARE_API_URL", "must start with https:// (or http:// for a local emulator)"));
+        }
+
+        let cloudflare_token = match (get("CLOUDFLARE_API_TOKEN"), get("CLOUDFLARE_API_TOKEN_SECRET_ARN")) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "CLOUDFLARE_API_TOKEN",
+                    "set either CLOUDFLARE_API_TOKEN or CLOUDFLARE_API_TOKEN_SECRET_ARN, not both",
+                ));
+            }
+            (Some(token), None) => TokenSource::Inline(validate_token("CLOUDFLARE_API_TOKEN", &token)?),
+            (None, Some(arn)) => {
+                if !arn.starts_with("arn:") {
+                    return Err(bad("CLOUDFLARE_API_TOKEN_SECRET_ARN", "must be a Secrets Manager secret ARN"));
+                }
+                TokenSource::SecretsManager(arn)
+            }
+            (None, None) => {
+                return Err(bad(
+                    "CLOUDFLARE_API_TOKEN",
+                    "is required (or CLOUDFLARE_API_TOKEN_SECRET_ARN naming a Secrets Manager secret)",
+                ));
+            }
+        };
+
+        let presign_ttl_seconds = parse_number("PRESIGN_TTL_SECONDS", get("PRESIGN_TTL_SECONDS"), 3600)?;
+        if !(1..=MAX_PRESIGN_TTL_SECONDS).contains(&presign_ttl_seconds) {
+            return Err(bad(
+                "PRESIGN_TTL_SECONDS",
+                format!("must be between 1 and {MAX_PRESIGN_TTL_SECONDS} (7 days), got {presign_ttl_seconds}"),
+            ));
+        }
+
+        let timeout_seconds =
+            parse_number("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", get("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS"), 10)?;
+        if !(1..=120).contains(&timeout_seconds) {
+            return Err(bad("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "must be between 1 and 120"));
+        }
+
+        let video_extensions: Vec<String> = get("VIDEO_EXTENSIONS")
+            .unwrap_or_else(|| DEFAULT_VIDEO_EXTENSIONS.to_owned())
+            .split(',')
+            .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if video_extensions.is_empty() {
+            return Err(bad("VIDEO_EXTENSIONS", "lists no extension"));
+        }
+        if let Some(e) = video_extensions.iter().find(|e| !e.chars().all(|c| c.is_ascii_alphanumeric())) {
+            return Err(bad("VIDEO_EXTENSIONS", format!("{e:?} is not a file extension")));
+        }
+
+        let require_signed_urls = parse_bool("STREAM_REQUIRE_SIGNED_URLS", get("STREAM_REQUIRE_SIGNED_URLS"))?;
+        let allowed_origins = get("STREAM_ALLOWED_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_default();
+        let thumbnail_timestamp_pct = match get("STREAM_THUMBNAIL_TIMESTAMP_PCT") {
+            None => 0.0,
+            Some(v) => v.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)).ok_or_else(|| {
+                bad("STREAM_THUMBNAIL_TIMESTAMP_PCT", format!("must be a number from 0 to 1, got {v:?}"))
+            })?,
+        };
+
+        let replaced_video_policy = match get("REPLACED_VIDEO_POLICY").as_deref() {
+            None | Some("delete") => ReplacedVideoPolicy::Delete,
+            Some("keep") => ReplacedVideoPolicy::Keep,
+            Some(other) => return Err(bad("REPLACED_VIDEO_POLICY", format!("must be delete or keep, got {other:?}"))),
+        };
+
+        Ok(Self {
+            videos_table,
+            cloudflare_api_url,
+            cloudflare_account_id,
+            cloudflare_token,
+            cloudflare_request_timeout: Duration::from_secs(timeout_seconds),
+            presign_ttl: Duration::from_secs(presign_ttl_seconds),
+            video_extensions,
+            source_prefix: get("SOURCE_PREFIX").unwrap_or_default(),
+            stream_options: StreamOptions { require_signed_urls, allowed_origins, thumbnail_timestamp_pct },
+            replaced_video_policy,
+        })
+    }
+}
+
+/// Rejects values that cannot be a bearer token (they would fail at the first call instead).
+pub fn validate_token(name: &'static str, token: &str) -> Result<SecretString, ConfigError> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(bad(name, "is empty"));
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(bad(name, "contains whitespace or non-ASCII characters; it cannot be a Cloudflare API token"));
+    }
+    Ok(SecretString::new(token))
+}
+
+fn parse_number(name: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| bad(name, format!("must be a whole number, got {v:?}"))),
+    }
+}
+
+fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(bad(name, format!("must be true or false, got {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let base = [
+            ("VIDEOS_TABLE", "videos"),
+            ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
+            ("CLOUDFLARE_API_TOKEN", "tok"),
+        ];
+        let map: HashMap<String, String> =
+            base.iter().chain(vars).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.presign_ttl, Duration::from_secs(3600));
+        assert_eq!(c.cloudflare_api_url, DEFAULT_CLOUDFLARE_API_URL);
+        assert!(c.video_extensions.contains(&"mov".to_owned()));
+        assert_eq!(c.replaced_video_policy, ReplacedVideoPolicy::Delete);
+        assert_eq!(c.stream_options.thumbnail_timestamp_pct, 0.0);
+        assert!(!c.stream_options.require_signed_urls);
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("VIDEOS_TABLE", "")], "VIDEOS_TABLE"),
+            (&[("VIDEOS_TABLE", "bad name!")], "VIDEOS_TABLE"),
+            (&[("CLOUDFLARE_ACCOUNT_ID", " ")], "CLOUDFLARE_ACCOUNT_ID"),
+            (&[("CLOUDFLARE_API_TOKEN", "")], "CLOUDFLARE_API_TOKEN"),
+            (&[("CLOUDFLARE_API_TOKEN", "has space")], "CLOUDFLARE_API_TOKEN"),
+            (&[("CLOUDFLARE_API_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:x")], "CLOUDFLARE_API_TOKEN"),
+            (&[("PRESIGN_TTL_SECONDS", "604801")], "PRESIGN_TTL_SECONDS"),
+            (&[("PRESIGN_TTL_SECONDS", "0")], "PRESIGN_TTL_SECONDS"),
+            (&[("PRESIGN_TTL_SECONDS", "1h")], "PRESIGN_TTL_SECONDS"),
+            (&[("CLOUDFLARE_API_URL", "ftp://x")], "CLOUDFLARE_API_URL"),
+            (&[("VIDEO_EXTENSIONS", ",,")], "VIDEO_EXTENSIONS"),
+            (&[("VIDEO_EXTENSIONS", "mp4,.m p4")], "VIDEO_EXTENSIONS"),
+            (&[("STREAM_REQUIRE_SIGNED_URLS", "maybe")], "STREAM_REQUIRE_SIGNED_URLS"),
+            (&[("STREAM_THUMBNAIL_TIMESTAMP_PCT", "1.5")], "STREAM_THUMBNAIL_TIMESTAMP_PCT"),
+            (&[("REPLACED_VIDEO_POLICY", "archive")], "REPLACED_VIDEO_POLICY"),
+        ];
+        for (vars, name) in cases {
+            let err = config(vars).unwrap_err();
+            assert_eq!(err.name, *name, "{vars:?}");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn secret_arn_replaces_the_inline_token() {
+        let map: HashMap<&str, &str> = [
+            ("VIDEOS_TABLE", "videos"),
+            ("CLOUDFLARE_ACCOUNT_ID", "acct"),
+            ("CLOUDFLARE_API_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:cf"),
+        ]
+        .into();
+        let c = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(
+            c.cloudflare_token,
+            TokenSource::SecretsManager("arn:aws:secretsmanager:us-east-1:1:secret:cf".into())
+        );
+    }
+
+    #[test]
+    fn lists_are_normalised() {
+        let c = config(&[
+            ("VIDEO_EXTENSIONS", " .MP4, mov ,"),
+            ("STREAM_ALLOWED_ORIGINS", "vinofy.com, *.vinofy.com"),
+            ("STREAM_REQUIRE_SIGNED_URLS", "TRUE"),
+            ("PRESIGN_TTL_SECONDS", "604800"),
+            ("CLOUDFLARE_API_URL", "http://127.0.0.1:9/client/v4/"),
+        ])
+        .unwrap();
+        assert_eq!(c.video_extensions, ["mp4", "mov"]);
+        assert_eq!(c.stream_options.allowed_origins, ["vinofy.com", "*.vinofy.com"]);
+        assert!(c.stream_options.require_signed_urls);
+        assert_eq!(c.presign_ttl.as_secs(), MAX_PRESIGN_TTL_SECONDS);
+        assert_eq!(c.cloudflare_api_url, "http://127.0.0.1:9/client/v4");
+    }
+}

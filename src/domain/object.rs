@@ -1,0 +1,181 @@
+//! One version of one S3 object, and what we decide to do with it.
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+
+/// The object version an `ObjectCreated` notification announces (key already decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub version_id: Option<String>,
+    /// Normalised with [`normalize_sequencer`]; "" when the producer sent none (backfill).
+    pub sequencer: String,
+}
+
+/// Width sequencers are padded to so DynamoDB can compare them as plain strings.
+const SEQUENCER_WIDTH: usize = 64;
+
+/// S3: "sequencers can be of different lengths. To compare these values, first right pad the shorter
+/// value with zeros, and then do a lexicographical comparison." Padding every value to one width (and
+/// one letter case) makes the plain string order the event order, also inside a DynamoDB condition.
+pub fn normalize_sequencer(raw: &str) -> String {
+    let mut s = raw.trim().to_ascii_uppercase();
+    if !s.is_empty() && s.len() < SEQUENCER_WIDTH {
+        s.extend(std::iter::repeat_n('0', SEQUENCER_WIDTH - s.len()));
+    }
+    s
+}
+
+impl ObjectVersion {
+    /// The record's partition key: `s3://<bucket>/<decoded key>`.
+    pub fn source(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// What identifies this version of the object: S3's versionId when the bucket is versioned,
+    /// else the eTag (same bytes, same eTag: re-uploading identical content is not a new video).
+    pub fn version_key(&self) -> String {
+        match &self.version_id {
+            Some(v) => format!("version:{v}"),
+            None => format!("etag:{}", self.etag),
+        }
+    }
+
+    /// A stable Cloudflare `creator` (64 hex chars, Cloudflare's maximum) for this object version:
+    /// every attempt at the same version sends the same value, so a retry can find a video an earlier
+    /// attempt created (`GET /stream?creator=`) instead of copying again.
+    pub fn creator(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.source().as_bytes());
+        h.update(b"\n");
+        h.update(self.version_key().as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    /// Lower-cased extension of the key's last path segment, if it has one.
+    pub fn extension(&self) -> Option<String> {
+        let name = self.key.rsplit('/').next()?;
+        let (stem, ext) = name.rsplit_once('.')?;
+        (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_ascii_lowercase())
+    }
+}
+
+/// Why an object is not ingested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    FolderMarker,
+    EmptyObject,
+    OutsidePrefix,
+    NotAVideo { extension: Option<String> },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FolderMarker => f.write_str("folder marker"),
+            Self::EmptyObject => f.write_str("zero-byte object"),
+            Self::OutsidePrefix => f.write_str("outside the configured SOURCE_PREFIX"),
+            Self::NotAVideo { extension: Some(e) } => write!(f, "extension {e:?} is not in VIDEO_EXTENSIONS"),
+            Self::NotAVideo { extension: None } => f.write_str("no file extension"),
+        }
+    }
+}
+
+/// Decides whether an object is a video to ingest. S3 suffix filters are case-sensitive (`.MOV`
+/// slips through them), so the allow-list is applied here, case-insensitively.
+pub fn skip_reason(object: &ObjectVersion, config: &Config) -> Option<SkipReason> {
+    if object.key.ends_with('/') {
+        return Some(SkipReason::FolderMarker);
+    }
+    if !object.key.starts_with(&config.source_prefix) {
+        return Some(SkipReason::OutsidePrefix);
+    }
+    if object.size == 0 {
+        return Some(SkipReason::EmptyObject);
+    }
+    let extension = object.extension();
+    match &extension {
+        Some(e) if config.video_extensions.iter().any(|allowed| allowed == e) => None,
+        _ => Some(SkipReason::NotAVideo { extension }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn object(key: &str) -> ObjectVersion {
+        ObjectVersion {
+            bucket: "uploads".into(),
+            key: key.into(),
+            size: 10,
+            etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+            version_id: None,
+            sequencer: normalize_sequencer("0055AED6DCD90281E5"),
+        }
+    }
+
+    pub(crate) fn test_config() -> Config {
+        Config::from_lookup(|k| {
+            match k {
+                "VIDEOS_TABLE" => Some("videos"),
+                "CLOUDFLARE_ACCOUNT_ID" => Some("acct"),
+                "CLOUDFLARE_API_TOKEN" => Some("tok"),
+                "SOURCE_PREFIX" => Some("videos/"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn sequencers_compare_in_event_order_after_normalising() {
+        // Different lengths: right-padding makes the longer, later value compare greater.
+        let a = normalize_sequencer("0055AED6DCD90281E5");
+        let b = normalize_sequencer("0055AED6DCD90281E50A");
+        let c = normalize_sequencer("0055aed6dcd90281e6");
+        assert!(a < b && b < c);
+        assert_eq!(a.len(), 64);
+        assert_eq!(normalize_sequencer(""), "");
+    }
+
+    #[test]
+    fn identity_prefers_version_id_and_creator_is_stable_and_short() {
+        let mut o = object("videos/a.mp4");
+        assert_eq!(o.source(), "s3://uploads/videos/a.mp4");
+        assert_eq!(o.version_key(), "etag:d41d8cd98f00b204e9800998ecf8427e");
+        let by_etag = o.creator();
+        o.version_id = Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into());
+        assert_eq!(o.version_key(), "version:3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
+        assert_ne!(o.creator(), by_etag);
+        assert_eq!(o.creator(), o.clone().creator());
+        assert_eq!(o.creator().len(), 64);
+    }
+
+    #[test]
+    fn skips_what_is_not_a_video() {
+        let c = test_config();
+        let cases = [
+            ("videos/a.mp4", None),
+            ("videos/A.MOV", None),
+            ("videos/x.tar.webm", None),
+            ("videos/folder/", Some(SkipReason::FolderMarker)),
+            ("other/a.mp4", Some(SkipReason::OutsidePrefix)),
+            ("videos/readme.txt", Some(SkipReason::NotAVideo { extension: Some("txt".into()) })),
+            ("videos/noext", Some(SkipReason::NotAVideo { extension: None })),
+            ("videos/.mp4", Some(SkipReason::NotAVideo { extension: None })),
+            ("videos/dir.mp4/file", Some(SkipReason::NotAVideo { extension: None })),
+        ];
+        for (key, want) in cases {
+            assert_eq!(skip_reason(&object(key), &c), want, "{key}");
+        }
+        let mut empty = object("videos/a.mp4");
+        empty.size = 0;
+        assert_eq!(skip_reason(&empty, &c), Some(SkipReason::EmptyObject));
+    }
+}

@@ -1,0 +1,162 @@
+//! The DynamoDB record's life: statuses, and the rule that decides whether an incoming object
+//! version may claim the record. The DynamoDB adapter encodes the same rule as a condition
+//! expression (so it holds under races); this pure copy explains a refused claim.
+
+use std::fmt;
+
+/// `status` attribute values. Outside tools read them: the strings are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Claimed by an invocation that is submitting it to Cloudflare.
+    Pending,
+    /// Cloudflare accepted the copy; it is downloading / encoding.
+    Submitted,
+    /// Could not be submitted; `error` says why.
+    Failed,
+    /// Cloudflare finished encoding (set by the webhook).
+    Ready,
+    /// Cloudflare could not encode it (set by the webhook).
+    Error,
+    /// The source object was deleted and its video with it.
+    Deleted,
+}
+
+impl Status {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Submitted => "submitted",
+            Self::Failed => "failed",
+            Self::Ready => "ready",
+            Self::Error => "error",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Submitted, Self::Failed, Self::Ready, Self::Error, Self::Deleted]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parts of a stored record that decide a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub status: Status,
+    pub version_key: String,
+    pub sequencer: String,
+    /// Epoch milliseconds; a pending claim past this belongs to a dead invocation.
+    pub claim_expires_at_ms: i64,
+    pub video_uid: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What an incoming object version may do with the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimVerdict {
+    /// No record, or a newer version than the stored one: claim it and submit.
+    Claim,
+    /// The same version, claimed by an invocation that died (its deadline passed): take over. An
+    /// earlier attempt may already have created the video, so look it up before copying.
+    TakeOver,
+    /// The same version is already submitted (or further along): a duplicate delivery.
+    Duplicate(Status),
+    /// The same version is being submitted right now by another invocation.
+    InProgress,
+    /// The same version failed for good earlier.
+    PreviouslyFailed(Option<String>),
+    /// A newer version of the object is already recorded: this event arrived late.
+    Outdated,
+}
+
+/// Decides what the incoming version may do, given the stored record (if any) and the time.
+pub fn judge_claim(stored: Option<&StoredVersion>, version_key: &str, sequencer: &str, now_ms: i64) -> ClaimVerdict {
+    let Some(stored) = stored else { return ClaimVerdict::Claim };
+    if stored.status == Status::Deleted && sequencer > stored.sequencer.as_str() {
+        // Uploaded again after a delete: even the same bytes (same eTag) need a new video.
+        return ClaimVerdict::Claim;
+    }
+    if stored.version_key == version_key {
+        return match stored.status {
+            Status::Pending if stored.claim_expires_at_ms < now_ms => ClaimVerdict::TakeOver,
+            Status::Pending => ClaimVerdict::InProgress,
+            Status::Failed => ClaimVerdict::PreviouslyFailed(stored.error.clone()),
+            other => ClaimVerdict::Duplicate(other),
+        };
+    }
+    if sequencer > stored.sequencer.as_str() { ClaimVerdict::Claim } else { ClaimVerdict::Outdated }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(status: Status, vk: &str, seq: &str, expires: i64) -> StoredVersion {
+        StoredVersion {
+            status,
+            version_key: vk.into(),
+            sequencer: seq.into(),
+            claim_expires_at_ms: expires,
+            video_uid: Some("uid".into()),
+            error: Some("bad".into()),
+        }
+    }
+
+    #[test]
+    fn first_delivery_claims() {
+        assert_eq!(judge_claim(None, "etag:a", "01", 0), ClaimVerdict::Claim);
+    }
+
+    #[test]
+    fn same_version_transitions() {
+        let now = 1_000;
+        let cases = [
+            (Status::Pending, 2_000, ClaimVerdict::InProgress),
+            (Status::Pending, 999, ClaimVerdict::TakeOver),
+            (Status::Submitted, 0, ClaimVerdict::Duplicate(Status::Submitted)),
+            (Status::Ready, 0, ClaimVerdict::Duplicate(Status::Ready)),
+            (Status::Error, 0, ClaimVerdict::Duplicate(Status::Error)),
+            (Status::Failed, 0, ClaimVerdict::PreviouslyFailed(Some("bad".into()))),
+            (Status::Deleted, 0, ClaimVerdict::Duplicate(Status::Deleted)),
+        ];
+        for (status, expires, want) in cases {
+            assert_eq!(
+                judge_claim(Some(&stored(status, "etag:a", "05", expires)), "etag:a", "05", now),
+                want,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn versions_are_ordered_by_sequencer() {
+        let s = stored(Status::Ready, "etag:a", "05", 0);
+        assert_eq!(judge_claim(Some(&s), "etag:b", "06", 0), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&s), "etag:b", "04", 0), ClaimVerdict::Outdated);
+        // A newer version may replace one that is still pending elsewhere.
+        let p = stored(Status::Pending, "etag:a", "05", i64::MAX);
+        assert_eq!(judge_claim(Some(&p), "etag:b", "06", 0), ClaimVerdict::Claim);
+    }
+
+    #[test]
+    fn reupload_after_delete_is_a_new_video_even_with_the_same_etag() {
+        let d = stored(Status::Deleted, "etag:a", "05", 0);
+        assert_eq!(judge_claim(Some(&d), "etag:a", "07", 0), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&d), "etag:a", "04", 0), ClaimVerdict::Duplicate(Status::Deleted));
+    }
+
+    #[test]
+    fn status_strings_round_trip() {
+        for s in ["pending", "submitted", "failed", "ready", "error", "deleted"] {
+            assert_eq!(Status::parse(s).unwrap().as_str(), s);
+        }
+        assert_eq!(Status::parse("PENDING"), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! Errors, classified as retryable or not. The class decides what Lambda does: a retryable error
+//! fails the invocation so Lambda retries it; the `errorType` reported to Lambda says which class
+//! and which kind, so the logs and the failure destination mean something.
+
+use std::time::Duration;
+
+use lambda_runtime::Diagnostic;
+
+use crate::domain::event::EventError;
+
+/// A failed call to Cloudflare Stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// Connection refused or reset, timeout: the request may or may not have been processed.
+    #[error("could not complete the request to Cloudflare Stream: {0}")]
+    Transport(String),
+    /// An HTTP error status, with Cloudflare's error codes and messages.
+    #[error("Cloudflare Stream answered HTTP {status}: {message}")]
+    Http { status: u16, message: String, retry_after: Option<Duration> },
+    /// A 2xx answer that is not a success: `success: false`, malformed JSON, no `uid`.
+    #[error("Cloudflare Stream sent an unusable response: {0}")]
+    InvalidResponse(String),
+}
+
+impl StreamError {
+    /// Cloudflare's own SDKs retry connection errors, 408, 409, 429 and 5xx; never other 4xx.
+    /// A 2xx we cannot read may hide a created video: retried, after a look-up.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport(_) | Self::InvalidResponse(_) => true,
+            Self::Http { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A failed call to the video table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("video table: {message}")]
+pub struct StoreError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+/// What the ingest function reports for an invocation that did not fully succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error("invalid event: {0}")]
+    InvalidEvent(#[from] EventError),
+    #[error("{source_uri}: Cloudflare Stream refused the copy: {reason}")]
+    CopyRejected { source_uri: String, reason: String },
+    #[error("{source_uri}: Cloudflare Stream could not be reached in time (will be retried): {reason}")]
+    StreamUnavailable { source_uri: String, reason: String },
+    #[error("{source_uri}: this object version failed earlier and is recorded as failed: {reason}")]
+    PreviouslyFailed { source_uri: String, reason: String },
+    #[error("{source_uri}: could not presign the object URL: {reason}")]
+    Presign { source_uri: String, reason: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl IngestError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::StreamUnavailable { .. } | Self::Presign { .. } => true,
+            Self::Store(e) => e.retryable,
+            Self::InvalidEvent(_) | Self::CopyRejected { .. } | Self::PreviouslyFailed { .. } => false,
+        }
+    }
+
+    /// The kind, without the class: stable names for dashboards and alarms.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent(_) => "InvalidEvent",
+            Self::CopyRejected { .. } => "CopyRejected",
+            Self::StreamUnavailable { .. } => "StreamUnavailable",
+            Self::PreviouslyFailed { .. } => "PreviouslyFailed",
+            Self::Presign { .. } => "Presign",
+            Self::Store(_) => "VideoStore",
+        }
+    }
+
+    /// `Retryable.<Kind>` or `NonRetryable.<Kind>`: Lambda's `errorType`.
+    pub fn error_type(&self) -> String {
+        let class = if self.is_retryable() { "Retryable" } else { "NonRetryable" };
+        format!("{class}.{}", self.kind())
+    }
+}
+
+impl From<IngestError> for Diagnostic {
+    fn from(e: IngestError) -> Self {
+        Diagnostic { error_type: e.error_type(), error_message: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16) -> StreamError {
+        StreamError::Http { status, message: "x".into(), retry_after: None }
+    }
+
+    #[test]
+    fn cloudflare_errors_are_classified_like_its_sdks() {
+        for s in [408, 409, 429, 500, 502, 503, 599] {
+            assert!(http(s).is_retryable(), "{s}");
+        }
+        for s in [400, 401, 403, 404, 405, 413, 422] {
+            assert!(!http(s).is_retryable(), "{s}");
+        }
+        assert!(StreamError::Transport("reset".into()).is_retryable());
+        assert!(StreamError::InvalidResponse("no uid".into()).is_retryable());
+    }
+
+    #[test]
+    fn diagnostics_name_class_and_kind() {
+        let d: Diagnostic =
+            IngestError::CopyRejected { source_uri: "s3://b/k".into(), reason: "HTTP 400".into() }.into();
+        assert_eq!(d.error_type, "NonRetryable.CopyRejected");
+        assert!(d.error_message.contains("s3://b/k"));
+        let d: Diagnostic = IngestError::Store(StoreError { retryable: true, message: "throttled".into() }).into();
+        assert_eq!(d.error_type, "Retryable.VideoStore");
+        let d: Diagnostic = IngestError::InvalidEvent(EventError("no Records".into())).into();
+        assert_eq!(d.error_type, "NonRetryable.InvalidEvent");
+    }
+}

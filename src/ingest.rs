@@ -1,0 +1,414 @@
+//! The ingest use case: for each S3 record, claim the object version, copy it into Cloudflare
+//! Stream, and record the video. Exactly one video per object version, whatever is delivered twice
+//! or dies half-way:
+//!
+//! 1. claim: one conditional write keyed by the object version (duplicates stop here, for the
+//!    price of that write and no Cloudflare call);
+//! 2. copy: presign, `POST /stream/copy` with a `creator` derived from the version; on a retry (or
+//!    when taking over a dead invocation's claim) first look the video up by that `creator`;
+//! 3. complete: a write that only the claim holder can make.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{Instrument, error, field, info, info_span, warn};
+
+use crate::config::{Config, ReplacedVideoPolicy};
+use crate::domain::event::{Invocation, Notification, ObjectEvent, parse_invocation};
+use crate::domain::object::{ObjectVersion, skip_reason};
+use crate::domain::record::ClaimVerdict;
+use crate::domain::retry::RetryPolicy;
+use crate::error::{IngestError, StreamError};
+use crate::ports::{Claim, ClaimOutcome, CopyRequest, ObjectPresigner, StreamClient, StreamVideo, VideoStore};
+use crate::secret::PresignedUrl;
+
+/// The invocation deadline, as Lambda gives it (epoch milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub epoch_ms: i64,
+}
+
+impl Deadline {
+    pub fn from_epoch_ms(epoch_ms: u64) -> Self {
+        Self { epoch_ms: i64::try_from(epoch_ms).unwrap_or(i64::MAX) }
+    }
+
+    pub fn after(d: Duration) -> Self {
+        Self { epoch_ms: now_ms().saturating_add(d.as_millis() as i64) }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.epoch_ms - now_ms()).unwrap_or(0))
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What happened to one record; the function's response lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordReport {
+    pub source: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Copied into Stream and recorded.
+    Submitted,
+    /// An earlier attempt's video was found by `creator` and recorded (no second copy).
+    Adopted,
+    /// Not a video (or outside the prefix): nothing done.
+    Skipped,
+    /// This version is already recorded: nothing done.
+    Duplicate,
+    /// Another invocation is submitting this version right now: nothing done.
+    InProgress,
+    /// A newer version is already recorded: nothing done.
+    Outdated,
+    /// A newer version took the record while we copied; our video was deleted again.
+    Superseded,
+    /// An event kind this function does not act on (yet).
+    Ignored,
+    Failed,
+}
+
+/// The response for an SQS-buffered invocation (partial batch failure reporting).
+#[derive(Debug, Serialize)]
+pub struct SqsBatchResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+    pub records: Vec<RecordReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+pub struct Ingestor<P, S, V> {
+    presigner: P,
+    stream: S,
+    store: V,
+    config: Config,
+    retry: RetryPolicy,
+}
+
+impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
+    pub fn new(presigner: P, stream: S, store: V, config: Config) -> Self {
+        Self { presigner, stream, store, config, retry: RetryPolicy::default() }
+    }
+
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Handles one invocation payload. `Ok` carries the response: a report per record (and, for
+    /// SQS, the messages to redeliver); `Err` fails the invocation so Lambda retries it (or sends
+    /// it to the failure destination once retries run out).
+    pub async fn handle(&self, payload: &Value, deadline: Deadline) -> Result<Value, IngestError> {
+        let invocation = parse_invocation(payload).inspect_err(|e| error!(error = %e, "rejected a malformed event"))?;
+        match invocation {
+            Invocation::S3Test => {
+                info!("acknowledged s3:TestEvent");
+                Ok(serde_json::json!({ "records": [] }))
+            }
+            Invocation::S3(events) => {
+                let (records, first_error) = self.handle_events(&events, deadline).await;
+                match first_error {
+                    Some(e) => Err(e),
+                    None => Ok(serde_json::json!({ "records": records })),
+                }
+            }
+            Invocation::Sqs(messages) => {
+                let mut response = SqsBatchResponse { batch_item_failures: Vec::new(), records: Vec::new() };
+                for message in messages {
+                    let failed = match message.body {
+                        Err(e) => {
+                            error!(message_id = %message.message_id, error = %e, "rejected a malformed SQS message");
+                            true
+                        }
+                        Ok(Notification::Test) => {
+                            info!(message_id = %message.message_id, "acknowledged s3:TestEvent");
+                            false
+                        }
+                        Ok(Notification::Records(events)) => {
+                            let (records, first_error) = self.handle_events(&events, deadline).await;
+                            response.records.extend(records);
+                            first_error.is_some()
+                        }
+                    };
+                    if failed {
+                        response.batch_item_failures.push(BatchItemFailure { item_identifier: message.message_id });
+                    }
+                }
+                Ok(serde_json::to_value(response).expect("plain structs serialise"))
+            }
+        }
+    }
+
+    /// Handles every record, each on its own; returns the reports and the error to fail with (the
+    /// first retryable one if any, so Lambda retries; else the first one).
+    async fn handle_events(
+        &self,
+        events: &[ObjectEvent],
+        deadline: Deadline,
+    ) -> (Vec<RecordReport>, Option<IngestError>) {
+        let mut reports = Vec::with_capacity(events.len());
+        let mut failure: Option<IngestError> = None;
+        for event in events {
+            let (bucket, key) = event.bucket_and_key();
+            let span = info_span!("object", bucket = %bucket, key = %key, video_uid = field::Empty);
+            let report = match event {
+                ObjectEvent::Created(object) => self.ingest(object, deadline).instrument(span).await,
+                ObjectEvent::Removed { bucket, key, .. } => {
+                    span.in_scope(|| info!("object removed; deletion sync is not enabled, ignoring"));
+                    Ok(RecordReport {
+                        source: format!("s3://{bucket}/{key}"),
+                        outcome: Outcome::Ignored,
+                        video_uid: None,
+                        detail: None,
+                    })
+                }
+            };
+            match report {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    let (b, k) = event.bucket_and_key();
+                    reports.push(RecordReport {
+                        source: format!("s3://{b}/{k}"),
+                        outcome: Outcome::Failed,
+                        video_uid: None,
+                        detail: Some(e.to_string()),
+                    });
+                    let replace = match &failure {
+                        None => true,
+                        Some(current) => e.is_retryable() && !current.is_retryable(),
+                    };
+                    if replace {
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+        (reports, failure)
+    }
+
+    async fn ingest(&self, object: &ObjectVersion, deadline: Deadline) -> Result<RecordReport, IngestError> {
+        let source = object.source();
+        let report = |outcome, video_uid: Option<String>, detail: Option<String>| RecordReport {
+            source: source.clone(),
+            outcome,
+            video_uid,
+            detail,
+        };
+        if let Some(reason) = skip_reason(object, &self.config) {
+            info!(reason = %reason, "skipped: not a video to ingest");
+            return Ok(report(Outcome::Skipped, None, Some(reason.to_string())));
+        }
+
+        let claim = Claim {
+            object: object.clone(),
+            source: source.clone(),
+            version_key: object.version_key(),
+            creator: object.creator(),
+            token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            expires_at_ms: deadline.epoch_ms,
+            now_ms: now_ms(),
+        };
+        let (verdict, current_video_uid) = match self.store.claim(&claim).await? {
+            ClaimOutcome::Claimed { verdict, current_video_uid } => (verdict, current_video_uid),
+            ClaimOutcome::Refused(verdict) => {
+                return match verdict {
+                    ClaimVerdict::PreviouslyFailed(reason) => {
+                        let reason = reason.unwrap_or_else(|| "no reason recorded".into());
+                        warn!(reason = %reason, "this object version failed earlier; not retrying it");
+                        Err(IngestError::PreviouslyFailed { source_uri: source, reason })
+                    }
+                    ClaimVerdict::Duplicate(status) => {
+                        info!(status = %status, "duplicate delivery: this version is already recorded");
+                        Ok(report(Outcome::Duplicate, None, Some(format!("already {status}"))))
+                    }
+                    ClaimVerdict::InProgress => {
+                        info!("duplicate delivery: another invocation is submitting this version");
+                        Ok(report(Outcome::InProgress, None, None))
+                    }
+                    ClaimVerdict::Outdated => {
+                        info!("outdated event: a newer version of this object is already recorded");
+                        Ok(report(Outcome::Outdated, None, None))
+                    }
+                    ClaimVerdict::Claim | ClaimVerdict::TakeOver => {
+                        unreachable!("a refused claim has a refusing verdict")
+                    }
+                };
+            }
+        };
+        let takeover = verdict == ClaimVerdict::TakeOver;
+        info!(takeover, "claimed object version");
+
+        let (video, adopted) = match self.submit(&claim, takeover, deadline).await {
+            Ok(v) => v,
+            Err(SubmitError::Rejected(reason)) => {
+                error!(reason = %reason, "Cloudflare Stream refused the copy; recording the failure");
+                self.store.fail(&claim, &reason).await?;
+                return Err(IngestError::CopyRejected { source_uri: source, reason });
+            }
+            Err(SubmitError::Presign(reason)) => {
+                self.release(&claim, &reason).await;
+                return Err(IngestError::Presign { source_uri: source, reason });
+            }
+            Err(SubmitError::Unavailable(reason)) => {
+                error!(reason = %reason, "Cloudflare Stream unavailable; releasing the claim for a retry");
+                self.release(&claim, &reason).await;
+                return Err(IngestError::StreamUnavailable { source_uri: source, reason });
+            }
+        };
+        tracing::Span::current().record("video_uid", video.uid.as_str());
+
+        let replaced = current_video_uid.filter(|uid| *uid != video.uid);
+        if !self.store.complete(&claim, &video, replaced.as_deref()).await? {
+            warn!("a newer version took the record while copying; deleting this video again");
+            self.delete_video(&video.uid).await;
+            return Ok(report(Outcome::Superseded, Some(video.uid), None));
+        }
+        info!(state = %video.state, adopted, "recorded the Stream video");
+
+        if let Some(old) = replaced {
+            if self.config.replaced_video_policy == ReplacedVideoPolicy::Delete && self.delete_video(&old).await {
+                if let Err(e) = self.store.clear_replaced(&source, &old).await {
+                    warn!(error = %e, replaced_video_uid = %old, "could not clear replaced_video_uid");
+                }
+            }
+        }
+        let outcome = if adopted { Outcome::Adopted } else { Outcome::Submitted };
+        Ok(report(outcome, Some(video.uid), None))
+    }
+
+    /// Copies the object into Stream, retrying what is worth retrying within the deadline. Before
+    /// repeating a copy (or when an earlier invocation may have made one), looks the video up first.
+    async fn submit(
+        &self,
+        claim: &Claim,
+        mut look_up_first: bool,
+        deadline: Deadline,
+    ) -> Result<(StreamVideo, bool), SubmitError> {
+        let ttl = self.config.presign_ttl;
+        let url = self.presigner.presign_get(&claim.object, ttl).await.map_err(SubmitError::Presign)?;
+        let redact = |e: &StreamError| redact(&e.to_string(), &url);
+        let request = CopyRequest {
+            url: &url,
+            object: &claim.object,
+            creator: &claim.creator,
+            options: &self.config.stream_options,
+        };
+        let per_call = self.config.cloudflare_request_timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = async {
+                if look_up_first {
+                    let timeout = self.timeout(per_call, deadline)?;
+                    if let Some(video) = self.stream.find_by_creator(&claim.creator, timeout).await? {
+                        info!(video_uid = %video.uid, "found the video an earlier attempt created; adopting it");
+                        return Ok((video, true));
+                    }
+                }
+                let timeout = self.timeout(per_call, deadline)?;
+                self.stream.copy(&request, timeout).await.map(|v| (v, false))
+            }
+            .await;
+            let error = match result {
+                Ok(done) => return Ok(done),
+                Err(e) if !e.is_retryable() => return Err(SubmitError::Rejected(redact(&e))),
+                Err(e) => e,
+            };
+            // The failed call may still have created the video: never copy again without looking.
+            look_up_first = true;
+            let wait = self.retry.backoff(attempt, error.retry_after(), fastrand::f64());
+            // A retry needs a look-up and a copy.
+            if !self.retry.fits(attempt, wait, per_call * 2, deadline.remaining()) {
+                return Err(SubmitError::Unavailable(format!("{} (after {attempt} attempts)", redact(&error))));
+            }
+            warn!(attempt, wait_ms = wait.as_millis() as u64, error = %redact(&error), "Cloudflare call failed; retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn timeout(&self, per_call: Duration, deadline: Deadline) -> Result<Duration, StreamError> {
+        self.retry
+            .request_timeout(per_call, deadline.remaining())
+            .ok_or_else(|| StreamError::Transport("no time left before the invocation deadline".into()))
+    }
+
+    async fn release(&self, claim: &Claim, reason: &str) {
+        if let Err(e) = self.store.release(claim, reason).await {
+            // The claim then expires at the deadline instead; the retry waits for that.
+            warn!(error = %e, "could not release the claim");
+        }
+    }
+
+    /// Deletes a video from Stream; `false` (logged) if that failed.
+    async fn delete_video(&self, uid: &str) -> bool {
+        let timeout = self
+            .retry
+            .request_timeout(self.config.cloudflare_request_timeout, Duration::MAX)
+            .unwrap_or(Duration::from_secs(5));
+        match self.stream.delete(uid, timeout).await {
+            Ok(()) => {
+                info!(deleted_video_uid = %uid, "deleted Stream video");
+                true
+            }
+            Err(e) => {
+                warn!(video_uid = %uid, error = %e, "could not delete Stream video; left for reconcile");
+                false
+            }
+        }
+    }
+}
+
+enum SubmitError {
+    Rejected(String),
+    Unavailable(String),
+    Presign(String),
+}
+
+/// Cloudflare may quote the request back in an error; a presigned URL must not reach a log, an
+/// error, or the table that way.
+fn redact(text: &str, url: &PresignedUrl) -> String {
+    let mut out = text.replace(url.expose(), "<presigned-url>");
+    if let Some((base, _query)) = url.expose().split_once('?') {
+        // Also a query-less echo would not be a credential, but signature fragments would.
+        out = out.replace(&url.expose()[base.len()..], "?<redacted>");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_presigned_urls_from_error_text() {
+        let url = PresignedUrl::new("http://s3/b/k.mp4?X-Amz-Signature=abc&X-Amz-Credential=AK");
+        let text = format!("bad url {} and query {}", url.expose(), "?X-Amz-Signature=abc&X-Amz-Credential=AK");
+        let out = redact(&text, &url);
+        assert!(!out.contains("X-Amz-Signature"), "{out}");
+        assert!(out.contains("<presigned-url>"));
+    }
+
+    #[test]
+    fn deadline_counts_down() {
+        let d = Deadline::after(Duration::from_secs(30));
+        assert!(d.remaining() <= Duration::from_secs(30) && d.remaining() > Duration::from_secs(29));
+        assert_eq!(Deadline::from_epoch_ms(0).remaining(), Duration::ZERO);
+    }
+}
