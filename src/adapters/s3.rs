@@ -24,6 +24,10 @@ impl S3Presigner {
         let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(custom_s3_endpoint()).build();
         Self { client: aws_sdk_s3::Client::from_conf(config) }
     }
+
+    pub fn from_client(client: aws_sdk_s3::Client) -> Self {
+        Self { client }
+    }
 }
 
 impl ObjectPresigner for S3Presigner {

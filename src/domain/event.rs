@@ -186,7 +186,13 @@ fn parse_record(record: &Value) -> Result<ObjectEvent, EventError> {
             _ => None,
         }
         .ok_or_else(|| invalid("s3.object.size is missing or not a whole number"))?;
-        let etag = object.e_tag.filter(|e| !e.is_empty()).ok_or_else(|| invalid("s3.object.eTag is missing"))?;
+        // Folder markers and empty objects are skipped whatever their eTag; anything else needs one,
+        // since it identifies the version in unversioned buckets.
+        let etag = match object.e_tag.filter(|e| !e.is_empty()) {
+            Some(etag) => etag,
+            None if size == 0 || key.ends_with('/') => String::new(),
+            None => return Err(invalid("s3.object.eTag is missing")),
+        };
         Ok(ObjectEvent::Created(ObjectVersion { bucket, key, size, etag, version_id, sequencer }))
     } else if event_name.starts_with("ObjectRemoved:") {
         Ok(ObjectEvent::Removed { bucket, key, version_id, sequencer })

@@ -1,0 +1,400 @@
+//! Shared test harness: the local world (peers, bucket, table, emulator) and the real `ingest`
+//! binary driven through the Lambda Runtime API.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod peers;
+pub mod runtime;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use vinofy_ingest::adapters::{CloudflareStream, DynamoVideoStore, S3Presigner};
+use vinofy_ingest::config::Config;
+use vinofy_ingest::domain::s3_key::encode_s3_key;
+use vinofy_ingest::ingest::Ingestor;
+use vinofy_ingest::secret::SecretString;
+
+pub use peers::{ACCESS_KEY, Emulator, REGION, SECRET_KEY, shared};
+pub use runtime::{Reply, RuntimeApi};
+
+pub const ACCOUNT_ID: &str = "0123456789abcdef0123456789abcdef";
+
+pub type Record = HashMap<String, AttributeValue>;
+
+pub struct World {
+    pub bucket: String,
+    pub table: String,
+    pub token: String,
+    pub emulator: Emulator,
+    pub s3: aws_sdk_s3::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub http: reqwest::Client,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", fastrand::u32(..))
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
+        .load()
+        .await
+}
+
+/// The table definition from template.yaml, so local tables are the deployed table's twins.
+pub fn create_table_from_template(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder {
+    let text = std::fs::read_to_string(peers::repo_root().join("template.yaml")).unwrap();
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let props = &template["Resources"]["VideosTable"]["Properties"];
+    let to_str = |v: &serde_yaml_ng::Value| v.as_str().unwrap().to_owned();
+    let keys = |schema: &serde_yaml_ng::Value| -> Vec<KeySchemaElement> {
+        schema
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                KeySchemaElement::builder()
+                    .attribute_name(to_str(&k["AttributeName"]))
+                    .key_type(KeyType::from(to_str(&k["KeyType"]).as_str()))
+                    .build()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let mut builder = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(to_str(&props["BillingMode"]).as_str()))
+        .set_key_schema(Some(keys(&props["KeySchema"])));
+    for a in props["AttributeDefinitions"].as_sequence().unwrap() {
+        builder = builder.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(to_str(&a["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(to_str(&a["AttributeType"]).as_str()))
+                .build()
+                .unwrap(),
+        );
+    }
+    for g in props["GlobalSecondaryIndexes"].as_sequence().into_iter().flatten() {
+        builder = builder.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(to_str(&g["IndexName"]))
+                .set_key_schema(Some(keys(&g["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(to_str(&g["Projection"]["ProjectionType"]).as_str()))
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        );
+    }
+    builder
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_emulator_args(&[]).await
+    }
+
+    pub async fn with_emulator_args(args: &[&str]) -> Self {
+        let peers = shared();
+        let token = format!("cf-test-token-{:016x}", fastrand::u64(..));
+        let emulator = Emulator::start(ACCOUNT_ID, &token, args);
+        let s3_conf =
+            aws_sdk_s3::config::Builder::from(&sdk_config(&peers.s3_endpoint).await).force_path_style(true).build();
+        let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(&peers.dynamodb_endpoint).await);
+        let bucket = unique("uploads");
+        let table = unique("videos");
+        s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+        create_table_from_template(&ddb, &table).send().await.expect("create table");
+        Self { bucket, table, token, emulator, s3, ddb, http: reqwest::Client::new() }
+    }
+
+    /// The function's environment, as the template sets it (plus local endpoints).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let peers = shared();
+        [
+            ("VIDEOS_TABLE", self.table.as_str()),
+            ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID),
+            ("CLOUDFLARE_API_URL", self.emulator.api_url.as_str()),
+            ("CLOUDFLARE_API_TOKEN", self.token.as_str()),
+            ("PRESIGN_TTL_SECONDS", "600"),
+            ("AWS_ENDPOINT_URL_S3", peers.s3_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", peers.dynamodb_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", peers.dynamodb_endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    pub fn config_with(&self, overrides: &[(&str, &str)]) -> Config {
+        let mut env: HashMap<String, String> = self.env().into_iter().collect();
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Config::from_lookup(|k| env.get(k).cloned()).expect("valid config")
+    }
+
+    /// The ingest use case in-process, wired to the real adapters and peers (fast tests).
+    pub async fn ingestor(
+        &self,
+        overrides: &[(&str, &str)],
+    ) -> Ingestor<S3Presigner, CloudflareStream, DynamoVideoStore> {
+        let config = self.config_with(overrides);
+        let peers = shared();
+        let s3 = S3Presigner::from_client(self.s3.clone());
+        let store = DynamoVideoStore::new(&sdk_config(&peers.dynamodb_endpoint).await, &self.table);
+        let token = match &config.cloudflare_token {
+            vinofy_ingest::config::TokenSource::Inline(t) => t.clone(),
+            other => panic!("in-process tests use an inline token, not {other:?}"),
+        };
+        let stream = CloudflareStream::new(
+            &config.cloudflare_api_url,
+            &config.cloudflare_account_id,
+            SecretString::new(token.expose()),
+        )
+        .unwrap();
+        Ingestor::new(s3, stream, store, config)
+    }
+
+    /// Uploads an object and returns its eTag (quotes stripped, as notifications carry it).
+    pub async fn put_object(&self, key: &str, body: &[u8]) -> String {
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+        out.e_tag().unwrap_or_default().trim_matches('"').to_owned()
+    }
+
+    /// An `ObjectCreated:Put` notification exactly as S3 sends it (key form-encoded).
+    pub fn created_event(&self, key: &str, size: usize, etag: &str, sequencer: &str) -> Value {
+        json!({"Records": [self.created_record(key, size, etag, sequencer)]})
+    }
+
+    pub fn created_record(&self, key: &str, size: usize, etag: &str, sequencer: &str) -> Value {
+        json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+            "eventTime": "2026-11-25T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:EXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
+                "bucket": {"name": self.bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": format!("arn:aws:s3:::{}", self.bucket)},
+                "object": {"key": encode_s3_key(key), "size": size, "eTag": etag, "sequencer": sequencer}}
+        })
+    }
+
+    /// Uploads `body` under `key` and returns the matching notification.
+    pub async fn upload(&self, key: &str, body: &[u8]) -> Value {
+        let etag = self.put_object(key, body).await;
+        self.created_event(key, body.len(), &etag, "0055AED6DCD90281E5")
+    }
+
+    pub fn source(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, key)
+    }
+
+    pub async fn record(&self, key: &str) -> Option<Record> {
+        self.ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("source", AttributeValue::S(self.source(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    pub async fn all_records(&self) -> Vec<Record> {
+        self.ddb.scan().table_name(&self.table).send().await.unwrap().items.unwrap_or_default()
+    }
+
+    pub async fn emulator_get(&self, path: &str) -> Value {
+        self.http.get(format!("{}{path}", self.emulator.base_url)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Every video the emulator ever created (with what it fetched).
+    pub async fn videos(&self) -> Vec<Value> {
+        self.emulator_get("/__emulator/videos").await.as_array().cloned().unwrap_or_default()
+    }
+
+    /// API requests the emulator received, by route (`copy`, `list`, `get`, `delete`, ...).
+    pub async fn requests(&self, route: &str) -> usize {
+        let all = self.emulator_get("/__emulator/requests").await;
+        all.as_array().unwrap().iter().filter(|r| r["route"] == route).count()
+    }
+
+    pub async fn inject_faults(&self, faults: Value) {
+        let r = self
+            .http
+            .post(format!("{}/__emulator/faults", self.emulator.base_url))
+            .json(&json!({ "faults": faults }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "inject faults: {}", r.status());
+    }
+
+    /// Waits until the emulator's video `uid` reaches a final state, and returns its record.
+    pub async fn wait_video_final(&self, uid: &str) -> Value {
+        for _ in 0..200 {
+            let v = self.videos().await.into_iter().find(|v| v["video"]["uid"] == uid);
+            if let Some(v) = v {
+                let state = v["video"]["status"]["state"].as_str().unwrap_or_default().to_owned();
+                if state == "ready" || state == "error" {
+                    return v;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("video {uid} never reached a final state");
+    }
+}
+
+pub fn s(record: &Record, name: &str) -> Option<String> {
+    record.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The tiny real video shipped for tests and the demo (H.264 MP4, ~1 s).
+pub fn sample_video() -> Vec<u8> {
+    std::fs::read(peers::repo_root().join("fixtures/sample.mp4")).expect("fixtures/sample.mp4")
+}
+
+/// The real `ingest` binary, run as Lambda runs it: a process polling the Runtime API.
+pub struct Function {
+    pub runtime: RuntimeApi,
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    /// Output pipes that reached end-of-file.
+    closed_pipes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Function {
+    pub async fn start(world: &World, overrides: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = world.env().into_iter().collect();
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Self::start_with_env(env).await
+    }
+
+    pub async fn start_with_env(env: HashMap<String, String>) -> Self {
+        let runtime = RuntimeApi::start().await;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
+        cmd.env_clear()
+            .envs(&env)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "ingest")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ingest")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = peers::on_keeper_thread(move || peers::spawn_tied(&mut cmd));
+        let logs = Arc::new(Mutex::new(String::new()));
+        let closed_pipes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for pipe in [
+            Box::new(tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap())
+                as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(tokio::process::ChildStderr::from_std(child.stderr.take().unwrap()).unwrap()),
+        ] {
+            let (logs, closed_pipes) = (logs.clone(), closed_pipes.clone());
+            tokio::spawn(async move {
+                let mut pipe = pipe;
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    logs.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                closed_pipes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        Self { runtime, child, logs, closed_pipes }
+    }
+
+    /// Invokes with a 60 s deadline (the template's timeout) and waits for the reply.
+    pub async fn invoke(&self, payload: &Value) -> Reply {
+        self.invoke_with_deadline(payload, Duration::from_secs(60)).await.expect("the function replied")
+    }
+
+    pub async fn invoke_with_deadline(&self, payload: &Value, deadline: Duration) -> Option<Reply> {
+        self.runtime.invoke(payload.clone(), deadline, deadline + Duration::from_secs(5)).await
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Kills the process, as Lambda does at a timeout or a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit on its own (start-up failures) and returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the readers drain what the process wrote before it exited.
+                while self.closed_pipes.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn response(reply: Reply) -> Value {
+    match reply {
+        Reply::Response(v) => v,
+        Reply::Error { error_type, error_message } => panic!("function failed: {error_type}: {error_message}"),
+    }
+}

@@ -1,0 +1,207 @@
+//! End-to-end: the real `ingest` binary, driven through the Lambda Runtime API, against s3s-fs,
+//! moto and the Cloudflare Stream emulator.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// Keys that break naive decoding: every one must become a record for exactly that object.
+const HOSTILE_KEYS: &[&str] = &[
+    "videos/holiday clip.mp4",
+    "videos/a+b.mp4",
+    "videos/clip (1).mp4",
+    "videos/x=y&z.mp4",
+    "videos/100%.mp4",
+    "videos/take#1?.mp4",
+    "videos/12:30 it's ~home.MOV",
+    "videos/café 日本 🎬.mkv",
+    "videos/a/b/c/deep.webm",
+];
+
+fn assert_no_secrets(haystack: &str, token: &str, what: &str) {
+    assert!(!haystack.contains(token), "{what} contains the Cloudflare token");
+    for marker in ["X-Amz-Signature", "X-Amz-Credential", "x-amz-signature", "X-Amz-Security-Token"] {
+        assert!(!haystack.contains(marker), "{what} contains a presigned URL ({marker})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_keys_become_records_that_match_the_stream_videos() {
+    let world = World::new().await;
+    let function = Function::start(&world, &[]).await;
+    let video = sample_video();
+
+    let mut cases: Vec<(String, Value, Vec<u8>)> = Vec::new();
+    for key in HOSTILE_KEYS {
+        let mut body = video.clone();
+        body.extend_from_slice(key.as_bytes()); // distinct bytes per object
+        let event = world.upload(key, &body).await;
+        cases.push((key.to_string(), event, body));
+    }
+    // S3 may also encode `/` as %2F.
+    let key = "videos/nested/encoded slash.mp4";
+    let etag = world.put_object(key, &video).await;
+    let mut event = world.created_event(key, video.len(), &etag, "0055AED6DCD90281E6");
+    let encoded = event["Records"][0]["s3"]["object"]["key"].as_str().unwrap().replace('/', "%2F");
+    event["Records"][0]["s3"]["object"]["key"] = json!(encoded);
+    cases.push((key.to_string(), event, video.clone()));
+
+    for (key, event, body) in &cases {
+        let reply = response(function.invoke(event).await);
+        let report = &reply["records"][0];
+        assert_eq!(report["outcome"], "submitted", "{key}: {reply}");
+        let uid = report["video_uid"].as_str().unwrap();
+
+        let record = world.record(key).await.unwrap_or_else(|| panic!("no record for {key}"));
+        assert_eq!(s(&record, "source").unwrap(), world.source(key));
+        assert_eq!(s(&record, "key").unwrap(), *key);
+        assert_eq!(s(&record, "bucket").unwrap(), world.bucket);
+        assert_eq!(s(&record, "status").unwrap(), "submitted");
+        assert_eq!(s(&record, "video_uid").unwrap(), uid);
+        assert_eq!(record["size"].as_n().unwrap(), &body.len().to_string());
+        assert!(s(&record, "etag").is_some_and(|e| !e.is_empty()));
+        assert!(record.get("claim_token").is_none() && record.get("error").is_none());
+        for at in ["created_at", "updated_at"] {
+            chrono::DateTime::parse_from_rfc3339(&s(&record, at).unwrap()).unwrap();
+        }
+
+        let emulated = world.wait_video_final(uid).await;
+        let v = &emulated["video"];
+        assert_eq!(v["meta"]["name"], *key, "meta.name is the decoded key");
+        assert_eq!(s(&record, "hls_url").as_deref(), v["playback"]["hls"].as_str());
+        assert_eq!(s(&record, "dash_url").as_deref(), v["playback"]["dash"].as_str());
+        assert_eq!(s(&record, "thumbnail_url").as_deref(), v["thumbnail"].as_str());
+        assert_eq!(s(&record, "preview_url").as_deref(), v["preview"].as_str());
+        assert_eq!(s(&record, "stream_state").unwrap(), "downloading");
+        assert_eq!(v["creator"].as_str().unwrap().len(), 64);
+        assert_eq!(v["status"]["state"], "ready", "{key}: {emulated}");
+        assert_eq!(emulated["source_sha256"], sha256_hex(body), "{key}: Cloudflare fetched other bytes");
+    }
+    assert_eq!(world.videos().await.len(), cases.len(), "one video per object");
+    assert_eq!(world.all_records().await.len(), cases.len(), "one record per object");
+
+    // Neither the token nor a presigned URL reaches the logs or the table.
+    let logs = function.logs();
+    assert!(logs.contains("\"level\":\"INFO\""), "JSON logs expected: {logs}");
+    assert!(logs.contains("videos/clip (1).mp4"), "log lines carry the key");
+    assert_no_secrets(&logs, &world.token, "the logs");
+    assert_no_secrets(&format!("{:?}", world.all_records().await), &world.token, "the table");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_videos_are_skipped_without_calling_cloudflare() {
+    let world = World::new().await;
+    let function = Function::start(&world, &[]).await;
+    let text = world.upload("docs/readme.txt", b"hello").await;
+    let folder = world.upload("videos/new-folder/", b"").await;
+    let empty = world.upload("videos/empty.mp4", b"").await;
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": world.bucket});
+    for event in [&text, &folder, &empty] {
+        let reply = response(function.invoke(event).await);
+        assert_eq!(reply["records"][0]["outcome"], "skipped", "{reply}");
+    }
+    assert_eq!(response(function.invoke(&test_event).await), json!({"records": []}));
+    assert_eq!(world.requests("copy").await, 0);
+    assert!(world.all_records().await.is_empty());
+    assert!(function.logs().contains("skipped: not a video"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_and_foreign_events_fail_clearly_and_write_nothing() {
+    let world = World::new().await;
+    let function = Function::start(&world, &[]).await;
+    let good = world.upload("videos/ok.mp4", &sample_video()).await;
+    let mut half_bad = good.clone();
+    half_bad["Records"].as_array_mut().unwrap().push(json!({"eventSource": "aws:s3", "s3": {"bucket": {}}}));
+    let events = [
+        std::fs::read_to_string("events/malformed.json").map(|t| serde_json::from_str::<Value>(&t).unwrap()).unwrap(),
+        std::fs::read_to_string("events/eventbridge-object-created.json")
+            .map(|t| serde_json::from_str(&t).unwrap())
+            .unwrap(),
+        json!("just a string"),
+        half_bad,
+    ];
+    for event in &events {
+        match function.invoke(event).await {
+            Reply::Error { error_type, error_message } => {
+                assert_eq!(error_type, "NonRetryable.InvalidEvent", "{error_message}");
+                assert!(error_message.starts_with("invalid event: "), "{error_message}");
+            }
+            other => panic!("expected an error for {event}, got {other:?}"),
+        }
+    }
+    assert!(world.all_records().await.is_empty(), "nothing half-written");
+    assert_eq!(world.requests("copy").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_token_fails_the_record_readably_and_does_not_leak() {
+    let world = World::new().await;
+    let wrong = "wrong-token-value-1234";
+    let function = Function::start(&world, &[("CLOUDFLARE_API_TOKEN", wrong)]).await;
+    let event = world.upload("videos/denied.mp4", &sample_video()).await;
+    match function.invoke(&event).await {
+        Reply::Error { error_type, error_message } => {
+            assert_eq!(error_type, "NonRetryable.CopyRejected");
+            assert!(error_message.contains("403"), "{error_message}");
+        }
+        other => panic!("expected CopyRejected, got {other:?}"),
+    }
+    let record = world.record("videos/denied.mp4").await.unwrap();
+    assert_eq!(s(&record, "status").unwrap(), "failed");
+    let error = s(&record, "error").unwrap();
+    assert!(error.contains("HTTP 403") && error.contains("Authentication error"), "{error}");
+    assert!(record.get("video_uid").is_none());
+    assert_no_secrets(&function.logs(), wrong, "the logs");
+    assert_no_secrets(&format!("{record:?}"), wrong, "the record");
+
+    // A redelivery of a failed version fails again (towards the failure destination), without a copy.
+    let copies = world.requests("copy").await;
+    assert!(
+        matches!(function.invoke(&event).await, Reply::Error { error_type, .. } if error_type == "NonRetryable.PreviouslyFailed")
+    );
+    assert_eq!(world.requests("copy").await, copies);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_configuration_stops_start_up_naming_the_variable() {
+    let world = World::new().await;
+    let cases = [
+        ("VIDEOS_TABLE", ""),
+        ("PRESIGN_TTL_SECONDS", "604801"),
+        ("CLOUDFLARE_API_TOKEN", "has spaces in it"),
+        ("STREAM_THUMBNAIL_TIMESTAMP_PCT", "2"),
+    ];
+    for (name, value) in cases {
+        let mut function = Function::start(&world, &[(name, value)]).await;
+        let code = function.exit_code().await;
+        assert!(matches!(code, Some(c) if c != 0), "{name}: exit code {code:?}");
+        let logs = function.logs();
+        assert!(logs.contains(name), "{name}: {logs}");
+        assert_eq!(function.runtime.polls(), 0, "{name}: must not take events");
+        assert!(!logs.contains("has spaces in it"), "the bad token value is not echoed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_can_come_from_secrets_manager() {
+    let world = World::new().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
+    let secret = sm
+        .create_secret()
+        .name(format!("cf-token-{}", world.table))
+        .secret_string(json!({"token": world.token}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = secret.arn().unwrap().to_owned();
+    let mut env: std::collections::HashMap<String, String> = world.env().into_iter().collect();
+    env.remove("CLOUDFLARE_API_TOKEN");
+    env.insert("CLOUDFLARE_API_TOKEN_SECRET_ARN".into(), arn);
+    let function = Function::start_with_env(env).await;
+    let event = world.upload("videos/from-secret.mp4", &sample_video()).await;
+    let reply = response(function.invoke(&event).await);
+    assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+    assert_no_secrets(&function.logs(), &world.token, "the logs");
+}
