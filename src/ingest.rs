@@ -30,7 +30,14 @@ pub struct Deadline {
 }
 
 impl Deadline {
+    /// Lambda sends an absolute epoch-ms deadline. Local runtimes may not: cargo-lambda's sends the
+    /// timeout itself (`600000`). A value before 2001 cannot be a real deadline, so it is read as a
+    /// duration from now rather than as "already expired".
     pub fn from_epoch_ms(epoch_ms: u64) -> Self {
+        const NOT_BEFORE_MS: u64 = 1_000_000_000_000; // 2001-09-09
+        if epoch_ms < NOT_BEFORE_MS {
+            return Self::after(Duration::from_millis(epoch_ms));
+        }
         Self { epoch_ms: i64::try_from(epoch_ms).unwrap_or(i64::MAX) }
     }
 
@@ -409,6 +416,9 @@ mod tests {
     fn deadline_counts_down() {
         let d = Deadline::after(Duration::from_secs(30));
         assert!(d.remaining() <= Duration::from_secs(30) && d.remaining() > Duration::from_secs(29));
-        assert_eq!(Deadline::from_epoch_ms(0).remaining(), Duration::ZERO);
+        assert_eq!(Deadline::from_epoch_ms(1_000_000_000_000).remaining(), Duration::ZERO);
+        // cargo-lambda's relative "deadline" (the timeout in ms).
+        let relative = Deadline::from_epoch_ms(600_000).remaining();
+        assert!(relative > Duration::from_secs(599) && relative <= Duration::from_secs(600));
     }
 }

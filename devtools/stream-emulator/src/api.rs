@@ -76,11 +76,7 @@ impl Endpoint {
 
 /// Maps method + path to an endpoint and the account id from the path.
 fn resolve<'p>(method: &str, path: &'p str) -> Result<(&'p str, Endpoint), ApiError> {
-    let segments: Vec<&str> = path
-        .strip_prefix("/client/v4/")
-        .ok_or_else(ApiError::no_route)?
-        .split('/')
-        .collect();
+    let segments: Vec<&str> = path.strip_prefix("/client/v4/").ok_or_else(ApiError::no_route)?.split('/').collect();
     let (account, tail) = match segments.as_slice() {
         ["accounts", account, "stream", tail @ ..] if !account.is_empty() => (*account, tail),
         _ => return Err(ApiError::no_route()),
@@ -107,17 +103,11 @@ fn authenticate(app: &SharedApp, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, token)| {
-            scheme.eq_ignore_ascii_case("bearer")
-                && !token.is_empty()
-                && !token.contains(char::is_whitespace)
+            scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(char::is_whitespace)
         })
         .map(|(_, token)| token)
         .ok_or_else(ApiError::invalid_auth_header)?;
-    if token == app.token {
-        Ok(())
-    } else {
-        Err(ApiError::authentication())
-    }
+    if token == app.token { Ok(()) } else { Err(ApiError::authentication()) }
 }
 
 fn gate(
@@ -126,9 +116,7 @@ fn gate(
     resolved: Result<(&str, Endpoint), ApiError>,
 ) -> Result<Endpoint, ApiError> {
     authenticate(app, headers)?;
-    app.limiter()
-        .check(Instant::now())
-        .map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
+    app.limiter().check(Instant::now()).map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
     let (account, endpoint) = resolved?;
     if account != app.account_id {
         return Err(ApiError::authentication());
@@ -140,9 +128,7 @@ fn gate(
 pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let resolved = resolve(parts.method.as_str(), parts.uri.path());
-    let route = resolved
-        .as_ref()
-        .map_or("unknown", |(_, endpoint)| endpoint.route().name());
+    let route = resolved.as_ref().map_or("unknown", |(_, endpoint)| endpoint.route().name());
     let log = |status: Option<StatusCode>, fault: Option<&Action>| {
         log_request(&app, &parts, route, status, fault);
     };
@@ -162,18 +148,10 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
             log(None, Some(action));
             return drop_connection(&parts).await;
         }
-        Some(Action::Status {
-            status,
-            retry_after,
-            code,
-            message,
-        }) => Reply {
-            retry_after: *retry_after,
-            ..injected_failure(*status, *code, message.as_deref())
-        },
-        Some(Action::SuccessFalse { code, message }) => {
-            injected_failure(StatusCode::OK, *code, message.as_deref())
+        Some(Action::Status { status, retry_after, code, message }) => {
+            Reply { retry_after: *retry_after, ..injected_failure(*status, *code, message.as_deref()) }
         }
+        Some(Action::SuccessFalse { code, message }) => injected_failure(StatusCode::OK, *code, message.as_deref()),
         Some(Action::Delay { delay }) => {
             tokio::time::sleep(*delay).await;
             perform(&app, endpoint, &parts, body).await
@@ -195,36 +173,26 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
 }
 
 async fn perform(app: &SharedApp, endpoint: Endpoint, parts: &Parts, body: RequestBody) -> Reply {
-    let result = match endpoint {
-        Endpoint::Copy => match read_body(body).await {
-            Ok(bytes) => videos::copy(app, &parts.headers, &bytes),
-            Err(error) => Err(error),
-        },
+    execute(app, endpoint, parts, body).await.unwrap_or_else(Reply::from)
+}
+
+async fn execute(app: &SharedApp, endpoint: Endpoint, parts: &Parts, body: RequestBody) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::Copy => videos::copy(app, &parts.headers, &read_body(body).await?),
         Endpoint::List => videos::list(app, &parts.uri),
         Endpoint::Get(uid) => videos::get(app, &uid),
-        Endpoint::Edit(uid) => match read_body(body).await {
-            Ok(bytes) => videos::edit(app, &uid, &bytes),
-            Err(error) => Err(error),
-        },
+        Endpoint::Edit(uid) => videos::edit(app, &uid, &read_body(body).await?),
         Endpoint::Delete(uid) => videos::delete(app, &uid),
         Endpoint::WebhookGet => webhook::get_subscription(app),
-        Endpoint::WebhookPut => match read_body(body).await {
-            Ok(bytes) => webhook::put_subscription(app, &bytes),
-            Err(error) => Err(error),
-        },
+        Endpoint::WebhookPut => webhook::put_subscription(app, &read_body(body).await?),
         Endpoint::WebhookDelete => webhook::delete_subscription(app),
-    };
-    result.unwrap_or_else(Reply::from)
+    }
 }
 
 async fn read_body(body: RequestBody) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            "Payload too large",
-        )
-    })
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, "Payload too large"))
 }
 
 /// Closes the connection with no response at all (see `server.rs` for how).
@@ -260,11 +228,7 @@ fn truncate_json(reply: Reply) -> Reply {
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    Reply {
-        status: StatusCode::OK,
-        body: Body::Raw(text.as_bytes()[..cut].to_vec()),
-        retry_after: None,
-    }
+    Reply { status: StatusCode::OK, body: Body::Raw(text.as_bytes()[..cut].to_vec()), retry_after: None }
 }
 
 /// Removes `result.uid` (or each list item's `uid`).
@@ -296,11 +260,7 @@ fn log_request(
 ) {
     let status_text = status.map_or_else(|| "no response".to_owned(), |s| s.as_u16().to_string());
     let fault_text = fault.map_or_else(String::new, |f| format!(" [fault: {}]", f.name()));
-    eprintln!(
-        "stream-emulator: {} {} ({route}) -> {status_text}{fault_text}",
-        parts.method,
-        parts.uri.path()
-    );
+    eprintln!("stream-emulator: {} {} ({route}) -> {status_text}{fault_text}", parts.method, parts.uri.path());
     app.record_request(RequestRecord {
         method: parts.method.to_string(),
         route,
@@ -314,9 +274,7 @@ mod tests {
     use super::*;
 
     fn route_of(method: &str, path: &str) -> Result<(String, Route), u32> {
-        resolve(method, path)
-            .map(|(account, endpoint)| (account.to_owned(), endpoint.route()))
-            .map_err(|e| e.code)
+        resolve(method, path).map(|(account, endpoint)| (account.to_owned(), endpoint.route())).map_err(|e| e.code)
     }
 
     #[test]

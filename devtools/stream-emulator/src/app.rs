@@ -113,19 +113,12 @@ impl App {
 
     /// Runs `f` on the live record for `uid`; `None` if unknown, deleted, or wiped by a reset.
     pub fn with_live_record<R>(&self, uid: &str, f: impl FnOnce(&mut VideoRecord) -> R) -> Option<R> {
-        lock(&self.videos)
-            .iter_mut()
-            .find(|r| r.video.uid == uid && !r.deleted)
-            .map(f)
+        lock(&self.videos).iter_mut().find(|r| r.video.uid == uid && !r.deleted).map(f)
     }
 
     /// Live videos in creation order.
     pub fn live_videos(&self) -> Vec<Video> {
-        lock(&self.videos)
-            .iter()
-            .filter(|r| !r.deleted)
-            .map(|r| r.video.clone())
-            .collect()
+        lock(&self.videos).iter().filter(|r| !r.deleted).map(|r| r.video.clone()).collect()
     }
 
     /// Every video ever created, deleted ones included.

@@ -57,10 +57,7 @@ pub enum CliError {
 }
 
 /// Parses `args` (without the program name); `env` looks up environment variables.
-pub fn parse(
-    args: impl IntoIterator<Item = String>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, CliError> {
+pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Option<String>) -> Result<Config, CliError> {
     let mut values = flag_values(args)?;
     for (flag, var) in OPTIONS {
         if !values.contains_key(flag)
@@ -71,11 +68,7 @@ pub fn parse(
     }
 
     let required = |flag: &str| {
-        values
-            .get(flag)
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .ok_or_else(|| invalid(format!("missing required --{flag}")))
+        values.get(flag).filter(|v| !v.is_empty()).cloned().ok_or_else(|| invalid(format!("missing required --{flag}")))
     };
     let account_id = required("account-id")?;
     let token = required("token")?;
@@ -88,31 +81,24 @@ pub fn parse(
 
     let webhook = match (values.get("webhook-url"), values.get("webhook-secret")) {
         (None, None) => None,
-        (Some(url), Some(secret)) => Some(WebhookTarget {
-            url: http_url("--webhook-url", url)?.to_owned(),
-            secret: secret.clone(),
-        }),
+        (Some(url), Some(secret)) => {
+            Some(WebhookTarget { url: http_url("--webhook-url", url)?.to_owned(), secret: secret.clone() })
+        }
         (Some(_), None) => return Err(invalid("--webhook-url requires --webhook-secret")),
         (None, Some(_)) => return Err(invalid("--webhook-secret requires --webhook-url")),
     };
 
-    let rate_limit = values
-        .get("rate-limit")
-        .map(|text| parse_rate_limit(text))
-        .transpose()?
-        .unwrap_or_default();
+    let rate_limit = values.get("rate-limit").map(|text| parse_rate_limit(text)).transpose()?.unwrap_or_default();
 
     let processing_delay = match values.get("processing-delay-ms") {
         None => Duration::from_millis(50),
-        Some(text) => Duration::from_millis(text.parse().map_err(|_| {
-            invalid("--processing-delay-ms must be a non-negative integer (milliseconds)")
-        })?),
+        Some(text) => Duration::from_millis(
+            text.parse().map_err(|_| invalid("--processing-delay-ms must be a non-negative integer (milliseconds)"))?,
+        ),
     };
 
     Ok(Config {
-        listen: values
-            .remove("listen")
-            .unwrap_or_else(|| "127.0.0.1:0".to_owned()),
+        listen: values.remove("listen").unwrap_or_else(|| "127.0.0.1:0".to_owned()),
         account_id,
         token,
         public_base_url,
@@ -123,9 +109,7 @@ pub fn parse(
 }
 
 /// Collects `--flag value` and `--flag=value` pairs, rejecting unknown flags.
-fn flag_values(
-    args: impl IntoIterator<Item = String>,
-) -> Result<HashMap<&'static str, String>, CliError> {
+fn flag_values(args: impl IntoIterator<Item = String>) -> Result<HashMap<&'static str, String>, CliError> {
     let mut values = HashMap::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -144,9 +128,7 @@ fn flag_values(
         };
         let value = match inline_value {
             Some(value) => value,
-            None => args
-                .next()
-                .ok_or_else(|| invalid(format!("--{flag} needs a value")))?,
+            None => args.next().ok_or_else(|| invalid(format!("--{flag} needs a value")))?,
         };
         values.insert(flag, value);
     }
@@ -158,13 +140,9 @@ fn parse_rate_limit(text: &str) -> Result<Limit, CliError> {
         .split_once('/')
         .and_then(|(n, w)| Some((n.trim().parse::<u32>().ok()?, w.trim().parse::<u64>().ok()?)))
         .filter(|&(n, w)| n > 0 && w > 0);
-    let (max_requests, window_secs) = parsed.ok_or_else(|| {
-        invalid("--rate-limit must be N/W with N requests per W seconds, both > 0")
-    })?;
-    Ok(Limit {
-        max_requests,
-        window: Duration::from_secs(window_secs),
-    })
+    let (max_requests, window_secs) =
+        parsed.ok_or_else(|| invalid("--rate-limit must be N/W with N requests per W seconds, both > 0"))?;
+    Ok(Limit { max_requests, window: Duration::from_secs(window_secs) })
 }
 
 fn http_url<'a>(flag: &str, url: &'a str) -> Result<&'a str, CliError> {
@@ -241,20 +219,15 @@ mod tests {
         ] {
             let mut list = args(&["--account-id", "a", "--token", "t"]);
             list.extend(args(bad));
-            assert!(
-                matches!(parse(list, no_env), Err(CliError::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(parse(list, no_env), Err(CliError::Invalid(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn public_base_url_loses_trailing_slash() {
-        let config = parse(
-            args(&["--account-id", "a", "--token", "t", "--public-base-url", "https://cdn.test/"]),
-            no_env,
-        )
-        .unwrap();
+        let config =
+            parse(args(&["--account-id", "a", "--token", "t", "--public-base-url", "https://cdn.test/"]), no_env)
+                .unwrap();
         assert_eq!(config.public_base_url.as_deref(), Some("https://cdn.test"));
     }
 }

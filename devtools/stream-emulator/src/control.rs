@@ -16,10 +16,7 @@ use crate::faults::{Fault, FaultSpec};
 
 pub fn routes() -> Router<SharedApp> {
     Router::new()
-        .route(
-            "/__emulator/faults",
-            post(add_faults).delete(clear_faults).get(list_faults),
-        )
+        .route("/__emulator/faults", post(add_faults).delete(clear_faults).get(list_faults))
         .route("/__emulator/videos", get(videos))
         .route("/__emulator/requests", get(requests))
         .route("/__emulator/reset", post(reset))
@@ -32,10 +29,7 @@ pub async fn log_line(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    eprintln!(
-        "stream-emulator: {method} {path} -> {}",
-        response.status().as_u16()
-    );
+    eprintln!("stream-emulator: {method} {path} -> {}", response.status().as_u16());
     response
 }
 
@@ -49,12 +43,7 @@ struct FaultsBody {
 async fn add_faults(State(app): State<SharedApp>, body: Bytes) -> Response {
     let parsed = serde_json::from_slice::<FaultsBody>(&body)
         .map_err(|error| error.to_string())
-        .and_then(|body| {
-            body.faults
-                .into_iter()
-                .map(Fault::try_from)
-                .collect::<Result<Vec<_>, _>>()
-        });
+        .and_then(|body| body.faults.into_iter().map(Fault::try_from).collect::<Result<Vec<_>, _>>());
     match parsed {
         Ok(faults) => {
             let mut queue = app.faults();

@@ -49,43 +49,25 @@ impl Reply {
     }
 
     pub fn json(status: StatusCode, body: Value) -> Self {
-        Self {
-            status,
-            body: Body::Json(body),
-            retry_after: None,
-        }
+        Self { status, body: Body::Json(body), retry_after: None }
     }
 
     pub fn empty() -> Self {
-        Self {
-            status: StatusCode::OK,
-            body: Body::Empty,
-            retry_after: None,
-        }
+        Self { status: StatusCode::OK, body: Body::Empty, retry_after: None }
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = match self.body {
-            Body::Json(value) => (
-                self.status,
-                [(header::CONTENT_TYPE, "application/json")],
-                value.to_string(),
-            )
-                .into_response(),
-            Body::Raw(bytes) => (
-                self.status,
-                [(header::CONTENT_TYPE, "application/json")],
-                bytes,
-            )
-                .into_response(),
+            Body::Json(value) => {
+                (self.status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+            }
+            Body::Raw(bytes) => (self.status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
             Body::Empty => self.status.into_response(),
         };
         if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -113,13 +95,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            chain: Vec::new(),
-            retry_after: None,
-        }
+        Self { status, code, message: message.into(), chain: Vec::new(), retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -131,25 +107,14 @@ impl ApiError {
     }
 
     pub fn authentication() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            codes::AUTHENTICATION,
-            "Authentication error",
-        )
+        Self::new(StatusCode::FORBIDDEN, codes::AUTHENTICATION, "Authentication error")
     }
 
     /// The body observed for a missing or malformed `Authorization` header.
     pub fn invalid_auth_header() -> Self {
         Self {
-            chain: vec![(
-                codes::INVALID_AUTH_FORMAT,
-                "Invalid format for Authorization header",
-            )],
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_HEADERS,
-                "Invalid request headers",
-            )
+            chain: vec![(codes::INVALID_AUTH_FORMAT, "Invalid format for Authorization header")],
+            ..Self::new(StatusCode::BAD_REQUEST, codes::INVALID_HEADERS, "Invalid request headers")
         }
     }
 
@@ -165,29 +130,18 @@ impl ApiError {
     }
 
     pub fn no_route() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            codes::NO_ROUTE,
-            "No route for that URI",
-        )
+        Self::new(StatusCode::NOT_FOUND, codes::NO_ROUTE, "No route for that URI")
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            codes::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "Method not allowed")
     }
 
     fn error_item(&self) -> Value {
         let mut item = json!({ "code": self.code, "message": self.message });
         if !self.chain.is_empty() {
-            item["error_chain"] = self
-                .chain
-                .iter()
-                .map(|(code, message)| json!({ "code": code, "message": message }))
-                .collect();
+            item["error_chain"] =
+                self.chain.iter().map(|(code, message)| json!({ "code": code, "message": message })).collect();
         }
         item
     }

@@ -61,10 +61,7 @@ pub enum Action {
     /// Close the connection without any response; the operation is NOT performed.
     Drop,
     /// HTTP 200 whose envelope says `success:false`; the operation is NOT performed.
-    SuccessFalse {
-        code: Option<u32>,
-        message: Option<String>,
-    },
+    SuccessFalse { code: Option<u32>, message: Option<String> },
     /// Perform the operation, then answer 200 with the reply's JSON cut in half.
     MalformedJson,
     /// Perform the operation, then answer with `uid` removed from the result.
@@ -152,9 +149,7 @@ impl TryFrom<FaultSpec> for Fault {
             });
         }
         if let Some(ms) = spec.delay_ms {
-            actions.push(Action::Delay {
-                delay: Duration::from_millis(ms),
-            });
+            actions.push(Action::Delay { delay: Duration::from_millis(ms) });
         }
         if spec.hang_after_processing {
             actions.push(Action::HangAfterProcessing);
@@ -163,10 +158,7 @@ impl TryFrom<FaultSpec> for Fault {
             actions.push(Action::Drop);
         }
         if spec.success_false {
-            actions.push(Action::SuccessFalse {
-                code: spec.code,
-                message: spec.message.clone(),
-            });
+            actions.push(Action::SuccessFalse { code: spec.code, message: spec.message.clone() });
         }
         if spec.malformed_json {
             actions.push(Action::MalformedJson);
@@ -182,16 +174,10 @@ impl TryFrom<FaultSpec> for Fault {
             return Err("code/message only go with status or success_false".into());
         }
         match <[Action; 1]>::try_from(actions) {
-            Ok([action]) => Ok(Fault {
-                route: spec.route,
-                times: spec.times,
-                action,
-            }),
-            Err(_) => Err(
-                "each fault needs exactly one action: status, delay_ms, hang_after_processing, \
+            Ok([action]) => Ok(Fault { route: spec.route, times: spec.times, action }),
+            Err(_) => Err("each fault needs exactly one action: status, delay_ms, hang_after_processing, \
                  drop, success_false, malformed_json or missing_uid"
-                    .into(),
-            ),
+                .into()),
         }
     }
 }

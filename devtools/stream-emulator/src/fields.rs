@@ -50,9 +50,7 @@ impl Fields {
             Ok(Value::Object(map)) => Ok(Self(map)),
             Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
             // serde_json syntax errors carry only a position, not the input.
-            Err(error) => Err(ApiError::bad_request(format!(
-                "Malformed JSON in request body: {error}"
-            ))),
+            Err(error) => Err(ApiError::bad_request(format!("Malformed JSON in request body: {error}"))),
         }
     }
 
@@ -65,9 +63,9 @@ impl Fields {
         match self.0.get(key) {
             None => Ok(Field::Absent),
             Some(Value::Null) => Ok(Field::Null),
-            Some(value) => convert(value)
-                .map(Field::Set)
-                .ok_or_else(|| ApiError::bad_request(format!("{key} must be {expected}"))),
+            Some(value) => {
+                convert(value).map(Field::Set).ok_or_else(|| ApiError::bad_request(format!("{key} must be {expected}")))
+            }
         }
     }
 }
@@ -128,10 +126,7 @@ mod tests {
     #[test]
     fn validation_messages_do_not_echo_values() {
         let body = json!({"url": "https://secret.test/?X-Amz-Signature=abc", "creator": 5});
-        let error = fields(body)
-            .get("creator", CREATOR_EXPECTED, creator)
-            .err()
-            .unwrap();
+        let error = fields(body).get("creator", CREATOR_EXPECTED, creator).err().unwrap();
         assert_eq!(error.message, "creator must be a string of at most 64 characters");
         let error = Fields::parse(b"{\"url\": \"https://secret.test/").err().unwrap();
         assert!(error.message.starts_with("Malformed JSON"));

@@ -40,10 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("stream-emulator: cannot start the async runtime: {error}");
@@ -68,10 +65,7 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let public_base_url = config
-        .public_base_url
-        .clone()
-        .unwrap_or_else(|| bound_url.clone());
+    let public_base_url = config.public_base_url.clone().unwrap_or_else(|| bound_url.clone());
     let app = match App::new(&config, public_base_url) {
         Ok(app) => Arc::new(app),
         Err(error) => {
@@ -97,11 +91,7 @@ async fn run(config: Config) -> ExitCode {
 }
 
 async fn no_route(request: axum::extract::Request) -> Response {
-    eprintln!(
-        "stream-emulator: {} {} -> 404",
-        request.method(),
-        request.uri().path()
-    );
+    eprintln!("stream-emulator: {} {} -> 404", request.method(), request.uri().path());
     Reply::from(ApiError::no_route()).into_response()
 }
 

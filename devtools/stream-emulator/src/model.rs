@@ -23,13 +23,7 @@ impl Timestamp {
 
     /// Parses any RFC 3339 date-time (offsets are normalised to UTC).
     pub fn parse(text: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|t| Self(t.with_timezone(&Utc)))
-    }
-
-    pub fn unix_seconds(self) -> i64 {
-        self.0.timestamp()
+        DateTime::parse_from_rfc3339(text).ok().map(|t| Self(t.with_timezone(&Utc)))
     }
 
     pub fn plus(self, delta: TimeDelta) -> Self {
@@ -110,11 +104,7 @@ impl Status {
     }
 
     pub fn failed(code: &str, text: &str) -> Self {
-        Self {
-            error_reason_code: code.to_owned(),
-            error_reason_text: text.to_owned(),
-            ..Self::new(State::Error, 0.0)
-        }
+        Self { error_reason_code: code.to_owned(), error_reason_text: text.to_owned(), ..Self::new(State::Error, 0.0) }
     }
 }
 
@@ -197,10 +187,7 @@ impl Video {
             max_size_bytes: Some(0),
             max_duration_seconds: Some(0),
             duration: -1,
-            input: Dimensions {
-                width: -1,
-                height: -1,
-            },
+            input: Dimensions { width: -1, height: -1 },
             watermark: None,
             public_details: None,
         }
@@ -210,11 +197,7 @@ impl Video {
     /// clients are told to ignore webhook/GET bodies whose `modified` is not newer (doc §5.2).
     pub fn touch(&mut self) {
         let now = Timestamp::now();
-        self.modified = if now > self.modified {
-            now
-        } else {
-            self.modified.plus(TimeDelta::nanoseconds(1))
-        };
+        self.modified = if now > self.modified { now } else { self.modified.plus(TimeDelta::nanoseconds(1)) };
     }
 }
 
@@ -247,10 +230,7 @@ mod tests {
         assert_eq!(json["duration"], -1);
         assert_eq!(json["requireSignedURLs"], false);
         assert_eq!(json["uploadExpiry"], Value::Null);
-        assert_eq!(
-            json["playback"]["hls"],
-            format!("http://127.0.0.1:9/{}/manifest/video.m3u8", "ab".repeat(16))
-        );
+        assert_eq!(json["playback"]["hls"], format!("http://127.0.0.1:9/{}/manifest/video.m3u8", "ab".repeat(16)));
         assert!(json.get("readyToStreamAt").is_none());
     }
 

@@ -41,33 +41,18 @@ struct FetchFailure {
 /// large sources are never held in memory.
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<Source, FetchFailure> {
     let failure = |status: Option<u16>, error: String| FetchFailure { status, error };
-    let mut response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| failure(None, describe_error(e)))?;
+    let mut response = http.get(url).send().await.map_err(|e| failure(None, describe_error(e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(failure(
-            Some(status.as_u16()),
-            format!("origin answered HTTP {}", status.as_u16()),
-        ));
+        return Err(failure(Some(status.as_u16()), format!("origin answered HTTP {}", status.as_u16())));
     }
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| failure(Some(status.as_u16()), describe_error(e)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| failure(Some(status.as_u16()), describe_error(e)))? {
         hasher.update(&chunk);
         size += chunk.len() as u64;
     }
-    Ok(Source {
-        status: status.as_u16(),
-        size,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    Ok(Source { status: status.as_u16(), size, sha256: hex::encode(hasher.finalize()) })
 }
 
 async fn encode(app: &SharedApp, uid: &str, source: Source) -> Option<Video> {
@@ -81,10 +66,7 @@ async fn encode(app: &SharedApp, uid: &str, source: Source) -> Option<Video> {
     })?;
     tokio::time::sleep(app.processing_delay).await;
     app.with_live_record(uid, |record| {
-        let status = Status {
-            step: Some("encoding"),
-            ..Status::new(State::InProgress, 50.0)
-        };
+        let status = Status { step: Some("encoding"), ..Status::new(State::InProgress, 50.0) };
         set_status(&mut record.video, status);
     })?;
     tokio::time::sleep(app.processing_delay).await;
@@ -102,10 +84,7 @@ fn fail(app: &SharedApp, uid: &str, failure: FetchFailure) -> Option<Video> {
     app.with_live_record(uid, |record| {
         record.fetch_status = failure.status;
         record.fetch_error = Some(failure.error);
-        set_status(
-            &mut record.video,
-            Status::failed(FETCH_ERROR_CODE, FETCH_ERROR_TEXT),
-        );
+        set_status(&mut record.video, Status::failed(FETCH_ERROR_CODE, FETCH_ERROR_TEXT));
         record.video.clone()
     })
 }

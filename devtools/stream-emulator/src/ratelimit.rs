@@ -13,10 +13,7 @@ pub struct Limit {
 impl Default for Limit {
     /// 1200 requests / 5 minutes (DOC-limits).
     fn default() -> Self {
-        Self {
-            max_requests: 1200,
-            window: Duration::from_secs(300),
-        }
+        Self { max_requests: 1200, window: Duration::from_secs(300) }
     }
 }
 
@@ -30,11 +27,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limit: Limit) -> Self {
-        Self {
-            limit,
-            accepted: VecDeque::new(),
-            blocked_until: None,
-        }
+        Self { limit, accepted: VecDeque::new(), blocked_until: None }
     }
 
     /// Counts one request. `Err` holds how long the caller must wait. Refused requests do not
@@ -48,11 +41,7 @@ impl RateLimiter {
             self.blocked_until = None;
             self.accepted.clear();
         }
-        while self
-            .accepted
-            .front()
-            .is_some_and(|&t| now.duration_since(t) >= self.limit.window)
-        {
+        while self.accepted.front().is_some_and(|&t| now.duration_since(t) >= self.limit.window) {
             self.accepted.pop_front();
         }
         if self.accepted.len() >= self.limit.max_requests as usize {
@@ -80,10 +69,7 @@ mod tests {
     use super::*;
 
     fn limiter(max_requests: u32, window_secs: u64) -> RateLimiter {
-        RateLimiter::new(Limit {
-            max_requests,
-            window: Duration::from_secs(window_secs),
-        })
+        RateLimiter::new(Limit { max_requests, window: Duration::from_secs(window_secs) })
     }
 
     #[test]
@@ -96,10 +82,7 @@ mod tests {
         let tripped = t0 + Duration::from_secs(2);
         assert_eq!(rl.check(tripped), Err(Duration::from_secs(10)));
         // Still blocked even after the original requests aged out of the window.
-        assert_eq!(
-            rl.check(tripped + Duration::from_secs(9)),
-            Err(Duration::from_secs(1))
-        );
+        assert_eq!(rl.check(tripped + Duration::from_secs(9)), Err(Duration::from_secs(1)));
         assert!(rl.check(tripped + Duration::from_secs(10)).is_ok());
     }
 

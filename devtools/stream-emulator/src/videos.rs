@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::app::SharedApp;
 use crate::envelope::{ApiError, Reply, success_envelope};
 use crate::fields::{
-    CREATOR_EXPECTED, FRACTION_EXPECTED, Field, Fields, TIMESTAMP_EXPECTED, URL_EXPECTED, creator, fraction,
-    http_url, object, object_value, string, string_array, timestamp,
+    CREATOR_EXPECTED, FRACTION_EXPECTED, Field, Fields, TIMESTAMP_EXPECTED, URL_EXPECTED, creator, fraction, http_url,
+    object, object_value, string, string_array, timestamp,
 };
 use crate::model::{State, Timestamp, Video, random_hex32};
 use crate::processing;
@@ -38,24 +38,16 @@ pub fn copy(app: &SharedApp, headers: &HeaderMap, body: &[u8]) -> Result<Reply, 
     meta.insert("downloaded-from".to_owned(), Value::String(url.clone()));
 
     let now = Timestamp::now();
-    let scheduled_deletion = fields
-        .get("scheduledDeletion", TIMESTAMP_EXPECTED, timestamp)?
-        .value();
+    let scheduled_deletion = fields.get("scheduledDeletion", TIMESTAMP_EXPECTED, timestamp)?.value();
     check_scheduled_deletion(scheduled_deletion, now)?;
 
     let mut video = Video::new_copy(random_hex32(), &app.public_base_url, now);
     video.creator = creator;
     video.meta = meta;
     video.scheduled_deletion = scheduled_deletion;
-    fields
-        .get("requireSignedURLs", "a boolean", Value::as_bool)?
-        .apply(&mut video.require_signed_urls);
-    fields
-        .get("allowedOrigins", "an array of strings", string_array)?
-        .apply(&mut video.allowed_origins);
-    fields
-        .get("thumbnailTimestampPct", FRACTION_EXPECTED, fraction)?
-        .apply(&mut video.thumbnail_timestamp_pct);
+    fields.get("requireSignedURLs", "a boolean", Value::as_bool)?.apply(&mut video.require_signed_urls);
+    fields.get("allowedOrigins", "an array of strings", string_array)?.apply(&mut video.allowed_origins);
+    fields.get("thumbnailTimestampPct", FRACTION_EXPECTED, fraction)?.apply(&mut video.thumbnail_timestamp_pct);
     // Stored as given: the emulator has no watermark profiles to expand it from.
     video.watermark = fields.get("watermark", "an object", object_value)?.value();
 
@@ -66,9 +58,7 @@ pub fn copy(app: &SharedApp, headers: &HeaderMap, body: &[u8]) -> Result<Reply, 
 }
 
 pub fn get(app: &SharedApp, uid: &str) -> Result<Reply, ApiError> {
-    app.video(uid)
-        .map(|video| Reply::success(video_json(&video)))
-        .ok_or_else(ApiError::not_found)
+    app.video(uid).map(|video| Reply::success(video_json(&video))).ok_or_else(ApiError::not_found)
 }
 
 /// Edit (doc §3.2). `meta`, when given, replaces the map wholesale (doc: "send the full map"),
@@ -80,9 +70,7 @@ pub fn edit(app: &SharedApp, uid: &str, body: &[u8]) -> Result<Reply, ApiError> 
     if let Field::Set(claimed) = fields.get("uid", "a string", string)?
         && claimed != uid
     {
-        return Err(ApiError::bad_request(
-            "uid in the body does not match the video being updated",
-        ));
+        return Err(ApiError::bad_request("uid in the body does not match the video being updated"));
     }
     let creator = fields.get("creator", CREATOR_EXPECTED, creator)?;
     let meta = fields.get("meta", "an object", object)?;
@@ -91,11 +79,8 @@ pub fn edit(app: &SharedApp, uid: &str, body: &[u8]) -> Result<Reply, ApiError> 
     let thumbnail_pct = fields.get("thumbnailTimestampPct", FRACTION_EXPECTED, fraction)?;
     let scheduled_deletion = fields.get("scheduledDeletion", TIMESTAMP_EXPECTED, timestamp)?;
     let upload_expiry = fields.get("uploadExpiry", TIMESTAMP_EXPECTED, timestamp)?;
-    let max_duration = fields.get(
-        "maxDurationSeconds",
-        "a positive integer",
-        |v: &Value| v.as_i64().filter(|&n| n > 0),
-    )?;
+    let max_duration =
+        fields.get("maxDurationSeconds", "a positive integer", |v: &Value| v.as_i64().filter(|&n| n > 0))?;
     let public_details = fields.get("publicDetails", "an object", object_value)?;
 
     let updated = app.with_live_record(uid, |record| {
@@ -121,9 +106,7 @@ pub fn edit(app: &SharedApp, uid: &str, body: &[u8]) -> Result<Reply, ApiError> 
 
 /// 200 with an empty body: the SDK types the result as `void` and sends `Accept: */*`.
 pub fn delete(app: &SharedApp, uid: &str) -> Result<Reply, ApiError> {
-    app.with_live_record(uid, |record| record.deleted = true)
-        .map(|()| Reply::empty())
-        .ok_or_else(ApiError::not_found)
+    app.with_live_record(uid, |record| record.deleted = true).map(|()| Reply::empty()).ok_or_else(ApiError::not_found)
 }
 
 /// List (doc §3.1). `total` and `range` are always present and are strings; `include_counts`
@@ -135,11 +118,7 @@ pub fn list(app: &SharedApp, uri: &Uri) -> Result<Reply, ApiError> {
     let params: HashMap<String, String> = pairs.into_iter().collect();
     let filter = ListFilter::parse(&params)?;
 
-    let mut videos: Vec<Video> = app
-        .live_videos()
-        .into_iter()
-        .filter(|video| filter.matches(video))
-        .collect();
+    let mut videos: Vec<Video> = app.live_videos().into_iter().filter(|video| filter.matches(video)).collect();
     // Stable: equal `created` keeps creation order.
     videos.sort_by_key(|video| video.created);
     if !filter.ascending {
@@ -184,15 +163,13 @@ impl ListFilter {
                 .iter()
                 .find_map(|name| get(name).map(|value| (name, value)))
                 .map(|(name, value)| {
-                    Timestamp::parse(&value).ok_or_else(|| {
-                        ApiError::bad_request(format!("{name} must be an RFC 3339 date-time"))
-                    })
+                    Timestamp::parse(&value)
+                        .ok_or_else(|| ApiError::bad_request(format!("{name} must be an RFC 3339 date-time")))
                 })
                 .transpose()
         };
-        let comma_list = |name: &str| {
-            get(name).map(|value| value.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>())
-        };
+        let comma_list =
+            |name: &str| get(name).map(|value| value.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>());
 
         flag("include_counts")?;
         let limit = match get("limit") {
@@ -238,10 +215,7 @@ impl ListFilter {
             && self.creator.as_ref().is_none_or(|c| video.creator.as_ref() == Some(c))
             && self.states.as_ref().is_none_or(|s| s.contains(&video.status.state))
             && self.video_name.as_deref().is_none_or(|n| name == Some(n))
-            && self
-                .search
-                .as_deref()
-                .is_none_or(|s| name.is_some_and(|n| n.to_lowercase().contains(s)))
+            && self.search.as_deref().is_none_or(|s| name.is_some_and(|n| n.to_lowercase().contains(s)))
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&video.uid))
             && self.start.is_none_or(|start| video.created >= start)
             && self.end.is_none_or(|end| video.created < end)
@@ -258,9 +232,9 @@ fn source_url(fields: &Fields) -> Result<String, ApiError> {
     let url = fields.get("url", URL_EXPECTED, http_url)?.value();
     let input = fields.get("input", URL_EXPECTED, http_url)?.value();
     match (url, input) {
-        (Some(url), Some(input)) if url != input => Err(ApiError::bad_request(
-            "url and input are both set and differ; send only one",
-        )),
+        (Some(url), Some(input)) if url != input => {
+            Err(ApiError::bad_request("url and input are both set and differ; send only one"))
+        }
         (Some(url), _) | (None, Some(url)) => Ok(url),
         (None, None) => Err(ApiError::bad_request("url (or input) is required")),
     }
@@ -281,9 +255,7 @@ fn upload_creator_header(headers: &HeaderMap) -> Result<Option<String>, ApiError
 fn check_scheduled_deletion(when: Option<Timestamp>, uploaded: Timestamp) -> Result<(), ApiError> {
     match when {
         Some(when) if when < uploaded.plus(TimeDelta::days(MIN_SCHEDULED_DELETION_DAYS)) => {
-            Err(ApiError::bad_request(
-                "scheduledDeletion must be at least 30 days from upload time",
-            ))
+            Err(ApiError::bad_request("scheduledDeletion must be at least 30 days from upload time"))
         }
         _ => Ok(()),
     }
@@ -301,8 +273,10 @@ mod tests {
     #[test]
     fn source_url_rules() {
         let ok = |v: Value| source_url(&fields(v)).map_err(|e| e.message);
-        assert_eq!(ok(json!({"url": "https://s3.test/a%20b?X-Amz-Signature=1"})).unwrap(),
-            "https://s3.test/a%20b?X-Amz-Signature=1");
+        assert_eq!(
+            ok(json!({"url": "https://s3.test/a%20b?X-Amz-Signature=1"})).unwrap(),
+            "https://s3.test/a%20b?X-Amz-Signature=1"
+        );
         assert_eq!(ok(json!({"input": "http://h/x"})).unwrap(), "http://h/x");
         assert!(ok(json!({})).is_err());
         assert!(ok(json!({"url": "ftp://h/x"})).is_err());

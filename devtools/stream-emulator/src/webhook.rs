@@ -21,8 +21,7 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// hex(HMAC-SHA256(key = the secret string's bytes, message = "{time}.{body}")) (doc §5.3).
 pub fn signature(secret: &str, time: i64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(time.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -57,18 +56,13 @@ pub async fn notify(app: &SharedApp, video: &Video) {
         // The receiver URL is not logged: it may embed a secret of its own.
         let problem = match sent {
             Ok(response) if response.status().is_success() => {
-                eprintln!(
-                    "stream-emulator: webhook for video {uid} delivered (HTTP {})",
-                    response.status().as_u16()
-                );
+                eprintln!("stream-emulator: webhook for video {uid} delivered (HTTP {})", response.status().as_u16());
                 return;
             }
             Ok(response) => format!("HTTP {}", response.status().as_u16()),
             Err(error) => describe_error(error),
         };
-        eprintln!(
-            "stream-emulator: webhook for video {uid}: attempt {attempt}/{DELIVERY_ATTEMPTS} failed: {problem}"
-        );
+        eprintln!("stream-emulator: webhook for video {uid}: attempt {attempt}/{DELIVERY_ATTEMPTS} failed: {problem}");
         if attempt < DELIVERY_ATTEMPTS {
             tokio::time::sleep(backoff).await;
             backoff *= 2;
@@ -87,9 +81,7 @@ fn subscription_json(hook: &Webhook) -> Value {
 }
 
 pub fn get_subscription(app: &SharedApp) -> Result<Reply, ApiError> {
-    app.webhook()
-        .map(|hook| Reply::success(subscription_json(&hook)))
-        .ok_or_else(ApiError::not_found)
+    app.webhook().map(|hook| Reply::success(subscription_json(&hook))).ok_or_else(ApiError::not_found)
 }
 
 /// Every PUT rotates the secret, even for the same URL (doc §5.1; same-URL rotation is
@@ -104,11 +96,7 @@ pub fn put_subscription(app: &SharedApp, body: &[u8]) -> Result<Reply, ApiError>
             .value()
             .ok_or_else(|| ApiError::bad_request("notificationUrl is required"))?,
     };
-    let hook = Webhook {
-        url,
-        secret: random_hex32(),
-        modified: Timestamp::now(),
-    };
+    let hook = Webhook { url, secret: random_hex32(), modified: Timestamp::now() };
     app.set_webhook(Some(hook.clone()));
     Ok(Reply::success(subscription_json(&hook)))
 }
@@ -136,9 +124,6 @@ mod tests {
     #[test]
     fn signature_depends_on_every_body_byte() {
         let secret = "85011ed3a913c6ad5f9cf6c5573cc0a7";
-        assert_ne!(
-            signature(secret, 1, b"{\"a\":1}"),
-            signature(secret, 1, b"{\"a\": 1}")
-        );
+        assert_ne!(signature(secret, 1, b"{\"a\":1}"), signature(secret, 1, b"{\"a\": 1}"));
     }
 }

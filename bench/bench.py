@@ -1,0 +1,676 @@
+"""Benchmark driver: the Rust `ingest` function vs the Python baseline, on local peers, in one run.
+
+Run through `bash bench/run.sh` (it builds and installs what this needs, then runs this with
+bench/.venv's Python). Everything is measured from outside the function processes:
+
+* init: process spawn -> first `GET .../invocation/next` at our Runtime API (perf_counter, same clock)
+* warm latency: event handed out on `next` -> its `/response` received
+* CPU: utime+stime from /proc/<pid>/stat, before and after a phase, / events
+* peak RSS: VmHWM from /proc/<pid>/status
+* round trips: counted at the peers (moto's request log, the emulator's request log, a counting proxy)
+
+Settings (env): EVENTS (1000), COLD_STARTS (20), WARMUP_EVENTS (5), COUNT_EVENTS (20),
+BENCH_WORKDIR (scratch dir), BENCH_RESULTS (bench/results).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import boto3
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from count_proxy import CountingProxy  # noqa: E402
+from runtime_api import RuntimeApi, now_ns  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+EVENTS = int(os.environ.get("EVENTS", "1000"))
+COLD_STARTS = int(os.environ.get("COLD_STARTS", "20"))
+WARMUP_EVENTS = int(os.environ.get("WARMUP_EVENTS", "5"))
+COUNT_EVENTS = int(os.environ.get("COUNT_EVENTS", str(min(20, EVENTS))))
+WORK = Path(os.environ.get("BENCH_WORKDIR") or f"/tmp/vinofy-bench-{os.getpid()}")
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results")
+
+ACCESS_KEY, SECRET_KEY, REGION = "bench-access-key", "bench-secret-key-0123456789", "us-east-1"
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+CF_TOKEN = "bench-cloudflare-token-0123456789"
+BUCKET = "vinofy-bench"
+FIXTURE = ROOT / "fixtures" / "sample.mp4"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+RUST_BIN = ROOT / "target" / "release" / "ingest"
+EMULATOR_BIN = ROOT / "target" / "release" / "stream-emulator"
+MOTO_BIN = ROOT / ".venv" / "bin" / "moto_server"
+S3S_BIN = Path(shutil.which("s3s-fs") or Path.home() / ".cargo" / "bin" / "s3s-fs")
+PY_BIN = BENCH / ".venv" / "bin" / "python"
+PY_TASK_ROOT = BENCH / "baseline"
+
+IMPLS = ("rust", "python")
+
+
+def log(msg: str) -> None:
+    print(f"\033[1;34m==>\033[0m {msg}", file=sys.stderr, flush=True)
+
+
+# --- processes -------------------------------------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CHILDREN: list[subprocess.Popen] = []
+
+
+def _die_with_parent() -> None:
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the driver
+
+
+def spawn(cmd, *, stdout=None, stderr=None, env=None, cwd=None, track=True) -> subprocess.Popen:
+    p = subprocess.Popen(
+        [str(c) for c in cmd], stdout=stdout or subprocess.DEVNULL, stderr=stderr or subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, env=env, cwd=cwd, preexec_fn=_die_with_parent,
+    )
+    if track:
+        CHILDREN.append(p)
+    return p
+
+
+def stop(p: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+
+
+def stop_all() -> None:
+    for p in list(CHILDREN):
+        stop(p)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, what: str, proc: subprocess.Popen, timeout=60.0) -> None:
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"{what} exited with {proc.returncode} before listening")
+            if time.monotonic() > end:
+                raise SystemExit(f"{what} did not listen on {port} within {timeout:.0f} s")
+            time.sleep(0.05)
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
+
+
+def proc_status_kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+def pct(values, p: float) -> float:
+    """Nearest-rank percentile."""
+    s = sorted(values)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def summary(values) -> dict:
+    return {
+        "n": len(values), "median": statistics.median(values), "p90": pct(values, 90), "p99": pct(values, 99),
+        "min": min(values), "max": max(values), "mean": statistics.fmean(values),
+    }
+
+
+# --- the local world -------------------------------------------------------------------------------
+
+
+class World:
+    def __init__(self):
+        WORK.mkdir(parents=True, exist_ok=True)
+        self.logs = WORK / "logs"
+        self.logs.mkdir(exist_ok=True)
+        (WORK / "home").mkdir(exist_ok=True)  # an empty HOME: no ~/.aws/config for either function
+        s3_root = WORK / "s3"
+        s3_root.mkdir(exist_ok=True)
+
+        s3_port = free_port()
+        self.s3_proc = spawn(
+            [S3S_BIN, "--host", "127.0.0.1", "--port", s3_port, "--access-key", ACCESS_KEY,
+             "--secret-key", SECRET_KEY, s3_root],
+            stderr=open(self.logs / "s3s-fs.log", "wb"),
+        )
+        moto_port = free_port()
+        self.moto_log_path = self.logs / "moto.log"
+        self.moto_proc = spawn([MOTO_BIN, "-H", "127.0.0.1", "-p", moto_port],
+                               stderr=open(self.moto_log_path, "wb"), stdout=open(self.logs / "moto.out", "wb"))
+        # Rate limit raised: both functions' copies together exceed the default 1200 per 300 s.
+        self.emu_proc = spawn(
+            [EMULATOR_BIN, "--listen", "127.0.0.1:0", "--account-id", ACCOUNT_ID, "--token", CF_TOKEN,
+             "--rate-limit", "1000000/1"],
+            stdout=subprocess.PIPE, stderr=open(self.logs / "stream-emulator.log", "wb"),
+        )
+        line = self.emu_proc.stdout.readline().decode().strip()
+        m = re.search(r"(http://\S+)$", line)
+        if not m:
+            raise SystemExit(f"stream-emulator did not print its address (got {line!r})")
+        self.emu_base = m.group(1)
+        self.cf_api = f"{self.emu_base}/client/v4"
+        self.s3_url = f"http://127.0.0.1:{s3_port}"
+        self.ddb_url = f"http://127.0.0.1:{moto_port}"
+        wait_port(s3_port, "s3s-fs", self.s3_proc)
+        wait_port(moto_port, "moto", self.moto_proc)
+        log(f"peers: s3s-fs {self.s3_url}, moto {self.ddb_url}, stream-emulator {self.emu_base}")
+
+        self.s3_proxy = CountingProxy(self.s3_url)
+        self.ddb_proxy = CountingProxy(self.ddb_url)
+
+        creds = dict(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION)
+        self.s3 = boto3.client("s3", endpoint_url=self.s3_url, config=Config(s3={"addressing_style": "path"}),
+                               **creds)
+        self.ddb = boto3.client("dynamodb", endpoint_url=self.ddb_url, **creds)
+        self.s3.create_bucket(Bucket=BUCKET)
+
+    def create_table(self, name: str) -> str:
+        self.ddb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "source", "AttributeType": "S"},
+                                  {"AttributeName": "video_uid", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "source", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[{"IndexName": "by_video_uid",
+                                     "KeySchema": [{"AttributeName": "video_uid", "KeyType": "HASH"}],
+                                     "Projection": {"ProjectionType": "ALL"}}],
+        )
+        return name
+
+    def upload(self, keys: list[str]) -> dict[str, str]:
+        data = FIXTURE.read_bytes()
+
+        def put(key):
+            return key, self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)["ETag"].strip('"')
+
+        with ThreadPoolExecutor(4) as pool:
+            return dict(pool.map(put, keys))
+
+    def emulator(self, path: str, method="GET"):
+        req = urllib.request.Request(f"{self.emu_base}{path}", method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read() or b"null")
+
+    def cf_requests(self) -> list[dict]:
+        return self.emulator("/__emulator/requests")
+
+    def moto_requests(self) -> list[str]:
+        text = self.moto_log_path.read_text(errors="replace")
+        return re.findall(r'"(?:POST|GET) / HTTP/1\.[01]" (\d{3})', text)
+
+    def settle(self, timeout=240.0) -> None:
+        """Waits until the emulator has fetched and processed every video (background work that
+        would otherwise compete for the 2 cores with the next phase)."""
+        end = time.monotonic() + timeout
+        while True:
+            videos = self.emulator("/__emulator/videos") or []
+            busy = [v for v in videos if not v.get("deleted")
+                    and ((v.get("video") or {}).get("status") or {}).get("state") not in ("ready", "error")]
+            if not busy:
+                return
+            if time.monotonic() > end:
+                log(f"warning: {len(busy)} videos still processing after {timeout:.0f} s; going on")
+                return
+            time.sleep(0.5)
+
+    def function_env(self, impl: str, runtime_api: str, table: str, via_proxy: bool) -> dict:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(WORK / "home"),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "AWS_LAMBDA_RUNTIME_API": runtime_api,
+            "AWS_LAMBDA_FUNCTION_NAME": "ingest",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]bench",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ingest",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL_S3": self.s3_proxy.url if via_proxy else self.s3_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.ddb_proxy.url if via_proxy else self.ddb_url,
+            "VIDEOS_TABLE": table,
+            "CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
+            "CLOUDFLARE_API_URL": self.cf_api,
+            "CLOUDFLARE_API_TOKEN": CF_TOKEN,
+        }
+        if impl == "python":
+            env.update({
+                "LAMBDA_TASK_ROOT": str(PY_TASK_ROOT),
+                "_HANDLER": "handler.handler",
+                # /var/task is read-only on Lambda: the handler module is compiled at every cold
+                # start there too (the runtime's own boto3/botocore come precompiled, as here).
+                "PYTHONDONTWRITEBYTECODE": "1",
+            })
+        return env
+
+    def close(self):
+        self.s3_proxy.close()
+        self.ddb_proxy.close()
+
+
+def command(impl: str) -> tuple[list, Path | None]:
+    if impl == "rust":
+        return [RUST_BIN], None
+    return [PY_BIN, "-m", "awslambdaric", "handler.handler"], PY_TASK_ROOT
+
+
+def s3_event(key: str, etag: str, size: int, sequencer: int) -> bytes:
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
+               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "EXAMPLE"},
+                          "arn": f"arn:aws:s3:::{BUCKET}"},
+               "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag,
+                          "sequencer": f"{sequencer:018X}"}},
+    }]}, separators=(",", ":")).encode()
+
+
+def outcomes(invs) -> dict:
+    counts: dict[str, int] = {}
+    for i in invs:
+        if i.kind != "response":
+            k = f"invocation error: {i.body[:200].decode(errors='replace')}"
+        else:
+            try:
+                k = ",".join(r.get("outcome", "?") for r in json.loads(i.body)["records"])
+            except (ValueError, KeyError, TypeError):
+                k = f"bad response: {i.body[:200]!r}"
+        counts[k] = counts.get(k, 0) + 1
+    return counts
+
+
+# --- measurements ----------------------------------------------------------------------------------
+
+
+def cold_starts(world: World, api: RuntimeApi) -> dict:
+    results = {impl: [] for impl in IMPLS}
+    table = "bench-cold"  # never written: cold-start processes receive no event
+    # One discarded start each first: page cache, and the bytecode of site-packages.
+    schedule = [(impl, False) for impl in IMPLS] + [(impl, True) for _ in range(COLD_STARTS) for impl in IMPLS]
+    for impl, keep in schedule:
+        cmd, cwd = command(impl)
+        env = world.function_env(impl, api.address, table, via_proxy=False)
+        gen = api.new_generation()
+        out = open(world.logs / f"{impl}-cold.log", "ab")
+        t0 = now_ns()
+        p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        first = api.wait_first_poll(gen, 60)
+        if first is None:
+            stop(p, signal.SIGKILL)
+            raise SystemExit(f"{impl}: no poll of /invocation/next within 60 s (see {world.logs}/{impl}-cold.log)")
+        rss = proc_status_kb(p.pid, "VmRSS")
+        stop(p, signal.SIGKILL)
+        if keep:
+            results[impl].append({"init_ms": (first - t0) / 1e6, "rss_kb_at_first_poll": rss})
+    api.new_generation()
+    return {impl: {"samples": r, "init_ms": summary([s["init_ms"] for s in r]),
+                   "rss_kb_at_first_poll": statistics.median(s["rss_kb_at_first_poll"] for s in r)}
+            for impl, r in results.items()}
+
+
+def warm_run(world: World, api: RuntimeApi, impl: str, events: list[bytes], warmup: list[bytes]) -> dict:
+    """One fresh process: warm-up events, then EVENTS new videos, then the same EVENTS again."""
+    table = world.create_table(f"bench-{impl}")
+    cmd, cwd = command(impl)
+    env = world.function_env(impl, api.address, table, via_proxy=False)
+    world.settle()
+    gen = api.new_generation()
+    out = open(world.logs / f"{impl}-warm.log", "wb")
+    t0 = now_ns()
+    p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    first = api.wait_first_poll(gen, 60)
+    if first is None:
+        raise SystemExit(f"{impl}: did not start (see {world.logs}/{impl}-warm.log)")
+    res = {"init_ms": (first - t0) / 1e6, "rss_kb_after_init": proc_status_kb(p.pid, "VmRSS")}
+    timeout = max(180.0, len(events) * 1.0)
+
+    wu = api.invoke(warmup, timeout)
+    res["warmup"] = {"n": len(wu), "first_invocation_ms": wu[0].latency_ms if wu else None,
+                     "outcomes": outcomes(wu)}
+    world.settle()
+
+    for phase, kind in (("new", "submitted"), ("duplicate", "duplicate")):
+        cf0, moto0 = len(world.cf_requests()), len(world.moto_requests())
+        ticks0, w0 = cpu_ticks(p.pid), now_ns()
+        invs = api.invoke(events, timeout)
+        ticks1, w1 = cpu_ticks(p.pid), now_ns()
+        moto = world.moto_requests()[moto0:]
+        cf = world.cf_requests()[cf0:]
+        got = outcomes(invs)
+        if got != {kind: len(events)}:
+            log(f"warning: {impl} {phase}: unexpected outcomes {got}")
+        lat = [i.latency_ms for i in invs]
+        res[phase] = {
+            "events": len(invs),
+            "outcomes": got,
+            "latency_ms": summary(lat),
+            "cpu_ms_per_event": (ticks1 - ticks0) * 1000 / CLK_TCK / len(invs),
+            "cpu_ms_total": (ticks1 - ticks0) * 1000 / CLK_TCK,
+            "wall_s": (w1 - w0) / 1e9,
+            "events_per_s": len(invs) / ((w1 - w0) / 1e9),
+            "vmhwm_kb": proc_status_kb(p.pid, "VmHWM"),
+            "vmrss_kb": proc_status_kb(p.pid, "VmRSS"),
+            "dynamodb_requests": len(moto),
+            "dynamodb_by_status": {s: moto.count(s) for s in sorted(set(moto))},
+            "cloudflare_requests": len(cf),
+            "cloudflare_by_route": _by(cf, lambda r: f"{r.get('method')} {r.get('route')} {r.get('status')}"),
+        }
+        log(f"{impl} {phase}: {len(invs)} events in {res[phase]['wall_s']:.1f} s, "
+            f"median {res[phase]['latency_ms']['median']:.2f} ms, "
+            f"CPU {res[phase]['cpu_ms_per_event']:.3f} ms/event")
+        if phase == "new":
+            world.settle()
+    stop(p)
+    return res
+
+
+def _by(items, key) -> dict:
+    out: dict[str, int] = {}
+    for i in items:
+        k = key(i)
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def count_run(world: World, api: RuntimeApi, impl: str, events: list[bytes]) -> dict:
+    """A fresh process whose S3 and DynamoDB endpoints are counting proxies: every request it makes
+    is logged with its operation. Kept apart from the timed runs so the proxy adds no latency there."""
+    table = world.create_table(f"bench-{impl}-count")
+    cmd, cwd = command(impl)
+    env = world.function_env(impl, api.address, table, via_proxy=True)
+    world.settle()
+    gen = api.new_generation()
+    p = spawn(cmd, stdout=open(world.logs / f"{impl}-count.log", "wb"), stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    if api.wait_first_poll(gen, 60) is None:
+        raise SystemExit(f"{impl}: did not start for the counting run")
+    res = {}
+    for phase in ("new", "duplicate"):
+        s0, d0, c0 = world.s3_proxy.mark(), world.ddb_proxy.mark(), len(world.cf_requests())
+        invs = api.invoke(events, 300)
+        if phase == "new":
+            world.settle()  # the emulator's fetches through the presigned URLs land in this phase
+        s3 = world.s3_proxy.since(s0)
+        ddb = world.ddb_proxy.since(d0)
+        cf = world.cf_requests()[c0:]
+        n = len(invs)
+        fn_s3 = [r for r in s3 if not r["presigned"]]
+        res[phase] = {
+            "events": n,
+            "outcomes": outcomes(invs),
+            "s3_requests_by_function": len(fn_s3),
+            "s3_requests_by_function_detail": _by(fn_s3, lambda r: f"{r['method']} {r['status']}"),
+            "s3_presigned_fetches_by_emulator": len(s3) - len(fn_s3),
+            "dynamodb_requests": len(ddb),
+            "dynamodb_by_operation": _by(ddb, lambda r: f"{(r['target'] or '?').split('.')[-1]} {r['status']}"),
+            "cloudflare_requests": len(cf),
+            "cloudflare_by_route": _by(cf, lambda r: f"{r.get('method')} {r.get('route')} {r.get('status')}"),
+            "per_event": {"s3": len(fn_s3) / n, "dynamodb": len(ddb) / n, "cloudflare": len(cf) / n},
+        }
+    stop(p)
+    return res
+
+
+def zip_sizes(work: Path) -> dict:
+    """Deployment packages as `sam build` / `cargo lambda build --output-format zip` make them."""
+    out = {}
+    rust_zip = work / "rust-bootstrap.zip"
+    with zipfile.ZipFile(rust_zip, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("bootstrap", date_time=(2026, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, RUST_BIN.read_bytes())
+    out["rust"] = {"zip_bytes": rust_zip.stat().st_size, "unzipped_bytes": RUST_BIN.stat().st_size,
+                   "contents": ["bootstrap (target/release/ingest)"]}
+    # Rule: ship what the Lambda Python runtime does not provide. The runtime provides boto3,
+    # botocore and their dependencies (s3transfer, jmespath, python-dateutil, six, urllib3), and
+    # awslambdaric is the runtime itself; the handler imports nothing else, so it ships alone.
+    py_zip = work / "python-handler.zip"
+    files = sorted(p for p in PY_TASK_ROOT.rglob("*.py") if "__pycache__" not in p.parts)
+    with zipfile.ZipFile(py_zip, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, f.relative_to(PY_TASK_ROOT))
+    out["python"] = {"zip_bytes": py_zip.stat().st_size, "unzipped_bytes": sum(f.stat().st_size for f in files),
+                     "contents": [str(f.relative_to(PY_TASK_ROOT)) for f in files]}
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def ratio(r, p) -> str:
+    if r is None or p is None:
+        return "n/a"
+    if p == 0:
+        return "= (0/0)" if r == 0 else "∞"
+    return f"{r / p:.2f}×" if r / p >= 0.1 else f"{r / p:.3f}×"
+
+
+def fmt(v, unit="", digits=2) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, int):
+        return f"{v}{unit}"
+    return f"{v:.{digits}f}{unit}"
+
+
+def report(res: dict) -> str:
+    cold, warm, cnt, zips = res["cold_start"], res["warm"], res["round_trips"], res["zip"]
+    rows = []
+
+    def row(label, r, p, unit="", digits=2):
+        rows.append(f"| {label} | {fmt(r, unit, digits)} | {fmt(p, unit, digits)} | {ratio(r, p)} |")
+
+    n_cold = len(cold["rust"]["samples"])
+    row(f"Init time, median of {n_cold} cold starts", cold["rust"]["init_ms"]["median"],
+        cold["python"]["init_ms"]["median"], " ms", 1)
+    row(f"Init time, p90 of {n_cold} cold starts", cold["rust"]["init_ms"]["p90"],
+        cold["python"]["init_ms"]["p90"], " ms", 1)
+    for phase, label in (("new", "new video"), ("duplicate", "duplicate")):
+        n = warm["rust"][phase]["events"]
+        row(f"Warm latency, {label}, median ({n} events)", warm["rust"][phase]["latency_ms"]["median"],
+            warm["python"][phase]["latency_ms"]["median"], " ms")
+        row(f"Warm latency, {label}, p99 ({n} events)", warm["rust"][phase]["latency_ms"]["p99"],
+            warm["python"][phase]["latency_ms"]["p99"], " ms")
+        row(f"CPU time per event, {label} (utime+stime)", warm["rust"][phase]["cpu_ms_per_event"],
+            warm["python"][phase]["cpu_ms_per_event"], " ms", 3)
+    row(f"Peak RSS (VmHWM) after {warm['rust']['new']['events']} new + {warm['rust']['duplicate']['events']} duplicate events",
+        warm["rust"]["duplicate"]["vmhwm_kb"] / 1024, warm["python"]["duplicate"]["vmhwm_kb"] / 1024, " MiB", 1)
+    row("Deployment zip", zips["rust"]["zip_bytes"] / 1024, zips["python"]["zip_bytes"] / 1024, " KiB", 1)
+    for phase, label in (("new", "new video"), ("duplicate", "duplicate")):
+        for peer, name in (("s3", "S3"), ("dynamodb", "DynamoDB"), ("cloudflare", "Cloudflare")):
+            row(f"Round trips per {label}: {name}", cnt["rust"][phase]["per_event"][peer],
+                cnt["python"][phase]["per_event"][peer], "", 2)
+    extra = []
+
+    def xrow(label, r, p, unit="", digits=2):
+        extra.append(f"| {label} | {fmt(r, unit, digits)} | {fmt(p, unit, digits)} | {ratio(r, p)} |")
+
+    xrow("First invocation after init (connections cold)", warm["rust"]["warmup"]["first_invocation_ms"],
+         warm["python"]["warmup"]["first_invocation_ms"], " ms")
+    xrow("RSS at first poll (median of cold starts)", cold["rust"]["rss_kb_at_first_poll"] / 1024,
+         cold["python"]["rss_kb_at_first_poll"] / 1024, " MiB", 1)
+    xrow("Peak RSS (VmHWM) after the new videos only", warm["rust"]["new"]["vmhwm_kb"] / 1024,
+         warm["python"]["new"]["vmhwm_kb"] / 1024, " MiB", 1)
+    for phase, label in (("new", "new videos"), ("duplicate", "duplicates")):
+        xrow(f"Throughput, {label} (one process, sequential)", warm["rust"][phase]["events_per_s"],
+             warm["python"][phase]["events_per_s"], " /s", 1)
+    xrow("DynamoDB requests per new video, whole timed run (moto log)",
+         warm["rust"]["new"]["dynamodb_requests"] / warm["rust"]["new"]["events"],
+         warm["python"]["new"]["dynamodb_requests"] / warm["python"]["new"]["events"])
+    xrow("Cloudflare requests per new video, whole timed run (emulator log)",
+         warm["rust"]["new"]["cloudflare_requests"] / warm["rust"]["new"]["events"],
+         warm["python"]["new"]["cloudflare_requests"] / warm["python"]["new"]["events"])
+    xrow("Unzipped package", zips["rust"]["unzipped_bytes"] / 1024, zips["python"]["unzipped_bytes"] / 1024,
+         " KiB", 1)
+
+    m = res["meta"]
+    head = "| Figure | Rust | Python | Rust / Python |\n|---|---:|---:|---:|"
+    text = [
+        f"# vinofy-ingest: Rust vs Python baseline ({m['started']})",
+        "",
+        f"EVENTS={m['events']} COLD_STARTS={m['cold_starts']} WARMUP_EVENTS={m['warmup_events']} "
+        f"COUNT_EVENTS={m['count_events']}; {m['cpu']} ({m['nproc']} CPUs); git {m['git']}; "
+        f"run took {m['duration_s']:.0f} s (measurements only, build excluded).",
+        "",
+        head, *rows,
+        "",
+        "Extra figures (not part of the issue's list):",
+        "",
+        head, *extra,
+        "",
+        "Round trips are counted at the peers in a separate pass of "
+        f"{m['count_events']} new + {m['count_events']} duplicate events through counting proxies "
+        "(S3, DynamoDB) and the emulator's request log (Cloudflare); the extra rows check DynamoDB and "
+        "Cloudflare over the whole timed run. Per-operation detail: "
+        + "; ".join(
+            f"{impl} new: DynamoDB {cnt[impl]['new']['dynamodb_by_operation']}, Cloudflare "
+            f"{cnt[impl]['new']['cloudflare_by_route']}; {impl} duplicate: DynamoDB "
+            f"{cnt[impl]['duplicate']['dynamodb_by_operation']}" for impl in IMPLS),
+    ]
+    warnings = res.get("warnings") or []
+    if warnings:
+        text += ["", "**Warnings:**", *[f"- {w}" for w in warnings]]
+    return "\n".join(text) + "\n"
+
+
+def meta() -> dict:
+    def sh(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=20).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = "?"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    dirty = bool(sh("git", "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"))
+    py_versions = sh(str(PY_BIN), "-c", "import sys, boto3, botocore, urllib3, importlib.metadata as m; "
+                     "print(sys.version.split()[0], boto3.__version__, botocore.__version__, urllib3.__version__, "
+                     "m.version('awslambdaric'))").split()
+    return {
+        "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "events": EVENTS, "cold_starts": COLD_STARTS, "warmup_events": WARMUP_EVENTS, "count_events": COUNT_EVENTS,
+        "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+        "git": sh("git", "rev-parse", "--short", "HEAD") + (" + uncommitted changes in src/" if dirty else ""),
+        "rustc": sh("rustc", "--version"),
+        "python": dict(zip(["python", "boto3", "botocore", "urllib3", "awslambdaric"], py_versions)),
+    }
+
+
+def main() -> int:
+    started = time.monotonic()
+    for path, what in ((RUST_BIN, "the Rust function"), (EMULATOR_BIN, "stream-emulator"), (MOTO_BIN, "moto"),
+                       (S3S_BIN, "s3s-fs"), (PY_BIN, "bench/.venv")):
+        if not path.exists():
+            raise SystemExit(f"{what} is missing ({path}): run bash bench/run.sh")
+    res: dict = {"meta": meta(), "warnings": []}
+    world = World()
+    api = RuntimeApi()
+    try:
+        keys = [f"bench/video-{i:04d}.mp4" for i in range(1, EVENTS + 1)]
+        warm_keys = [f"bench/warmup-{i:02d}.mp4" for i in range(1, WARMUP_EVENTS + 1)]
+        log(f"uploading {len(keys) + len(warm_keys)} objects to s3://{BUCKET}")
+        etags = world.upload(keys + warm_keys)
+        size = FIXTURE.stat().st_size
+        events = [s3_event(k, etags[k], size, 0x0055AED6DCD90281E5 + i) for i, k in enumerate(keys)]
+        warmup = [s3_event(k, etags[k], size, 0x0055AED6DCD9000000 + i) for i, k in enumerate(warm_keys)]
+
+        res["zip"] = zip_sizes(WORK)
+        log(f"cold starts: {COLD_STARTS} per implementation, alternating (after one discarded start each)")
+        res["cold_start"] = cold_starts(world, api)
+        for impl in IMPLS:
+            c = res["cold_start"][impl]["init_ms"]
+            log(f"{impl} init: median {c['median']:.1f} ms, p90 {c['p90']:.1f} ms")
+        res["warm"] = {}
+        for impl in IMPLS:
+            log(f"{impl}: warm run ({WARMUP_EVENTS} warm-up, {EVENTS} new, {EVENTS} duplicates)")
+            res["warm"][impl] = warm_run(world, api, impl, events, warmup)
+        res["round_trips"] = {}
+        for impl in IMPLS:
+            log(f"{impl}: counting run ({COUNT_EVENTS} new, {COUNT_EVENTS} duplicates, through counting proxies)")
+            res["round_trips"][impl] = count_run(world, api, impl, events[:COUNT_EVENTS])
+        for impl in IMPLS:
+            for phase in ("new", "duplicate"):
+                want = "submitted" if phase == "new" else "duplicate"
+                for run, r in (("timed", res["warm"][impl][phase]), ("counting", res["round_trips"][impl][phase])):
+                    if set(r["outcomes"]) != {want}:
+                        res["warnings"].append(f"{impl} {phase} ({run} run): outcomes {r['outcomes']}")
+            fetches = res["round_trips"][impl]["new"]["s3_presigned_fetches_by_emulator"]
+            if fetches != COUNT_EVENTS:
+                res["warnings"].append(f"{impl}: the emulator fetched {fetches} presigned URLs for {COUNT_EVENTS} new videos")
+    finally:
+        api.close()
+        world.close()
+        stop_all()
+    res["meta"]["duration_s"] = time.monotonic() - started
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    text = report(res)
+    for name in (f"bench-{stamp}", "latest"):
+        (RESULTS / f"{name}.md").write_text(text)
+        (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+    print(text)
+    log(f"written: {RESULTS}/bench-{stamp}.md and .json (also latest.md / latest.json); logs in {WORK}/logs")
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sys.exit(main())

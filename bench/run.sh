@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The benchmark: the Rust `ingest` function vs the Python baseline, on local peers, in one run.
+#
+#   bash bench/run.sh                      # EVENTS=1000 COLD_STARTS=20
+#   EVENTS=50 COLD_STARTS=3 bash bench/run.sh
+#
+# Builds what it needs (release; the first release build of the crate takes several minutes on 2
+# cores), installs the peers and bench/.venv if missing, runs bench/bench.py, and prints the table.
+# Results: bench/results/latest.{md,json} (and a timestamped copy). See bench/README.md.
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+WORKDIR=$(mktemp -d /tmp/vinofy-bench.XXXXXX)
+DRIVER_PID=
+cleanup() {
+  local rc=$?
+  # bench.py stops its own children (and they die with it: PR_SET_PDEATHSIG); this is the backstop.
+  if [ -n "$DRIVER_PID" ] && kill -0 "$DRIVER_PID" 2>/dev/null; then
+    kill -TERM "$DRIVER_PID" 2>/dev/null || true
+    wait "$DRIVER_PID" 2>/dev/null || true
+  fi
+  if [ "$rc" -eq 0 ] && [ -z "${KEEP_WORKDIR:-}" ]; then rm -rf "$WORKDIR"; else log "scratch and logs kept in $WORKDIR"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# 1. The peers (moto in .venv, s3s-fs in ~/.cargo/bin): the project's own setup script installs them.
+if [ ! -x "$ROOT/.venv/bin/moto_server" ] || ! command -v s3s-fs >/dev/null; then
+  if [ -f "$ROOT/scripts/setup.sh" ]; then
+    log "installing the local peers (scripts/setup.sh)"
+    bash "$ROOT/scripts/setup.sh"
+  else
+    log "installing the local peers (moto into .venv, s3s-fs with cargo)"
+    python3 -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check 'moto[dynamodb,server]==5.2.5'
+    cargo install s3s-fs --version 0.14.1 --features binary --locked --quiet
+  fi
+fi
+
+# 2. bench/.venv: awslambdaric + boto3 for the Python baseline (and the driver).
+VENV="$BENCH/.venv"
+want=$(sha256sum "$BENCH/requirements.txt" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  log "installing bench/.venv (awslambdaric, boto3)"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$BENCH/requirements.txt"
+  echo "$want" >"$VENV/.requirements.sha256"
+fi
+
+# 3. Release builds (cargo is a no-op when nothing changed).
+log "cargo build --release (ingest, stream-emulator); the first build takes several minutes on 2 cores"
+if ! cargo build --release --quiet --bin ingest; then
+  log "the Rust function does not build right now"; exit 1
+fi
+if ! cargo build --release --quiet -p stream-emulator; then
+  log "stream-emulator (devtools/stream-emulator, in progress elsewhere) does not build right now; retry later"
+  exit 1
+fi
+
+# 4. Measure.
+log "running the benchmark (EVENTS=${EVENTS:-1000} COLD_STARTS=${COLD_STARTS:-20})"
+BENCH_WORKDIR="$WORKDIR" "$VENV/bin/python" "$BENCH/bench.py" &
+DRIVER_PID=$!
+wait "$DRIVER_PID"

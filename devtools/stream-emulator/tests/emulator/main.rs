@@ -1,0 +1,13 @@
+//! End-to-end tests: each test starts the real `stream-emulator` binary on port 0 and talks
+//! to it over HTTP, with a local origin (the "S3" the emulator downloads from) and a local
+//! webhook receiver where needed.
+
+mod support;
+
+mod auth;
+mod cli;
+mod copy;
+mod faults;
+mod rate_limit;
+mod videos;
+mod webhook;
