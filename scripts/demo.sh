@@ -41,7 +41,7 @@ log "starting s3s-fs (S3) on :$S3_PORT and moto (DynamoDB) on :$DDB_PORT"
 mkdir -p "$work/s3"
 s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$work/s3" \
   >"$work/s3s.log" 2>&1 & pids+=($!)
-moto_server -H 127.0.0.1 -p "$DDB_PORT" >"$work/moto.log" 2>&1 & pids+=($!)
+"$VENV/bin/python" scripts/moto_atomic.py -H 127.0.0.1 -p "$DDB_PORT" >"$work/moto.log" 2>&1 & pids+=($!)
 target/debug/stream-emulator --listen 127.0.0.1:0 --account-id "$ACCOUNT_ID" --token "$TOKEN" \
   >"$work/emulator.out" 2>"$work/emulator.log" & pids+=($!)
 wait_port "$S3_PORT" s3s-fs; wait_port "$DDB_PORT" moto

@@ -118,7 +118,8 @@ pub fn shared() -> &'static SharedPeers {
             );
             let moto_port = free_port();
             let moto = spawn_tied(
-                Command::new(venv_bin("moto_server"))
+                Command::new(venv_bin("python"))
+                    .arg(repo_root().join("scripts/moto_atomic.py"))
                     .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null()),
