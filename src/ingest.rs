@@ -289,12 +289,12 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         }
         info!(state = %video.state, adopted, "recorded the Stream video");
 
-        if let Some(old) = replaced {
-            if self.config.replaced_video_policy == ReplacedVideoPolicy::Delete && self.delete_video(&old).await {
-                if let Err(e) = self.store.clear_replaced(&source, &old).await {
-                    warn!(error = %e, replaced_video_uid = %old, "could not clear replaced_video_uid");
-                }
-            }
+        if let Some(old) = replaced
+            && self.config.replaced_video_policy == ReplacedVideoPolicy::Delete
+            && self.delete_video(&old).await
+            && let Err(e) = self.store.clear_replaced(&source, &old).await
+        {
+            warn!(error = %e, replaced_video_uid = %old, "could not clear replaced_video_uid");
         }
         let outcome = if adopted { Outcome::Adopted } else { Outcome::Submitted };
         Ok(report(outcome, Some(video.uid), None))
