@@ -46,12 +46,14 @@ fi
 
 # 2. bench/.venv: awslambdaric + boto3 for the Python baseline (and the driver).
 VENV="$BENCH/.venv"
-want=$(sha256sum "$BENCH/requirements.txt" | cut -d' ' -f1)
+want=$({ cat "$BENCH/requirements.txt"; echo "recipe 2: setuptools removed"; } | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   log "installing bench/.venv (awslambdaric, boto3)"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$BENCH/requirements.txt"
+  # setuptools' distutils-precedence.pth runs at every interpreter start; the Lambda runtime has no such hook.
+  "$VENV/bin/pip" uninstall --quiet --disable-pip-version-check -y setuptools
   echo "$want" >"$VENV/.requirements.sha256"
 fi
 
