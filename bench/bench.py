@@ -133,6 +133,13 @@ def wait_port(port: int, what: str, proc: subprocess.Popen, timeout=60.0) -> Non
             time.sleep(0.05)
 
 
+def system_busy_ticks() -> int:
+    """All CPUs' non-idle time since boot (/proc/stat), in clock ticks."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]  # minus idle, iowait
+
+
 def cpu_ticks(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         rest = f.read().rsplit(")", 1)[1].split()
@@ -588,7 +595,8 @@ def report(res: dict) -> str:
         "",
         f"EVENTS={m['events']} COLD_STARTS={m['cold_starts']} WARMUP_EVENTS={m['warmup_events']} "
         f"COUNT_EVENTS={m['count_events']}; {m['cpu']} ({m['nproc']} CPUs); git {m['git']}; "
-        f"run took {m['duration_s']:.0f} s (measurements only, build excluded).",
+        f"run took {m['duration_s']:.0f} s (measurements only, build excluded); CPU used by other processes "
+        f"meanwhile: {100 * m['foreign_cpu_share']:.0f}% of the machine.",
         "",
         head, *rows,
         "",
@@ -639,6 +647,7 @@ def meta() -> dict:
 
 def main() -> int:
     started = time.monotonic()
+    busy0, load0 = system_busy_ticks(), os.getloadavg()[0]
     for path, what in ((RUST_BIN, "the Rust function"), (EMULATOR_BIN, "stream-emulator"), (MOTO_BIN, "moto"),
                        (S3S_BIN, "s3s-fs"), (PY_BIN, "bench/.venv")):
         if not path.exists():
@@ -683,6 +692,18 @@ def main() -> int:
         world.close()
         stop_all()
     res["meta"]["duration_s"] = time.monotonic() - started
+    # Other work on the machine competes with the measured processes for the 2 cores: estimate it
+    # as all busy CPU time minus ours (this driver and every child it waited for: peers, functions).
+    t = os.times()
+    ours = (t.user + t.system + t.children_user + t.children_system) * CLK_TCK
+    foreign = max(0.0, (system_busy_ticks() - busy0 - ours) / CLK_TCK)
+    capacity = res["meta"]["duration_s"] * (os.cpu_count() or 1)
+    res["meta"].update({"loadavg_1min_start": load0, "loadavg_1min_end": os.getloadavg()[0],
+                        "foreign_cpu_s": foreign, "foreign_cpu_share": foreign / capacity})
+    if foreign / capacity > 0.05:
+        res["warnings"].append(
+            f"other processes used {foreign:.0f} CPU-seconds during the run ({100 * foreign / capacity:.0f}% of "
+            f"the machine): latency and init figures are disturbed; rerun on a quiet machine")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -146,6 +146,11 @@ class RuntimeApi:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A killed function process resets its connection: expected, not worth a traceback.
+                if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+                    super().handle_error(request, client_address)
             allow_reuse_address = True
 
             def server_bind(self):

@@ -24,13 +24,13 @@ fn bad(name: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { name, problem: problem.into() }
 }
 
-/// Where the Cloudflare API token comes from.
+/// Where a secret (the API token, the webhook secret) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSource {
-    /// `CLOUDFLARE_API_TOKEN`: local development and tests.
+pub enum SecretSource {
+    /// The variable itself (`CLOUDFLARE_API_TOKEN`): local development and tests.
     Inline(SecretString),
-    /// `CLOUDFLARE_API_TOKEN_SECRET_ARN`: the deployed stack reads it from Secrets Manager at start-up.
-    SecretsManager(String),
+    /// A Secrets Manager ARN (`..._SECRET_ARN`): the deployed stack reads it at start-up.
+    SecretsManager { arn: String, variable: &'static str },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct Config {
     pub videos_table: String,
     pub cloudflare_api_url: String,
     pub cloudflare_account_id: String,
-    pub cloudflare_token: TokenSource,
+    pub cloudflare_token: SecretSource,
     pub cloudflare_request_timeout: Duration,
     pub presign_ttl: Duration,
     /// Lower-case, without the dot.
@@ -77,12 +77,7 @@ impl Config {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or_else(|| bad(name, "is required but not set"));
 
-        let videos_table = required("VIDEOS_TABLE")?;
-        if !(3..=255).contains(&videos_table.len())
-            || !videos_table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-        {
-            return Err(bad("VIDEOS_TABLE", "is not a valid DynamoDB table name"));
-        }
+        let videos_table = table_name(get("VIDEOS_TABLE"))?;
 
         let cloudflare_account_id = required("CLOUDFLARE_ACCOUNT_ID")?;
         if cloudflare_account_id.len() > 32 || !cloudflare_account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -97,27 +92,7 @@ impl Config {
             return Err(bad("CLOUDFLARE_API_URL", "must start with https:// (or http:// for a local emulator)"));
         }
 
-        let cloudflare_token = match (get("CLOUDFLARE_API_TOKEN"), get("CLOUDFLARE_API_TOKEN_SECRET_ARN")) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "CLOUDFLARE_API_TOKEN",
-                    "set either CLOUDFLARE_API_TOKEN or CLOUDFLARE_API_TOKEN_SECRET_ARN, not both",
-                ));
-            }
-            (Some(token), None) => TokenSource::Inline(validate_token("CLOUDFLARE_API_TOKEN", &token)?),
-            (None, Some(arn)) => {
-                if !arn.starts_with("arn:") {
-                    return Err(bad("CLOUDFLARE_API_TOKEN_SECRET_ARN", "must be a Secrets Manager secret ARN"));
-                }
-                TokenSource::SecretsManager(arn)
-            }
-            (None, None) => {
-                return Err(bad(
-                    "CLOUDFLARE_API_TOKEN",
-                    "is required (or CLOUDFLARE_API_TOKEN_SECRET_ARN naming a Secrets Manager secret)",
-                ));
-            }
-        };
+        let cloudflare_token = secret_source(&get, "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_SECRET_ARN")?;
 
         let presign_ttl_seconds = parse_number("PRESIGN_TTL_SECONDS", get("PRESIGN_TTL_SECONDS"), 3600)?;
         if !(1..=MAX_PRESIGN_TTL_SECONDS).contains(&presign_ttl_seconds) {
@@ -176,6 +151,57 @@ impl Config {
             replaced_video_policy,
         })
     }
+}
+
+/// Reads a secret given either inline (`inline`) or as a Secrets Manager ARN (`arn`), not both.
+fn secret_source(
+    get: &impl Fn(&str) -> Option<String>,
+    inline: &'static str,
+    arn: &'static str,
+) -> Result<SecretSource, ConfigError> {
+    match (get(inline), get(arn)) {
+        (Some(_), Some(_)) => Err(bad(inline, format!("set either {inline} or {arn}, not both"))),
+        (Some(value), None) => Ok(SecretSource::Inline(validate_token(inline, &value)?)),
+        (None, Some(value)) if value.starts_with("arn:") => {
+            Ok(SecretSource::SecretsManager { arn: value, variable: arn })
+        }
+        (None, Some(_)) => Err(bad(arn, "must be a Secrets Manager secret ARN")),
+        (None, None) => Err(bad(inline, format!("is required (or {arn} naming a Secrets Manager secret)"))),
+    }
+}
+
+/// Configuration of the `webhook` function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    pub videos_table: String,
+    pub secret: SecretSource,
+    /// How far the signature time may be from now, either way (replays of old deliveries fail).
+    pub tolerance_seconds: i64,
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let videos_table = table_name(get("VIDEOS_TABLE"))?;
+        let secret = secret_source(&get, "CLOUDFLARE_WEBHOOK_SECRET", "CLOUDFLARE_WEBHOOK_SECRET_ARN")?;
+        let tolerance = parse_number("WEBHOOK_TOLERANCE_SECONDS", get("WEBHOOK_TOLERANCE_SECONDS"), 300)?;
+        if !(1..=3600).contains(&tolerance) {
+            return Err(bad("WEBHOOK_TOLERANCE_SECONDS", "must be between 1 and 3600"));
+        }
+        Ok(Self { videos_table, secret, tolerance_seconds: tolerance as i64 })
+    }
+}
+
+fn table_name(value: Option<String>) -> Result<String, ConfigError> {
+    let table = value.ok_or_else(|| bad("VIDEOS_TABLE", "is required but not set"))?;
+    if !(3..=255).contains(&table.len()) || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        return Err(bad("VIDEOS_TABLE", "is not a valid DynamoDB table name"));
+    }
+    Ok(table)
 }
 
 /// Rejects values that cannot be a bearer token (they would fail at the first call instead).
@@ -269,8 +295,32 @@ mod tests {
         let c = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(
             c.cloudflare_token,
-            TokenSource::SecretsManager("arn:aws:secretsmanager:us-east-1:1:secret:cf".into())
+            SecretSource::SecretsManager {
+                arn: "arn:aws:secretsmanager:us-east-1:1:secret:cf".into(),
+                variable: "CLOUDFLARE_API_TOKEN_SECRET_ARN"
+            }
         );
+    }
+
+    #[test]
+    fn webhook_config_names_its_variables() {
+        let ok = WebhookConfig::from_lookup(|k| match k {
+            "VIDEOS_TABLE" => Some("videos".into()),
+            "CLOUDFLARE_WEBHOOK_SECRET" => Some("s3cr3t".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(ok.tolerance_seconds, 300);
+        let missing = WebhookConfig::from_lookup(|k| (k == "VIDEOS_TABLE").then(|| "videos".into())).unwrap_err();
+        assert_eq!(missing.name, "CLOUDFLARE_WEBHOOK_SECRET");
+        let bad_tolerance = WebhookConfig::from_lookup(|k| match k {
+            "VIDEOS_TABLE" => Some("videos".into()),
+            "CLOUDFLARE_WEBHOOK_SECRET" => Some("s".into()),
+            "WEBHOOK_TOLERANCE_SECONDS" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(bad_tolerance.name, "WEBHOOK_TOLERANCE_SECONDS");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tracing::{Instrument, error, field, info, info_span, warn};
 use crate::config::{Config, ReplacedVideoPolicy};
 use crate::domain::event::{Invocation, Notification, ObjectEvent, parse_invocation};
 use crate::domain::object::{ObjectVersion, skip_reason};
-use crate::domain::record::ClaimVerdict;
+use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
 use crate::error::{IngestError, StreamError};
 use crate::ports::{Claim, ClaimOutcome, CopyRequest, ObjectPresigner, StreamClient, StreamVideo, VideoStore};
@@ -82,8 +82,10 @@ pub enum Outcome {
     Outdated,
     /// A newer version took the record while we copied; our video was deleted again.
     Superseded,
-    /// An event kind this function does not act on (yet).
+    /// Nothing to do (a delete of an object never ingested, or of another version).
     Ignored,
+    /// The source was deleted: its Stream video deleted, the record marked `deleted`.
+    Deleted,
     Failed,
 }
 
@@ -177,14 +179,11 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             let span = info_span!("object", bucket = %bucket, key = %key, video_uid = field::Empty);
             let report = match event {
                 ObjectEvent::Created(object) => self.ingest(object, deadline).instrument(span).await,
-                ObjectEvent::Removed { bucket, key, .. } => {
-                    span.in_scope(|| info!("object removed; deletion sync is not enabled, ignoring"));
-                    Ok(RecordReport {
-                        source: format!("s3://{bucket}/{key}"),
-                        outcome: Outcome::Ignored,
-                        video_uid: None,
-                        detail: None,
-                    })
+                ObjectEvent::Removed { bucket, key, version_id, sequencer, delete_marker } => {
+                    let removed_version = if *delete_marker { None } else { version_id.as_deref() };
+                    self.remove(&format!("s3://{bucket}/{key}"), removed_version, sequencer, deadline)
+                        .instrument(span)
+                        .await
                 }
             };
             match report {
@@ -298,6 +297,63 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         }
         let outcome = if adopted { Outcome::Adopted } else { Outcome::Submitted };
         Ok(report(outcome, Some(video.uid), None))
+    }
+
+    /// Deletion sync: the source object is gone, so its Stream video goes too, and the record is
+    /// kept, marked `deleted`. A delete older than the recorded upload (a re-upload raced it) or of
+    /// another version changes nothing.
+    async fn remove(
+        &self,
+        source: &str,
+        removed_version: Option<&str>,
+        sequencer: &str,
+        deadline: Deadline,
+    ) -> Result<RecordReport, IngestError> {
+        let report = |outcome, video_uid: Option<String>, detail: &str| RecordReport {
+            source: source.to_owned(),
+            outcome,
+            video_uid,
+            detail: Some(detail.to_owned()).filter(|d| !d.is_empty()),
+        };
+        let stored = self.store.stored(source).await?;
+        let video_uid = match judge_removal(stored.as_ref(), removed_version, sequencer) {
+            RemovalVerdict::NotIngested => {
+                info!("object removed; it was never ingested: nothing to do");
+                return Ok(report(Outcome::Ignored, None, "never ingested"));
+            }
+            RemovalVerdict::AlreadyDeleted => {
+                info!("object removed; already recorded as deleted");
+                return Ok(report(Outcome::Duplicate, None, "already deleted"));
+            }
+            RemovalVerdict::OtherVersion => {
+                info!("a non-current version was removed; the recorded version stays");
+                return Ok(report(Outcome::Ignored, None, "another version"));
+            }
+            RemovalVerdict::Outdated => {
+                info!("object removed, but a newer upload of the key is recorded: keeping it");
+                return Ok(report(Outcome::Outdated, None, "re-uploaded since"));
+            }
+            RemovalVerdict::Remove { video_uid } => video_uid,
+        };
+        if let Some(uid) = &video_uid {
+            tracing::Span::current().record("video_uid", uid.as_str());
+            let timeout = self
+                .timeout(self.config.cloudflare_request_timeout, deadline)
+                .map_err(|e| IngestError::StreamUnavailable { source_uri: source.to_owned(), reason: e.to_string() })?;
+            // Delete first, then mark: if marking fails, the retry finds the record unchanged and
+            // deletes again (a 404 counts as deleted).
+            self.stream.delete(uid, timeout).await.map_err(|e| IngestError::StreamUnavailable {
+                source_uri: source.to_owned(),
+                reason: format!("deleting video {uid}: {e}"),
+            })?;
+        }
+        if self.store.mark_deleted(source, sequencer).await? {
+            info!("source deleted: Stream video deleted and record marked deleted");
+            Ok(report(Outcome::Deleted, video_uid, ""))
+        } else {
+            info!("the record changed meanwhile (re-uploaded or deleted): left as it is");
+            Ok(report(Outcome::Outdated, video_uid, "changed meanwhile"))
+        }
     }
 
     /// Copies the object into Stream, retrying what is worth retrying within the deadline. Before

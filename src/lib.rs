@@ -11,3 +11,4 @@ pub mod error;
 pub mod ingest;
 pub mod ports;
 pub mod secret;
+pub mod webhook;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::StreamOptions;
 use crate::domain::object::ObjectVersion;
-use crate::domain::record::ClaimVerdict;
+use crate::domain::record::{ClaimVerdict, Status, StoredVersion};
 use crate::error::{StoreError, StreamError};
 use crate::secret::PresignedUrl;
 
@@ -30,7 +30,7 @@ pub struct CopyRequest<'a> {
 
 /// What we keep of a Stream video. Deliberately not `meta`: Cloudflare echoes the source URL (our
 /// presigned URL, a credential) there as `downloaded-from`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamVideo {
     pub uid: String,
     pub state: String,
@@ -39,6 +39,24 @@ pub struct StreamVideo {
     pub thumbnail_url: Option<String>,
     pub preview_url: Option<String>,
     pub created: Option<String>,
+    /// What finished processing tells (the webhook and `GET /stream/{uid}` carry it).
+    pub details: VideoDetails,
+}
+
+/// Processing results. `modified` orders updates: an older one never overwrites a newer one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VideoDetails {
+    pub modified: Option<String>,
+    pub ready_to_stream: bool,
+    pub ready_at: Option<String>,
+    /// Seconds; absent while unknown (Cloudflare sends -1).
+    pub duration: Option<f64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub size: Option<u64>,
+    pub pct_complete: Option<String>,
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
 }
 
 /// Cloudflare Stream, one request per call (retries are the caller's decision).
@@ -52,6 +70,12 @@ pub trait StreamClient: Send + Sync {
     fn find_by_creator(
         &self,
         creator: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<StreamVideo>, StreamError>> + Send;
+    /// One video, or `None` if Cloudflare does not know it (deleted).
+    fn get(
+        &self,
+        uid: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<Option<StreamVideo>, StreamError>> + Send;
     /// Deletes a video; an unknown uid counts as deleted.
@@ -104,4 +128,28 @@ pub trait VideoStore: Send + Sync {
         source: &str,
         replaced_video_uid: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The stored version of a source, if any (strongly consistent).
+    fn stored(&self, source: &str) -> impl Future<Output = Result<Option<StoredVersion>, StoreError>> + Send;
+    /// Marks the record `deleted` (kept, with `deleted_at`) unless a newer upload (a sequencer not
+    /// below `sequencer`) is recorded. Also voids any claim in flight. `Ok(false)`: nothing changed.
+    fn mark_deleted(&self, source: &str, sequencer: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What applying a Cloudflare video state did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateUpdateOutcome {
+    /// The record for `source` now reflects the video (`status` when it changed it).
+    Applied { source: String, status: Option<Status> },
+    /// The record already holds newer information, or no longer points at this video.
+    Ignored { source: String },
+    /// No record references this video.
+    UnknownVideo,
+}
+
+/// Keeps records in step with Cloudflare's view of their videos (webhook, reconcile).
+pub trait StreamStateStore: Send + Sync {
+    fn apply_stream_state(
+        &self,
+        video: &StreamVideo,
+    ) -> impl Future<Output = Result<StateUpdateOutcome, StoreError>> + Send;
 }

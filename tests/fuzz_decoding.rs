@@ -25,8 +25,14 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         "\\PC{0,20}".prop_map(Value::from),
-        prop_oneof![Just("aws:s3"), Just("aws:sqs"), Just("ObjectCreated:Put"), Just("ObjectRemoved:Delete"), Just("s3:TestEvent")]
-            .prop_map(Value::from),
+        prop_oneof![
+            Just("aws:s3"),
+            Just("aws:sqs"),
+            Just("ObjectCreated:Put"),
+            Just("ObjectRemoved:Delete"),
+            Just("s3:TestEvent")
+        ]
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
@@ -135,23 +141,26 @@ fn the_claim_rule_never_lets_an_older_version_win() {
         Just(Status::Deleted)
     ];
     runner()
-        .run(&(status, "[ab]", "[0-9A-F]{2}", "[ab]", "[0-9A-F]{2}", -5i64..5, -5i64..5), |(st, vk1, seq1, vk2, seq2, exp, now)| {
-            let stored = StoredVersion {
-                status: st,
-                version_key: vk1.clone(),
-                sequencer: seq1.clone(),
-                claim_expires_at_ms: exp,
-                video_uid: None,
-                error: None,
-            };
-            let verdict = judge_claim(Some(&stored), &vk2, &seq2, now);
-            if vk1 != vk2 && seq2 <= seq1 {
-                prop_assert_eq!(verdict.clone(), ClaimVerdict::Outdated);
-            }
-            if verdict == ClaimVerdict::TakeOver {
-                prop_assert!(st == Status::Pending && exp < now && vk1 == vk2);
-            }
-            Ok(())
-        })
+        .run(
+            &(status, "[ab]", "[0-9A-F]{2}", "[ab]", "[0-9A-F]{2}", -5i64..5, -5i64..5),
+            |(st, vk1, seq1, vk2, seq2, exp, now)| {
+                let stored = StoredVersion {
+                    status: st,
+                    version_key: vk1.clone(),
+                    sequencer: seq1.clone(),
+                    claim_expires_at_ms: exp,
+                    video_uid: None,
+                    error: None,
+                };
+                let verdict = judge_claim(Some(&stored), &vk2, &seq2, now);
+                if vk1 != vk2 && seq2 <= seq1 {
+                    prop_assert_eq!(verdict.clone(), ClaimVerdict::Outdated);
+                }
+                if verdict == ClaimVerdict::TakeOver {
+                    prop_assert!(st == Status::Pending && exp < now && vk1 == vk2);
+                }
+                Ok(())
+            },
+        )
         .unwrap();
 }

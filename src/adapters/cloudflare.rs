@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::StartupError;
 use crate::error::StreamError;
-use crate::ports::{CopyRequest, StreamClient, StreamVideo};
+use crate::ports::{CopyRequest, StreamClient, StreamVideo, VideoDetails};
 use crate::secret::SecretString;
 
 pub struct CloudflareStream {
@@ -34,6 +34,7 @@ struct ApiMessage {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct VideoDto {
     uid: Option<String>,
     status: Option<StatusDto>,
@@ -41,11 +42,32 @@ struct VideoDto {
     thumbnail: Option<String>,
     preview: Option<String>,
     created: Option<String>,
+    modified: Option<String>,
+    #[serde(default)]
+    ready_to_stream: Option<bool>,
+    ready_to_stream_at: Option<String>,
+    duration: Option<f64>,
+    size: Option<f64>,
+    input: Option<InputDto>,
 }
 
 #[derive(Deserialize)]
+struct InputDto {
+    width: Option<i64>,
+    height: Option<i64>,
+}
+
+/// `pctComplete` is a string in the docs and a number elsewhere; the error fields have two
+/// spellings in Cloudflare's own docs. Accept all of them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct StatusDto {
     state: Option<String>,
+    pct_complete: Option<Value>,
+    #[serde(alias = "errReasonCode")]
+    error_reason_code: Option<String>,
+    #[serde(alias = "errReasonText")]
+    error_reason_text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +165,12 @@ fn error_text(errors: &[ApiMessage]) -> String {
         .join("; ")
 }
 
+/// Reads a Video object as Cloudflare sends it in a webhook body (no envelope).
+pub fn parse_video_json(body: &[u8]) -> Result<StreamVideo, StreamError> {
+    let value = serde_json::from_slice(body).map_err(|e| StreamError::InvalidResponse(format!("not JSON: {e}")))?;
+    parse_video(value)
+}
+
 /// Reads a Video object, insisting on a plausible `uid`.
 fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
     let dto: VideoDto = serde_json::from_value(value)
@@ -151,9 +179,28 @@ fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
         .uid
         .filter(|u| is_valid_uid(u))
         .ok_or_else(|| StreamError::InvalidResponse("the video object has no valid uid".into()))?;
+    let status = dto.status;
+    let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let details = VideoDetails {
+        modified: dto.modified,
+        ready_to_stream: dto.ready_to_stream.unwrap_or(false),
+        ready_at: non_empty(dto.ready_to_stream_at),
+        duration: dto.duration.filter(|d| *d >= 0.0),
+        width: dto.input.as_ref().and_then(|i| i.width).filter(|w| *w > 0),
+        height: dto.input.as_ref().and_then(|i| i.height).filter(|h| *h > 0),
+        size: dto.size.filter(|s| *s > 0.0).map(|s| s as u64),
+        pct_complete: status.as_ref().and_then(|s| match &s.pct_complete {
+            Some(Value::String(p)) => Some(p.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }),
+        error_code: status.as_ref().and_then(|s| non_empty(s.error_reason_code.clone())),
+        error_text: status.as_ref().and_then(|s| non_empty(s.error_reason_text.clone())),
+    };
     Ok(StreamVideo {
         uid,
-        state: dto.status.and_then(|s| s.state).unwrap_or_else(|| "unknown".into()),
+        details,
+        state: status.and_then(|s| s.state).unwrap_or_else(|| "unknown".into()),
         hls_url: dto.playback.as_ref().and_then(|p| p.hls.clone()),
         dash_url: dto.playback.and_then(|p| p.dash),
         thumbnail_url: dto.thumbnail,
@@ -210,6 +257,17 @@ impl StreamClient for CloudflareStream {
         // RFC 3339 timestamps of one format sort as strings; `asc=true` already asks for this order.
         found.sort_by(|a, b| a.created.cmp(&b.created));
         Ok(found.into_iter().next())
+    }
+
+    async fn get(&self, uid: &str, timeout: Duration) -> Result<Option<StreamVideo>, StreamError> {
+        if !is_valid_uid(uid) {
+            return Err(StreamError::InvalidResponse(format!("invalid uid {uid:?}")));
+        }
+        match self.call(Method::GET, &format!("{}/{uid}", self.stream_url), None, timeout).await {
+            Ok(result) => parse_video(result).map(Some),
+            Err(StreamError::Http { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn delete(&self, uid: &str, timeout: Duration) -> Result<(), StreamError> {
@@ -270,6 +328,31 @@ mod tests {
         for bad in [json!({}), json!({"uid": ""}), json!({"uid": "../x"}), json!("str"), json!({"uid": 5})] {
             assert!(matches!(parse_video(bad.clone()), Err(StreamError::InvalidResponse(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn webhook_bodies_carry_processing_details_in_either_spelling() {
+        let ready = parse_video_json(
+            br#"{"uid":"6b9e68b07dfee8cc2d116e4c51d6a957","readyToStream":true,
+            "status":{"state":"ready","pctComplete":"39.000000","errorReasonCode":"","errorReasonText":""},
+            "modified":"2022-06-30T17:53:21.774299Z","readyToStreamAt":"2022-06-30T17:53:21.5Z","size":383631,
+            "duration":5.5,"input":{"width":560,"height":320}}"#,
+        )
+        .unwrap();
+        let d = &ready.details;
+        assert!(d.ready_to_stream);
+        assert_eq!((d.duration, d.width, d.height, d.size), (Some(5.5), Some(560), Some(320), Some(383631)));
+        assert_eq!((d.pct_complete.as_deref(), d.error_code.as_deref()), (Some("39.000000"), None));
+        let failed = parse_video_json(br#"{"uid":"6b9e68b07dfee8cc2d116e4c51d6a957","duration":-1,"input":{"width":-1,"height":-1},
+            "status":{"state":"error","pctComplete":39,"errReasonCode":"ERR_MALFORMED_VIDEO","errReasonText":"corrupt"}}"#)
+        .unwrap();
+        assert_eq!(failed.state, "error");
+        assert_eq!(failed.details.error_code.as_deref(), Some("ERR_MALFORMED_VIDEO"));
+        assert_eq!(failed.details.error_text.as_deref(), Some("corrupt"));
+        assert_eq!(
+            (failed.details.duration, failed.details.width, failed.details.pct_complete.as_deref()),
+            (None, None, Some("39"))
+        );
     }
 
     #[test]

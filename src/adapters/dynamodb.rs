@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{SecondsFormat, TimeZone, Utc};
 
-use crate::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
+use crate::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
 use crate::error::StoreError;
-use crate::ports::{Claim, ClaimOutcome, StreamVideo, VideoStore};
+use crate::ports::{Claim, ClaimOutcome, StateUpdateOutcome, StreamStateStore, StreamVideo, VideoStore};
 
 /// Attribute names. `source`, `video_uid`, the URLs, `status`, `error`, `stream_state`, `bucket`,
 /// `key`, `size`, `etag`, `version_id`, `created_at`, `updated_at` are a contract with the apps.
@@ -42,7 +42,22 @@ pub mod attr {
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
     pub const SUBMITTED_AT: &str = "submitted_at";
+    pub const DELETED_AT: &str = "deleted_at";
+    pub const READY_AT: &str = "ready_at";
+    pub const DURATION: &str = "duration";
+    pub const WIDTH: &str = "width";
+    pub const HEIGHT: &str = "height";
+    /// Cloudflare's `size` (bytes it stored); `size` stays the S3 object's.
+    pub const STREAM_SIZE: &str = "stream_size";
+    pub const PCT_COMPLETE: &str = "pct_complete";
+    pub const STREAM_ERROR_CODE: &str = "stream_error_code";
+    /// Cloudflare's `modified`, as epoch nanoseconds: RFC 3339 strings with varying fractional
+    /// digits do not sort as strings.
+    pub const STREAM_MODIFIED_NS: &str = "stream_modified_ns";
 }
+
+/// The GSI that finds a record by its Cloudflare video uid (template.yaml).
+pub const VIDEO_UID_INDEX: &str = "by_video_uid";
 
 #[derive(Clone, Debug)]
 pub struct DynamoVideoStore {
@@ -109,6 +124,7 @@ fn stored_version(item: &HashMap<String, AttributeValue>) -> Result<StoredVersio
             .unwrap_or(0),
         video_uid: get_s(item, attr::VIDEO_UID).map(str::to_owned),
         error: get_s(item, attr::ERROR).map(str::to_owned),
+        version_id: get_s(item, attr::VERSION_ID).map(str::to_owned),
     })
 }
 
@@ -354,6 +370,116 @@ impl VideoStore for DynamoVideoStore {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(store_error("UpdateItem (clear replaced)", e)),
+        }
+    }
+
+    async fn stored(&self, source: &str) -> Result<Option<StoredVersion>, StoreError> {
+        self.read(source).await?.as_ref().map(stored_version).transpose()
+    }
+
+    async fn mark_deleted(&self, source: &str, sequencer: &str) -> Result<bool, StoreError> {
+        let now = rfc3339(crate::ingest::now_ms());
+        let mut u = Update::default();
+        u.set(attr::STATUS, s(Status::Deleted.as_str()))
+            .set(attr::DELETED_AT, s(&now))
+            .set(attr::UPDATED_AT, s(&now))
+            .set(attr::SEQUENCER, s(sequencer))
+            // An ingest in flight can no longer complete: its video is deleted again (superseded).
+            .remove(attr::CLAIM_TOKEN)
+            .remove(attr::CLAIM_EXPIRES_AT);
+        let deleted = u.value("deleted_status", s(Status::Deleted.as_str()));
+        let condition = format!(
+            "attribute_exists({}) AND {} <> {deleted} AND {} < :sequencer",
+            u.name(attr::SOURCE),
+            u.name(attr::STATUS),
+            u.name(attr::SEQUENCER)
+        );
+        match self.update(source, &u, &condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("UpdateItem (delete)", e)),
+        }
+    }
+}
+
+/// Cloudflare's `modified` as epoch nanoseconds (0 when absent or unreadable: never newer).
+fn modified_ns(video: &StreamVideo) -> i64 {
+    video
+        .details
+        .modified
+        .as_deref()
+        .and_then(|m| chrono::DateTime::parse_from_rfc3339(m).ok())
+        .and_then(|t| t.timestamp_nanos_opt())
+        .unwrap_or(0)
+}
+
+impl StreamStateStore for DynamoVideoStore {
+    async fn apply_stream_state(&self, video: &StreamVideo) -> Result<StateUpdateOutcome, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(VIDEO_UID_INDEX)
+            .key_condition_expression("#uid = :uid")
+            .expression_attribute_names("#uid", attr::VIDEO_UID)
+            .expression_attribute_values(":uid", s(&video.uid))
+            .send()
+            .await
+            .map_err(|e| store_error("Query (by video uid)", e))?;
+        let Some(source) = found.items().iter().find_map(|item| get_s(item, attr::SOURCE)).map(str::to_owned) else {
+            return Ok(StateUpdateOutcome::UnknownVideo);
+        };
+        let d = &video.details;
+        let new_status = status_for_stream_state(&video.state);
+        let mut u = Update::default();
+        u.set(attr::STREAM_STATE, s(&video.state))
+            .set(attr::STREAM_MODIFIED_NS, n(modified_ns(video)))
+            .set(attr::UPDATED_AT, s(rfc3339(crate::ingest::now_ms())))
+            .set_or_remove(attr::PCT_COMPLETE, d.pct_complete.as_deref());
+        if let Some(status) = new_status {
+            u.set(attr::STATUS, s(status.as_str()));
+        }
+        match new_status {
+            Some(Status::Error) => {
+                let code = d.error_code.as_deref().unwrap_or("ERR_UNKNOWN");
+                let text = d.error_text.as_deref().unwrap_or("Cloudflare Stream could not process the video");
+                u.set(attr::ERROR, s(format!("{code}: {text}"))).set(attr::STREAM_ERROR_CODE, s(code));
+            }
+            Some(_) => {
+                u.remove(attr::ERROR).remove(attr::STREAM_ERROR_CODE);
+                let ready_at = d.ready_at.clone().unwrap_or_else(|| rfc3339(crate::ingest::now_ms()));
+                u.set(attr::READY_AT, s(ready_at));
+            }
+            None => {}
+        }
+        for (name, value) in [
+            (attr::DURATION, d.duration.map(|v| n(v))),
+            (attr::WIDTH, d.width.map(n)),
+            (attr::HEIGHT, d.height.map(n)),
+            (attr::STREAM_SIZE, d.size.map(n)),
+        ] {
+            if let Some(value) = value {
+                u.set(name, value);
+            }
+        }
+        let (uid, submitted, ready, error) = (
+            u.value("expected_uid", s(&video.uid)),
+            u.value("st_submitted", s(Status::Submitted.as_str())),
+            u.value("st_ready", s(Status::Ready.as_str())),
+            u.value("st_error", s(Status::Error.as_str())),
+        );
+        let (uid_name, status_name, modified_name) =
+            (u.name(attr::VIDEO_UID), u.name(attr::STATUS), u.name(attr::STREAM_MODIFIED_NS));
+        // Only a record that still points at this video and is past submission moves, and only
+        // forwards in Cloudflare's time: repeated or out-of-order deliveries change nothing.
+        let condition = format!(
+            "{uid_name} = {uid} AND {status_name} IN ({submitted}, {ready}, {error}) \
+             AND (attribute_not_exists({modified_name}) OR {modified_name} < :stream_modified_ns)"
+        );
+        match self.update(&source, &u, &condition).send().await {
+            Ok(_) => Ok(StateUpdateOutcome::Applied { source, status: new_status }),
+            Err(e) if is_conditional_check_failed(&e) => Ok(StateUpdateOutcome::Ignored { source }),
+            Err(e) => Err(store_error("UpdateItem (stream state)", e)),
         }
     }
 }

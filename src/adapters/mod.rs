@@ -8,9 +8,10 @@ pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::config::{Config, ConfigError, TokenSource};
+use crate::config::{Config, ConfigError, SecretSource, WebhookConfig};
 use crate::ingest::Ingestor;
 use crate::secret::SecretString;
+use crate::webhook::WebhookHandler;
 
 pub use cloudflare::CloudflareStream;
 pub use dynamodb::DynamoVideoStore;
@@ -33,20 +34,28 @@ pub async fn aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// The Cloudflare API token, from the environment or Secrets Manager (read once, at start-up).
-pub async fn cloudflare_token(source: &TokenSource, aws: &SdkConfig) -> Result<SecretString, StartupError> {
+/// A secret from the environment or Secrets Manager (read once, at start-up).
+pub async fn resolve_secret(source: &SecretSource, aws: &SdkConfig) -> Result<SecretString, StartupError> {
     match source {
-        TokenSource::Inline(token) => Ok(token.clone()),
-        TokenSource::SecretsManager(arn) => secrets::read_token(aws, arn).await,
+        SecretSource::Inline(value) => Ok(value.clone()),
+        SecretSource::SecretsManager { arn, variable } => secrets::read_secret(aws, arn, variable).await,
     }
 }
 
 /// Builds everything the ingest function needs, once.
 pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError> {
     let aws = aws_config().await;
-    let token = cloudflare_token(&config.cloudflare_token, &aws).await?;
+    let token = resolve_secret(&config.cloudflare_token, &aws).await?;
     let stream = CloudflareStream::new(&config.cloudflare_api_url, &config.cloudflare_account_id, token)?;
     let presigner = S3Presigner::new(&aws);
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
     Ok(Ingestor::new(presigner, stream, store, config))
+}
+
+/// Builds everything the webhook function needs, once.
+pub async fn build_webhook(config: WebhookConfig) -> Result<WebhookHandler<DynamoVideoStore>, StartupError> {
+    let aws = aws_config().await;
+    let secret = resolve_secret(&config.secret, &aws).await?;
+    let store = DynamoVideoStore::new(&aws, &config.videos_table);
+    Ok(WebhookHandler::new(store, secret, config.tolerance_seconds))
 }

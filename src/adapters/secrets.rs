@@ -1,4 +1,4 @@
-//! Reads the Cloudflare token from Secrets Manager at start-up.
+//! Reads secrets (the Cloudflare token, the webhook secret) from Secrets Manager at start-up.
 
 use aws_config::SdkConfig;
 
@@ -6,26 +6,26 @@ use super::StartupError;
 use crate::config::validate_token;
 use crate::secret::SecretString;
 
-/// Reads the secret: either the token as a plain string, or JSON with a `token` (or
-/// `CLOUDFLARE_API_TOKEN`) field, as the console's key/value editor stores it.
-pub async fn read_token(aws: &SdkConfig, secret_arn: &str) -> Result<SecretString, StartupError> {
+/// Reads a secret named by the ARN in `variable`: either the value as a plain string, or JSON with
+/// a `token` (or `secret`, or `CLOUDFLARE_API_TOKEN`) field, as the console's key/value editor
+/// stores it. Errors name the variable, never the value.
+pub async fn read_secret(aws: &SdkConfig, arn: &str, variable: &'static str) -> Result<SecretString, StartupError> {
     let client = aws_sdk_secretsmanager::Client::new(aws);
-    let output = client.get_secret_value().secret_id(secret_arn).send().await.map_err(|e| {
+    let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
         StartupError::Init(format!(
-            "CLOUDFLARE_API_TOKEN_SECRET_ARN: cannot read the secret: {}",
+            "{variable}: cannot read the secret: {}",
             aws_sdk_secretsmanager::error::DisplayErrorContext(e)
         ))
     })?;
     let raw = output
         .secret_string()
-        .ok_or_else(|| StartupError::Init("CLOUDFLARE_API_TOKEN_SECRET_ARN: the secret has no string value".into()))?;
-    let token = token_from_secret_string(raw);
-    Ok(validate_token("CLOUDFLARE_API_TOKEN_SECRET_ARN", &token)?)
+        .ok_or_else(|| StartupError::Init(format!("{variable}: the secret has no string value")))?;
+    Ok(validate_token(variable, &token_from_secret_string(raw))?)
 }
 
 fn token_from_secret_string(raw: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Object(map)) => ["token", "CLOUDFLARE_API_TOKEN"]
+        Ok(serde_json::Value::Object(map)) => ["token", "secret", "CLOUDFLARE_API_TOKEN"]
             .iter()
             .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
             .unwrap_or_default()

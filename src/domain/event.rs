@@ -35,11 +35,13 @@ pub enum Notification {
 pub enum ObjectEvent {
     Created(ObjectVersion),
     /// `ObjectRemoved:*`: the source is gone (key decoded; size and eTag are not sent).
+    /// `delete_marker`: a versioned bucket hid the object (`versionId` is then the marker's).
     Removed {
         bucket: String,
         key: String,
         version_id: Option<String>,
         sequencer: String,
+        delete_marker: bool,
     },
 }
 
@@ -195,7 +197,8 @@ fn parse_record(record: &Value) -> Result<ObjectEvent, EventError> {
         };
         Ok(ObjectEvent::Created(ObjectVersion { bucket, key, size, etag, version_id, sequencer }))
     } else if event_name.starts_with("ObjectRemoved:") {
-        Ok(ObjectEvent::Removed { bucket, key, version_id, sequencer })
+        let delete_marker = event_name == "ObjectRemoved:DeleteMarkerCreated";
+        Ok(ObjectEvent::Removed { bucket, key, version_id, sequencer, delete_marker })
     } else {
         Err(invalid(format!("eventName {event_name:?} is not an ObjectCreated or ObjectRemoved event")))
     }

@@ -5,3 +5,4 @@ pub mod object;
 pub mod record;
 pub mod retry;
 pub mod s3_key;
+pub mod signature;

@@ -56,6 +56,56 @@ pub struct StoredVersion {
     pub claim_expires_at_ms: i64,
     pub video_uid: Option<String>,
     pub error: Option<String>,
+    pub version_id: Option<String>,
+}
+
+/// What an `ObjectRemoved` event may do with the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemovalVerdict {
+    /// Delete the Stream video (if any) and mark the record `deleted`.
+    Remove {
+        video_uid: Option<String>,
+    },
+    /// No record: the object was never ingested (not a video, or before the function existed).
+    NotIngested,
+    AlreadyDeleted,
+    /// The key was uploaded again after this delete (newer sequencer): the new video stays.
+    Outdated,
+    /// A non-current version was deleted for good; the recorded version is still there.
+    OtherVersion,
+}
+
+/// Decides what a delete does. `removed_version_id` is the deleted version, for a permanent
+/// delete of one version (`ObjectRemoved:Delete` in a versioned bucket); a delete marker hides the
+/// object whatever its versions, so it passes `None`.
+pub fn judge_removal(
+    stored: Option<&StoredVersion>,
+    removed_version_id: Option<&str>,
+    sequencer: &str,
+) -> RemovalVerdict {
+    let Some(stored) = stored else { return RemovalVerdict::NotIngested };
+    if stored.status == Status::Deleted {
+        return RemovalVerdict::AlreadyDeleted;
+    }
+    if let (Some(removed), Some(current)) = (removed_version_id, stored.version_id.as_deref())
+        && removed != current
+    {
+        return RemovalVerdict::OtherVersion;
+    }
+    if sequencer <= stored.sequencer.as_str() {
+        return RemovalVerdict::Outdated;
+    }
+    RemovalVerdict::Remove { video_uid: stored.video_uid.clone() }
+}
+
+/// The record status a Cloudflare state moves to; `None` leaves the status as it is (the video is
+/// still downloading / queued / encoding).
+pub fn status_for_stream_state(state: &str) -> Option<Status> {
+    match state {
+        "ready" => Some(Status::Ready),
+        "error" => Some(Status::Error),
+        _ => None,
+    }
 }
 
 /// What an incoming object version may do with the record.
@@ -106,6 +156,30 @@ mod tests {
             claim_expires_at_ms: expires,
             video_uid: Some("uid".into()),
             error: Some("bad".into()),
+            version_id: None,
+        }
+    }
+
+    #[test]
+    fn removal_respects_versions_and_order() {
+        let live = stored(Status::Ready, "etag:a", "05", 0);
+        assert_eq!(judge_removal(None, None, "06"), RemovalVerdict::NotIngested);
+        assert_eq!(judge_removal(Some(&live), None, "06"), RemovalVerdict::Remove { video_uid: Some("uid".into()) });
+        assert_eq!(judge_removal(Some(&live), None, "04"), RemovalVerdict::Outdated, "a re-upload came after");
+        let deleted = stored(Status::Deleted, "etag:a", "05", 0);
+        assert_eq!(judge_removal(Some(&deleted), None, "09"), RemovalVerdict::AlreadyDeleted);
+        let mut versioned = live.clone();
+        versioned.version_id = Some("v2".into());
+        assert_eq!(judge_removal(Some(&versioned), Some("v1"), "06"), RemovalVerdict::OtherVersion);
+        assert!(matches!(judge_removal(Some(&versioned), Some("v2"), "06"), RemovalVerdict::Remove { .. }));
+    }
+
+    #[test]
+    fn only_final_stream_states_change_the_status() {
+        assert_eq!(status_for_stream_state("ready"), Some(Status::Ready));
+        assert_eq!(status_for_stream_state("error"), Some(Status::Error));
+        for s in ["downloading", "queued", "inprogress", "pendingupload", "weird"] {
+            assert_eq!(status_for_stream_state(s), None);
         }
     }
 

@@ -168,7 +168,7 @@ impl World {
         let s3 = S3Presigner::from_client(self.s3.clone());
         let store = DynamoVideoStore::new(&sdk_config(&peers.dynamodb_endpoint).await, &self.table);
         let token = match &config.cloudflare_token {
-            vinofy_ingest::config::TokenSource::Inline(t) => t.clone(),
+            vinofy_ingest::config::SecretSource::Inline(t) => t.clone(),
             other => panic!("in-process tests use an inline token, not {other:?}"),
         };
         let stream = CloudflareStream::new(

@@ -1,0 +1,21 @@
+//! The `webhook` Lambda function (behind a Function URL): Cloudflare Stream's readiness webhook.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use vinofy_ingest::adapters::build_webhook;
+use vinofy_ingest::config::WebhookConfig;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = match WebhookConfig::from_env() {
+        Ok(config) => build_webhook(config).await,
+        Err(e) => Err(e.into()),
+    }
+    .inspect_err(|e| tracing::error!("cannot start: {e}"))?;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, std::convert::Infallible>(handler.handle(&event.payload).await)
+    }))
+    .await
+}
