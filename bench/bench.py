@@ -639,7 +639,7 @@ def meta() -> dict:
         "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "events": EVENTS, "cold_starts": COLD_STARTS, "warmup_events": WARMUP_EVENTS, "count_events": COUNT_EVENTS,
         "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
-        "git": sh("git", "rev-parse", "--short", "HEAD") + (" + uncommitted changes in src/" if dirty else ""),
+        "git": sh("git", "rev-parse", "--short", "HEAD") + (" + uncommitted changes in src/ or Cargo.*" if dirty else ""),
         "rustc": sh("rustc", "--version"),
         "python": dict(zip(["python", "boto3", "botocore", "urllib3", "awslambdaric"], py_versions)),
     }

@@ -105,8 +105,8 @@ pub struct BatchItemFailure {
 
 pub struct Ingestor<P, S, V> {
     presigner: P,
-    stream: S,
-    store: V,
+    pub stream: S,
+    pub store: V,
     config: Config,
     retry: RetryPolicy,
 }
@@ -209,7 +209,9 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         (reports, failure)
     }
 
-    async fn ingest(&self, object: &ObjectVersion, deadline: Deadline) -> Result<RecordReport, IngestError> {
+    /// Ingests one object version (claim → copy → complete), exactly as for a notification; the
+    /// operator CLI's backfill and reconcile use it too.
+    pub async fn ingest(&self, object: &ObjectVersion, deadline: Deadline) -> Result<RecordReport, IngestError> {
         let source = object.source();
         let report = |outcome, video_uid: Option<String>, detail: Option<String>| RecordReport {
             source: source.clone(),

@@ -151,6 +151,7 @@ fn the_claim_rule_never_lets_an_older_version_win() {
                     claim_expires_at_ms: exp,
                     video_uid: None,
                     error: None,
+                    version_id: None,
                 };
                 let verdict = judge_claim(Some(&stored), &vk2, &seq2, now);
                 if vk1 != vk2 && seq2 <= seq1 {

@@ -2,6 +2,7 @@
 //! binary driven through the Lambda Runtime API.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod function_url;
 pub mod peers;
 pub mod runtime;
 
@@ -126,6 +127,12 @@ impl World {
         s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
         create_table_from_template(&ddb, &table).send().await.expect("create table");
         Self { bucket, table, token, emulator, s3, ddb, http: reqwest::Client::new() }
+    }
+
+    /// The same bucket and table, with a new emulator started with `args` (e.g. a webhook URL).
+    pub fn with_emulator(mut self, args: &[&str]) -> Self {
+        self.emulator = Emulator::start(ACCOUNT_ID, &self.token, args);
+        self
     }
 
     /// The function's environment, as the template sets it (plus local endpoints).
@@ -312,8 +319,12 @@ impl Function {
     }
 
     pub async fn start_with_env(env: HashMap<String, String>) -> Self {
+        Self::start_binary(env!("CARGO_BIN_EXE_ingest"), env).await
+    }
+
+    pub async fn start_binary(binary: &str, env: HashMap<String, String>) -> Self {
         let runtime = RuntimeApi::start().await;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
+        let mut cmd = Command::new(binary);
         cmd.env_clear()
             .envs(&env)
             .env("PATH", std::env::var("PATH").unwrap_or_default())
