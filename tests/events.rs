@@ -1,0 +1,62 @@
+//! The sample events in events/ (used by `sam local invoke` and `cargo lambda invoke`) decode as
+//! their README says.
+
+use serde_json::Value;
+use vinofy_ingest::adapters::cloudflare::parse_video_json;
+use vinofy_ingest::domain::event::{Invocation, Notification, ObjectEvent, parse_invocation};
+use vinofy_ingest::domain::signature::verify;
+
+fn load(name: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn created(name: &str) -> Vec<ObjectEvent> {
+    match parse_invocation(&load(name)) {
+        Ok(Invocation::S3(events)) => events,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn s3_samples_decode_to_the_documented_keys() {
+    let key = |e: &ObjectEvent| e.bucket_and_key().1.to_owned();
+    assert_eq!(key(&created("s3-put.json")[0]), "videos/holiday clip.mp4");
+    assert_eq!(key(&created("s3-put-hostile-key.json")[0]), "uploads/My Movie (1) = a&b%#?:'~ 2+2 café 日本.MOV");
+    let ObjectEvent::Created(multipart) = &created("s3-put-multipart.json")[0] else { panic!() };
+    assert!(multipart.version_id.is_some() && multipart.etag.ends_with("-3"));
+    assert_eq!(created("s3-put-two-records.json").len(), 2);
+    assert!(matches!(created("s3-delete.json")[0], ObjectEvent::Removed { .. }));
+    assert_eq!(parse_invocation(&load("s3-test-event.json")), Ok(Invocation::S3Test));
+}
+
+#[test]
+fn foreign_and_malformed_samples_are_refused() {
+    assert!(parse_invocation(&load("eventbridge-object-created.json")).unwrap_err().0.contains("EventBridge"));
+    assert!(parse_invocation(&load("malformed.json")).is_err());
+}
+
+#[test]
+fn the_sqs_sample_carries_a_notification_and_a_test_event() {
+    let Ok(Invocation::Sqs(messages)) = parse_invocation(&load("sqs-s3-put.json")) else { panic!() };
+    assert!(matches!(&messages[0].body, Ok(Notification::Records(r)) if r.len() == 1));
+    assert_eq!(messages[1].body, Ok(Notification::Test));
+}
+
+#[test]
+fn webhook_samples_are_signed_function_url_requests() {
+    for name in ["webhook-ready.json", "webhook-error.json"] {
+        let event = load(name);
+        let body = event["body"].as_str().unwrap();
+        let header = event["headers"]["webhook-signature"].as_str();
+        let sent_at = event["requestContext"]["timeEpoch"].as_i64().unwrap() / 1000;
+        assert_eq!(
+            verify(header, body.as_bytes(), b"85011ed3a913c6ad5f9cf6c5573cc0a7", sent_at, 300),
+            Ok(()),
+            "{name}"
+        );
+        assert!(verify(header, body.as_bytes(), b"85011ed3a913c6ad5f9cf6c5573cc0a7", sent_at + 3600, 300).is_err());
+        let video = parse_video_json(body.as_bytes()).unwrap();
+        assert_eq!(video.uid, "6b9e68b07dfee8cc2d116e4c51d6a957");
+    }
+}
