@@ -63,6 +63,8 @@ pub struct Config {
     pub source_prefix: String,
     pub stream_options: StreamOptions,
     pub replaced_video_policy: ReplacedVideoPolicy,
+    /// Open the DynamoDB and Cloudflare connections during init (`WARM_UP_CONNECTIONS`, default true).
+    pub warm_up_connections: bool,
 }
 
 impl Config {
@@ -149,6 +151,10 @@ impl Config {
             source_prefix: get("SOURCE_PREFIX").unwrap_or_default(),
             stream_options: StreamOptions { require_signed_urls, allowed_origins, thumbnail_timestamp_pct },
             replaced_video_policy,
+            warm_up_connections: !matches!(
+                get("WARM_UP_CONNECTIONS").map(|v| v.to_ascii_lowercase()).as_deref(),
+                Some("false" | "0" | "no")
+            ),
         })
     }
 }

@@ -156,7 +156,8 @@ async fn leave_dead_claim(world: &World, event: &Value, expires_in_ms: i64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_claim_left_by_a_dead_invocation_blocks_until_its_deadline_then_is_taken_over() {
     let world = World::new().await;
-    let function = Function::start(&world, &[]).await;
+    // No warm-up call, so the emulator's `list` count is the take-over's look-up alone.
+    let function = Function::start(&world, &[("WARM_UP_CONNECTIONS", "false")]).await;
     let event = world.upload("videos/orphan-claim.mp4", &sample_video()).await;
     leave_dead_claim(&world, &event, 1_500).await;
 

@@ -205,3 +205,23 @@ async fn the_token_can_come_from_secrets_manager() {
     assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
     assert_no_secrets(&function.logs(), &world.token, "the logs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_are_opened_during_init_not_on_the_first_event() {
+    let world = World::new().await;
+    let function = Function::start(&world, &[]).await;
+    for _ in 0..100 {
+        if function.runtime.polls() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(function.runtime.polls() > 0, "the function finished init");
+    assert_eq!(world.requests("list").await, 1, "one Cloudflare warm-up request during init");
+    assert!(function.logs().contains("warmed up connections"), "{}", function.logs());
+
+    let cold = Function::start(&world, &[("WARM_UP_CONNECTIONS", "false")]).await;
+    let event = world.upload("videos/warm.mp4", &sample_video()).await;
+    assert_eq!(response(cold.invoke(&event).await)["records"][0]["outcome"], "submitted");
+    assert_eq!(world.requests("list").await, 1, "no warm-up when disabled");
+}

@@ -193,6 +193,20 @@ impl DynamoVideoStore {
         &self.client
     }
 
+    /// Opens the connection with a read of a key no record has (allowed by the function's policy;
+    /// half a read unit). Best effort: returns whether it worked.
+    pub async fn warm_up(&self) -> bool {
+        let read = self.client.get_item().table_name(&self.table).key(attr::SOURCE, s("warm-up://")).send();
+        match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "DynamoDB warm-up failed");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
     fn update(
         &self,
         source: &str,

@@ -49,6 +49,12 @@ pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError
     let stream = CloudflareStream::new(&config.cloudflare_api_url, &config.cloudflare_account_id, token)?;
     let presigner = S3Presigner::new(&aws);
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
+    if config.warm_up_connections {
+        // Open the TLS connections during init (billed at init speed, not on the first event):
+        // the first request after a cold start otherwise pays the handshakes.
+        let (a, b) = tokio::join!(store.warm_up(), stream.warm_up());
+        tracing::debug!(dynamodb = a, cloudflare = b, "warmed up connections");
+    }
     Ok(Ingestor::new(presigner, stream, store, config))
 }
 
