@@ -162,8 +162,8 @@ fn parse_records(records: &[Value]) -> Result<Vec<ObjectEvent>, EventError> {
 }
 
 fn parse_record(record: &Value) -> Result<ObjectEvent, EventError> {
-    let raw: RawRecord =
-        serde_json::from_value(record.clone()).map_err(|e| invalid(format!("malformed record: {e}")))?;
+    // Deserialise from the borrowed value: no copy of the record.
+    let raw = RawRecord::deserialize(record).map_err(|e| invalid(format!("malformed record: {e}")))?;
     match raw.event_source.as_deref() {
         Some("aws:s3") => {}
         other => return Err(invalid(format!("eventSource is {other:?}, expected \"aws:s3\""))),
