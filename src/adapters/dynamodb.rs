@@ -467,7 +467,7 @@ impl StreamStateStore for DynamoVideoStore {
             None => {}
         }
         for (name, value) in [
-            (attr::DURATION, d.duration.map(|v| n(v))),
+            (attr::DURATION, d.duration.map(n)),
             (attr::WIDTH, d.width.map(n)),
             (attr::HEIGHT, d.height.map(n)),
             (attr::STREAM_SIZE, d.size.map(n)),

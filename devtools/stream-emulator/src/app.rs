@@ -1,6 +1,7 @@
 //! Shared emulator state: the video library, webhook subscription, faults, rate limiter and the
 //! request log. Each piece has its own short-lived `std` mutex; no lock is held across `.await`.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::Config;
 use crate::faults::FaultQueue;
+use crate::media::Media;
 use crate::model::{Timestamp, Video};
 use crate::ratelimit::RateLimiter;
 
@@ -22,6 +24,8 @@ pub struct VideoRecord {
     pub source_size: Option<u64>,
     pub fetch_status: Option<u16>,
     pub fetch_error: Option<String>,
+    /// Why ffprobe/ffmpeg rejected the source (`--transcode`), e.g. the end of ffmpeg's stderr.
+    pub media_error: Option<String>,
 }
 
 /// The account's single webhook subscription (doc §5.1).
@@ -51,6 +55,10 @@ pub struct App {
     pub processing_delay: Duration,
     /// Client for origin fetches and webhook deliveries.
     pub http: reqwest::Client,
+    /// `Some` when transcoding is on.
+    pub media: Option<Media>,
+    /// Where `/_player/hls.min.js` is read from (absolute).
+    pub player_dir: PathBuf,
     videos: Mutex<Vec<VideoRecord>>,
     webhook: Mutex<Option<Webhook>>,
     faults: Mutex<FaultQueue>,
@@ -65,7 +73,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl App {
-    pub fn new(config: &Config, public_base_url: String) -> reqwest::Result<Self> {
+    pub fn new(
+        config: &Config,
+        public_base_url: String,
+        media: Option<Media>,
+        player_dir: PathBuf,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             // The emulator talks to local origins and receivers; an inherited HTTP(S)_PROXY
             // would only get in the way.
@@ -85,6 +98,8 @@ impl App {
             public_base_url,
             processing_delay: config.processing_delay,
             http,
+            media,
+            player_dir,
             videos: Mutex::default(),
             webhook: Mutex::new(webhook),
             faults: Mutex::default(),
@@ -103,6 +118,7 @@ impl App {
             source_size: None,
             fetch_status: None,
             fetch_error: None,
+            media_error: None,
         });
     }
 
@@ -158,7 +174,10 @@ impl App {
     /// configuration, not data, and is kept. Background jobs of wiped videos find their
     /// video gone and stop.
     pub fn reset(&self) {
-        lock(&self.videos).clear();
+        let wiped: Vec<String> = lock(&self.videos).drain(..).map(|record| record.video.uid).collect();
+        if let Some(media) = &self.media {
+            media.remove_later(wiped);
+        }
         lock(&self.faults).clear();
         lock(&self.requests).clear();
         lock(&self.limiter).reset();

@@ -1,6 +1,7 @@
 //! Command line and environment configuration, parsed by hand to keep the build small.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ratelimit::Limit;
@@ -16,12 +17,18 @@ usage: stream-emulator --account-id ACCT --token TOKEN [options]
   --webhook-secret SECRET     signing secret for --webhook-url
   --rate-limit N/W            N requests per W seconds, then W seconds lockout (default 1200/300)
   --processing-delay-ms N     pause between queued/inprogress/ready (default 50)
+  --transcode auto|on|off     transcode fetched sources to HLS with ffmpeg (default auto = on when
+                              ffmpeg and ffprobe are on PATH; on without them = exit 2)
+  --data-dir DIR              where sources and HLS output are kept (default: a fresh temporary
+                              directory, removed on exit)
+  --player-dir DIR            directory holding hls.min.js for the watch page (default
+                              devtools/player/node_modules/hls.js/dist, relative to the current dir)
 
 Every flag can also be given as an environment variable: EMULATOR_ + the flag name in upper
 case with '-' as '_' (e.g. EMULATOR_ACCOUNT_ID). Flags win over the environment.";
 
 /// (flag name, environment variable).
-const OPTIONS: [(&str, &str); 8] = [
+const OPTIONS: [(&str, &str); 11] = [
     ("listen", "EMULATOR_LISTEN"),
     ("account-id", "EMULATOR_ACCOUNT_ID"),
     ("token", "EMULATOR_TOKEN"),
@@ -30,7 +37,23 @@ const OPTIONS: [(&str, &str); 8] = [
     ("webhook-secret", "EMULATOR_WEBHOOK_SECRET"),
     ("rate-limit", "EMULATOR_RATE_LIMIT"),
     ("processing-delay-ms", "EMULATOR_PROCESSING_DELAY_MS"),
+    ("transcode", "EMULATOR_TRANSCODE"),
+    ("data-dir", "EMULATOR_DATA_DIR"),
+    ("player-dir", "EMULATOR_PLAYER_DIR"),
 ];
+
+/// Where `--player-dir` points by default: `npm ci --prefix devtools/player` installs hls.js there.
+pub const DEFAULT_PLAYER_DIR: &str = "devtools/player/node_modules/hls.js/dist";
+
+/// `--transcode`: whether fetched sources are turned into HLS with ffmpeg.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transcode {
+    /// On when `ffmpeg` and `ffprobe` are both on `PATH`, off otherwise.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookTarget {
@@ -48,6 +71,11 @@ pub struct Config {
     pub webhook: Option<WebhookTarget>,
     pub rate_limit: Limit,
     pub processing_delay: Duration,
+    pub transcode: Transcode,
+    /// `None`: a fresh temporary directory, removed on exit.
+    pub data_dir: Option<PathBuf>,
+    /// `None`: [`DEFAULT_PLAYER_DIR`] if it exists.
+    pub player_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -97,6 +125,27 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
         ),
     };
 
+    let transcode = match values.get("transcode").map(String::as_str) {
+        None | Some("auto") => Transcode::Auto,
+        Some("on") => Transcode::On,
+        Some("off") => Transcode::Off,
+        Some(_) => return Err(invalid("--transcode must be auto, on or off")),
+    };
+    let directory = |flag: &str| {
+        values
+            .get(flag)
+            .map(|dir| {
+                if dir.is_empty() {
+                    Err(invalid(format!("--{flag} must not be empty")))
+                } else {
+                    Ok(PathBuf::from(dir))
+                }
+            })
+            .transpose()
+    };
+    let data_dir = directory("data-dir")?;
+    let player_dir = directory("player-dir")?;
+
     Ok(Config {
         listen: values.remove("listen").unwrap_or_else(|| "127.0.0.1:0".to_owned()),
         account_id,
@@ -105,6 +154,9 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
         webhook,
         rate_limit,
         processing_delay,
+        transcode,
+        data_dir,
+        player_dir,
     })
 }
 
@@ -177,6 +229,32 @@ mod tests {
         assert_eq!(config.rate_limit, Limit::default());
         assert_eq!(config.processing_delay, Duration::from_millis(50));
         assert!(config.webhook.is_none() && config.public_base_url.is_none());
+        assert_eq!(config.transcode, Transcode::Auto);
+        assert!(config.data_dir.is_none() && config.player_dir.is_none());
+    }
+
+    #[test]
+    fn media_flags() {
+        let config = parse(
+            args(&[
+                "--account-id",
+                "a",
+                "--token",
+                "t",
+                "--transcode",
+                "off",
+                "--data-dir",
+                "/tmp/d",
+                "--player-dir=p",
+            ]),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(config.transcode, Transcode::Off);
+        assert_eq!(config.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(config.player_dir, Some(PathBuf::from("p")));
+        let env = |name: &str| (name == "EMULATOR_TRANSCODE").then(|| "on".to_owned());
+        assert_eq!(parse(args(&["--account-id", "a", "--token", "t"]), env).unwrap().transcode, Transcode::On);
     }
 
     #[test]
@@ -216,6 +294,8 @@ mod tests {
             &["--public-base-url", "ftp://x"],
             &["--bogus", "1"],
             &["--listen"],
+            &["--transcode", "yes"],
+            &["--data-dir="],
         ] {
             let mut list = args(&["--account-id", "a", "--token", "t"]);
             list.extend(args(bad));

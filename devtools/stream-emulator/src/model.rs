@@ -148,8 +148,9 @@ pub struct Video {
     pub upload_expiry: Option<Timestamp>,
     pub max_size_bytes: Option<u64>,
     pub max_duration_seconds: Option<i64>,
-    /// Seconds; `-1` = unknown. The emulator never decodes media, so it stays `-1`.
-    pub duration: i64,
+    /// Seconds (float64 on the wire, e.g. `5.5`); `-1` = unknown, which it stays unless the
+    /// emulator transcodes (`--transcode`).
+    pub duration: Number,
     pub input: Dimensions,
     pub playback: Playback,
     pub watermark: Option<Value>,
@@ -186,7 +187,7 @@ impl Video {
             upload_expiry: None,
             max_size_bytes: Some(0),
             max_duration_seconds: Some(0),
-            duration: -1,
+            duration: Number::from(-1),
             input: Dimensions { width: -1, height: -1 },
             watermark: None,
             public_details: None,

@@ -105,8 +105,13 @@ pub fn edit(app: &SharedApp, uid: &str, body: &[u8]) -> Result<Reply, ApiError> 
 }
 
 /// 200 with an empty body: the SDK types the result as `void` and sends `Accept: */*`.
+/// A deleted video's media files go at once (a job still processing it stops at its next step).
 pub fn delete(app: &SharedApp, uid: &str) -> Result<Reply, ApiError> {
-    app.with_live_record(uid, |record| record.deleted = true).map(|()| Reply::empty()).ok_or_else(ApiError::not_found)
+    app.with_live_record(uid, |record| record.deleted = true).ok_or_else(ApiError::not_found)?;
+    if let Some(media) = &app.media {
+        media.remove_later(vec![uid.to_owned()]);
+    }
+    Ok(Reply::empty())
 }
 
 /// List (doc §3.1). `total` and `range` are always present and are strings; `include_counts`

@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod copy;
 mod faults;
+mod media;
 mod rate_limit;
 mod videos;
 mod webhook;

@@ -31,10 +31,21 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Starts with the test account/token, a 5 ms processing delay, and `extra` flags.
+    /// Starts with the test account/token, a 5 ms processing delay, transcoding off (the origin
+    /// serves bytes that are not a video; `media.rs` turns it on), and `extra` flags.
     pub fn start(extra: &[&str]) -> Self {
-        let mut args =
-            vec!["--listen", "127.0.0.1:0", "--account-id", ACCOUNT, "--token", TOKEN, "--processing-delay-ms", "5"];
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--account-id",
+            ACCOUNT,
+            "--token",
+            TOKEN,
+            "--processing-delay-ms",
+            "5",
+            "--transcode",
+            "off",
+        ];
         args.extend_from_slice(extra);
         Self::launch(&args, &[])
     }
@@ -296,7 +307,7 @@ pub fn signature_is_valid(header: &str, body: &[u8], secret: &str) -> bool {
 }
 
 /// Serves `router` on a free loopback port; returns `http://127.0.0.1:PORT`.
-async fn serve(router: Router) -> String {
+pub async fn serve(router: Router) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
