@@ -2,7 +2,8 @@
 # The whole pipeline, locally, in one command: starts the peers (s3s-fs for S3, moto for DynamoDB,
 # the Cloudflare Stream emulator), creates the bucket and the table (from template.yaml), uploads a
 # real video, delivers its S3 notification to the real `ingest` binary through the Lambda Runtime
-# API (cargo lambda watch + invoke), prints the resulting DynamoDB record, then stops everything.
+# API (cargo lambda watch + invoke), prints the resulting DynamoDB record and a URL that plays the
+# video (checked in headless Chromium), then stops everything (after Enter, when run in a terminal).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -84,5 +85,17 @@ log "Stream video $uid is now: $state"
 log "the DynamoDB record for s3://$BUCKET/$KEY:"
 "${world[@]}" record --table "$TABLE" --source "s3://$BUCKET/$KEY"
 log "function logs (JSON, as in CloudWatch):"
-grep -E '"level"' "$work/function.log" | tail -n 5 || true
+grep -E '"level"' "$work/function.log" | tail -n 3 || true
+
+WATCH="$EMULATOR/$uid/watch"
+log "watch it: $WATCH  (HLS: $EMULATOR/$uid/manifest/video.m3u8)"
+mkdir -p "$ROOT/.local"
+if node devtools/player/check-playback.mjs "$WATCH" --screenshot "$ROOT/.local/demo-playback.png"; then
+  log "headless Chromium played it (screenshot: .local/demo-playback.png)"
+else
+  log "headless Chromium could not play it (see above)"; exit 1
+fi
+if [ -t 0 ]; then
+  read -r -p "The peers keep running so the URL plays in your browser. Press Enter to stop them. " _
+fi
 log "done; stopping the peers"
