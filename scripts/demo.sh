@@ -34,7 +34,7 @@ setup_tools
 log "building the ingest function and the Stream emulator"
 cargo build --workspace --bins --quiet
 
-S3_PORT=$(free_port); DDB_PORT=$(free_port); LAMBDA_PORT=$(free_port)
+S3_PORT=$(free_port); DDB_PORT=$(free_port); LAMBDA_PORT=$(free_port); WEBHOOK_RT_PORT=$(free_port); WEBHOOK_URL_PORT=$(free_port)
 export AWS_ACCESS_KEY_ID=vinofy-local-access AWS_SECRET_ACCESS_KEY=vinofy-local-secret-key AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=$AWS_REGION
 export AWS_EC2_METADATA_DISABLED=true
@@ -43,7 +43,9 @@ mkdir -p "$work/s3"
 s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$work/s3" \
   >"$work/s3s.log" 2>&1 & pids+=($!)
 "$VENV/bin/python" scripts/moto_atomic.py -H 127.0.0.1 -p "$DDB_PORT" >"$work/moto.log" 2>&1 & pids+=($!)
+WEBHOOK_SECRET="local-webhook-secret-$RANDOM$RANDOM"
 target/debug/stream-emulator --listen 127.0.0.1:0 --account-id "$ACCOUNT_ID" --token "$TOKEN" \
+  --webhook-url "http://127.0.0.1:$WEBHOOK_URL_PORT/" --webhook-secret "$WEBHOOK_SECRET" \
   >"$work/emulator.out" 2>"$work/emulator.log" & pids+=($!)
 wait_port "$S3_PORT" s3s-fs; wait_port "$DDB_PORT" moto
 for _ in $(seq 1 100); do grep -q listening "$work/emulator.out" && break; sleep 0.1; done
@@ -67,6 +69,17 @@ env VIDEOS_TABLE="$TABLE" CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" CLOUDFLARE_API_URL
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
   target/debug/ingest >"$work/function.log" 2>&1 & pids+=($!)
 
+log "starting the webhook function behind a local Function URL on :$WEBHOOK_URL_PORT (the emulator's webhook target)"
+cargo lambda watch --only-lambda-apis --timeout 60 --invoke-address 127.0.0.1 --invoke-port "$WEBHOOK_RT_PORT" \
+  >"$work/webhook-runtime.log" 2>&1 & pids+=($!)
+wait_port "$WEBHOOK_RT_PORT" "cargo lambda watch (webhook)"
+env VIDEOS_TABLE="$TABLE" CLOUDFLARE_WEBHOOK_SECRET="$WEBHOOK_SECRET" AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" \
+  AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$WEBHOOK_RT_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
+  target/debug/webhook >"$work/webhook.log" 2>&1 & pids+=($!)
+"$VENV/bin/python" scripts/function_url.py "$WEBHOOK_URL_PORT" "$WEBHOOK_RT_PORT" 2>"$work/function-url.log" & pids+=($!)
+wait_port "$WEBHOOK_URL_PORT" "the local Function URL"
+
 log "delivering the S3 notification (key as S3 encodes it: $(grep -o '"key": "[^"]*"' "$work/event.json" | cut -d'"' -f4))"
 timeout 120 cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file "$work/event.json" \
   --output-format json | tee "$work/response.json"
@@ -82,6 +95,12 @@ for _ in $(seq 1 100); do
 done
 log "Stream video $uid is now: $state"
 
+log "waiting for the signed readiness webhook to reach the webhook function"
+for _ in $(seq 1 100); do
+  status=$("${world[@]}" record --table "$TABLE" --source "s3://$BUCKET/$KEY" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+  [ "$status" = ready ] || [ "$status" = error ] && break
+  sleep 0.2
+done
 log "the DynamoDB record for s3://$BUCKET/$KEY:"
 "${world[@]}" record --table "$TABLE" --source "s3://$BUCKET/$KEY"
 log "function logs (JSON, as in CloudWatch):"
