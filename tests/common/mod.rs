@@ -7,6 +7,7 @@ pub mod peers;
 pub mod runtime;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -319,7 +320,10 @@ impl Function {
     }
 
     pub async fn start_with_env(env: HashMap<String, String>) -> Self {
-        Self::start_binary(env!("CARGO_BIN_EXE_ingest"), env).await
+        // Cargo names the binary only for the package that owns it (not for crates/vinofy-cli).
+        let binary =
+            option_env!("CARGO_BIN_EXE_ingest").map(PathBuf::from).unwrap_or_else(|| peers::target_bin("ingest"));
+        Self::start_binary(binary.to_str().unwrap(), env).await
     }
 
     pub async fn start_binary(binary: &str, env: HashMap<String, String>) -> Self {

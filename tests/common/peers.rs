@@ -20,8 +20,13 @@ pub struct SharedPeers {
     pub s3_root: PathBuf,
 }
 
+/// The workspace root (this harness is also included by crates/vinofy-cli's tests).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|p| p.join("template.yaml").is_file())
+        .expect("the workspace root holds template.yaml")
+        .to_path_buf()
 }
 
 fn venv_bin(name: &str) -> PathBuf {

@@ -1,0 +1,340 @@
+//! The command line: `vinofy [--json] [-v] <command> ...`.
+
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use vinofy_ingest::domain::record::Status;
+
+/// Cloudflare locks an account out above 1,200 API calls in 5 minutes, i.e. 240 a minute.
+pub const MAX_RATE_PER_MINUTE: u32 = 240;
+pub const DEFAULT_RATE_PER_MINUTE: u32 = 200;
+
+const ENVIRONMENT: &str = "\
+Configuration comes from the same environment variables as the ingest function:
+  VIDEOS_TABLE                       every command
+  CLOUDFLARE_ACCOUNT_ID              backfill, reconcile
+  CLOUDFLARE_API_TOKEN or
+  CLOUDFLARE_API_TOKEN_SECRET_ARN    backfill, reconcile
+  CLOUDFLARE_API_URL, VIDEO_EXTENSIONS, SOURCE_PREFIX, PRESIGN_TTL_SECONDS, STREAM_*,
+  REPLACED_VIDEO_POLICY              as for the function
+  AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL[_S3|_DYNAMODB|_SECRETS_MANAGER]   the AWS SDK's usual
+
+Exit status: 0 done; 1 something failed (an object, a record, or a call); 2 bad usage or
+configuration; 130 interrupted (Ctrl-C: in-flight work finishes, the summary is printed).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vinofy",
+    version,
+    about = "Operator CLI of Vinofy video ingest: backfill, reconcile, inspect and export the videos table",
+    after_help = TOP_LEVEL_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Machine-readable output: one JSON object per line on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log what the ingest logic decides on stderr (-v info, -vv debug; RUST_LOG also works)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const TOP_LEVEL_HELP: &str = concat!(
+    "Examples:\n",
+    "  vinofy backfill --bucket vinofy-uploads --prefix videos/ --dry-run\n",
+    "  vinofy backfill --bucket vinofy-uploads --prefix videos/\n",
+    "  vinofy reconcile --older-than 30m\n",
+    "  vinofy status s3://vinofy-uploads/videos/tasting.mp4\n",
+    "  vinofy list --status failed\n",
+    "  vinofy export > videos.jsonl\n",
+    "\n",
+    "Configuration comes from the same environment variables as the ingest function: VIDEOS_TABLE\n",
+    "(every command), CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN or CLOUDFLARE_API_TOKEN_SECRET_ARN\n",
+    "(backfill and reconcile only), and the AWS SDK's usual variables. See `vinofy help <command>`."
+);
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest the videos already in a bucket (those that have no record, or a record of another version)
+    #[command(after_help = backfill_help())]
+    Backfill(BackfillArgs),
+    /// Bring stale `pending` and `submitted` records in line with Cloudflare Stream
+    #[command(after_help = reconcile_help())]
+    Reconcile(ReconcileArgs),
+    /// Show one record: by S3 source or by Cloudflare video uid
+    #[command(after_help = status_help())]
+    Status(StatusArgs),
+    /// One line per record: status, video uid, source, HLS URL
+    #[command(after_help = list_help())]
+    List(ListArgs),
+    /// Every record as a JSON line (plain JSON values, without claim_token)
+    #[command(after_help = export_help())]
+    Export(ExportArgs),
+}
+
+fn with_environment(text: &str) -> String {
+    format!("{text}\n\n{ENVIRONMENT}")
+}
+
+fn backfill_help() -> String {
+    with_environment(
+        "\
+What it does, per object listed (ListObjectsV2):
+  - not a video (extension, folder marker, zero bytes, outside SOURCE_PREFIX): skipped;
+  - a record with this eTag already (read with BatchGetItem before anything else): duplicate,
+    no write and no Cloudflare call, so re-running a finished or interrupted backfill is cheap;
+  - no record, or a record of another version of the key: ingested exactly as the function does
+    (claim, presigned copy, record), at most --rate starts a minute and --concurrency at a time.
+A live S3 notification for a newer upload always wins over the backfill.
+
+Examples:
+  # What would be ingested (reads only: no write, no Cloudflare call)
+  vinofy backfill --bucket vinofy-uploads --prefix videos/ --dry-run
+
+  # Ingest, 8 at a time, at most 120 new videos a minute
+  vinofy backfill --bucket vinofy-uploads --prefix videos/ --concurrency 8 --rate 120
+
+  # JSON lines (one per object, then a summary) for scripts
+  vinofy --json backfill --bucket vinofy-uploads | jq -c 'select(.outcome == \"failed\")'",
+    )
+}
+
+fn reconcile_help() -> String {
+    with_environment(
+        "\
+What it does, per record not updated for --older-than:
+  - submitted: asks Cloudflare for the video (GET /stream/{uid}) and records its state (ready,
+    error with its reason, or still processing); a video Cloudflare no longer has becomes
+    `error` / ERR_VIDEO_MISSING;
+  - pending (a claim whose invocation died): re-runs the ingest of that object version, which
+    takes the expired claim over and adopts the video an earlier attempt made (looked up by its
+    creator) or copies it; a claim that is still live is left alone;
+  - a replaced_video_uid left behind (deleting the replaced video failed; REPLACED_VIDEO_POLICY=delete):
+    deletes that video from Stream and clears the attribute.
+Prints each record's status before and after.
+
+Examples:
+  vinofy reconcile                       # records untouched for 15 minutes
+  vinofy reconcile --older-than 2h --dry-run
+  vinofy --json reconcile --older-than 1d",
+    )
+}
+
+fn status_help() -> String {
+    with_environment(
+        "\
+KEY_OR_UID is one of:
+  s3://BUCKET/KEY      the source URI (the record's partition key)
+  KEY --bucket BUCKET  the same, in two parts
+  UID                  a Cloudflare Stream video uid (32 hex digits), found with the by_video_uid index
+
+Examples:
+  vinofy status s3://vinofy-uploads/videos/tasting.mp4
+  vinofy status 'videos/tasting night.mov' --bucket vinofy-uploads
+  vinofy status 6b9e68b07dfee8cc2d116e4c51d6a957
+  vinofy --json status 6b9e68b07dfee8cc2d116e4c51d6a957 | jq -r .hls_url",
+    )
+}
+
+fn list_help() -> String {
+    with_environment(
+        "\
+Scans the table (paginated); the order is DynamoDB's. Needs only VIDEOS_TABLE.
+
+Examples:
+  vinofy list
+  vinofy list --status failed
+  vinofy list --status submitted --limit 20
+  vinofy --json list --status ready | jq -r .hls_url",
+    )
+}
+
+fn export_help() -> String {
+    with_environment(
+        "\
+Every record, one JSON object per line on stdout (strongly consistent scan, paginated), with every
+attribute as a plain JSON value (strings, numbers, booleans, lists, objects), sorted by name. The
+claim token is never exported. The count goes to stderr. Needs only VIDEOS_TABLE.
+
+Examples:
+  vinofy export > videos.jsonl
+  vinofy export | jq -r 'select(.status == \"ready\") | [.source, .video_uid] | @tsv'",
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The bucket to list
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: String,
+
+    /// Only keys under this prefix (default: SOURCE_PREFIX, else the whole bucket)
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// Objects ingested at the same time
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// At most this many ingests started per minute (each new object costs one Cloudflare call;
+    /// Cloudflare allows 1,200 calls per 5 minutes, so at most 240)
+    #[arg(long, value_name = "PER_MINUTE", default_value_t = DEFAULT_RATE_PER_MINUTE, value_parser = parse_rate)]
+    pub rate: u32,
+
+    /// List what would be ingested: no write, no Cloudflare call
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Only records whose updated_at is older than this (e.g. 90s, 15m, 2h, 1d, 1h30m)
+    #[arg(long, value_name = "AGE", default_value = "15m", value_parser = parse_age)]
+    pub older_than: Duration,
+
+    /// Say what would change; write nothing (Cloudflare is still read)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Records handled at the same time
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// At most this many records handled per minute (each costs one or two Cloudflare calls; at most 240)
+    #[arg(long, value_name = "PER_MINUTE", default_value_t = DEFAULT_RATE_PER_MINUTE, value_parser = parse_rate)]
+    pub rate: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// s3://BUCKET/KEY, a KEY (with --bucket), or a Cloudflare video uid (32 hex digits)
+    #[arg(value_name = "KEY_OR_UID")]
+    pub target: String,
+
+    /// The bucket of KEY
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only records with this status
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub status: Option<StatusArg>,
+
+    /// At most this many records
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {}
+
+/// The record statuses (the table's contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Submitted,
+    Failed,
+    Ready,
+    Error,
+    Deleted,
+}
+
+impl StatusArg {
+    pub fn status(self) -> Status {
+        match self {
+            Self::Pending => Status::Pending,
+            Self::Submitted => Status::Submitted,
+            Self::Failed => Status::Failed,
+            Self::Ready => Status::Ready,
+            Self::Error => Status::Error,
+            Self::Deleted => Status::Deleted,
+        }
+    }
+}
+
+pub fn parse_rate(value: &str) -> Result<u32, String> {
+    let rate: u32 =
+        value.trim().parse().map_err(|_| format!("{value:?} is not a whole number of objects per minute"))?;
+    if rate == 0 {
+        return Err("must be at least 1 per minute".into());
+    }
+    if rate > MAX_RATE_PER_MINUTE {
+        return Err(format!(
+            "{rate} per minute is above {MAX_RATE_PER_MINUTE}: Cloudflare Stream locks the account out above 1,200 API \
+             calls per 5 minutes ({MAX_RATE_PER_MINUTE} a minute), and the ingest function needs its share too"
+        ));
+    }
+    Ok(rate)
+}
+
+/// `90s`, `15m`, `2h`, `1d`, `1h30m`, `0`.
+pub fn parse_age(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    let bad = || format!("{value:?} is not an age: use a number with s, m, h or d (e.g. 90s, 15m, 2h, 1h30m)");
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || text.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rates_above_cloudflares_limit_are_refused_with_the_reason() {
+        assert_eq!(parse_rate("240"), Ok(240));
+        assert_eq!(parse_rate("1"), Ok(1));
+        let err = parse_rate("241").unwrap_err();
+        assert!(err.contains("1,200") && err.contains("240"), "{err}");
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-3").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn ages_read_like_durations() {
+        assert_eq!(parse_age("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        for bad in ["", "15", "m", "15x", "1.5h", "-1m", "99999999999999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+pub mod backfill;
+pub mod export;
+pub mod list;
+pub mod reconcile;
+pub mod status;

@@ -1,0 +1,555 @@
+//! `vinofy reconcile`: records that stopped moving are brought in line with Cloudflare Stream.
+//!
+//! - `submitted` (the webhook never came, or was lost): `GET /stream/{uid}` and the webhook's own
+//!   update (`apply_stream_state`); a video Cloudflare does not have any more becomes `error`.
+//! - `pending` whose claim expired (the invocation died): the ingest use case again, which takes
+//!   the claim over and adopts the video the dead attempt may have made, or copies.
+//! - a `replaced_video_uid` left behind (deleting the replaced video failed): delete it, clear it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{FutureExt, StreamExt, stream};
+use serde::Serialize;
+use vinofy_ingest::adapters::LiveIngestor;
+use vinofy_ingest::adapters::dynamodb::{attr, rfc3339};
+use vinofy_ingest::config::ReplacedVideoPolicy;
+use vinofy_ingest::domain::object::ObjectVersion;
+use vinofy_ingest::domain::record::{Status, status_for_stream_state};
+use vinofy_ingest::ingest::{Deadline, now_ms};
+use vinofy_ingest::ports::{StateUpdateOutcome, StreamClient, StreamStateStore, StreamVideo, VideoDetails, VideoStore};
+
+use crate::cli::ReconcileArgs;
+use crate::error::CliError;
+use crate::interrupt::Interrupt;
+use crate::item::{Item, get_n, get_s};
+use crate::output::{Output, elapsed};
+use crate::ratelimit::RateLimiter;
+use crate::settings;
+use crate::table::{self, Scan};
+
+const INGEST_DEADLINE: Duration = Duration::from_secs(120);
+pub const MISSING_VIDEO_CODE: &str = "ERR_VIDEO_MISSING";
+
+/// What to do about one record (a record may need two things).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `submitted`: ask Cloudflare for the video's state.
+    Refresh {
+        uid: String,
+    },
+    /// `pending` with an expired claim: ingest this object version again.
+    Reingest {
+        object: ObjectVersion,
+    },
+    /// `pending` with a live claim: its invocation is still at work.
+    LeaveClaim {
+        until_ms: i64,
+    },
+    /// A replaced version's video that could not be deleted.
+    DeleteReplaced {
+        uid: String,
+    },
+    Unreadable(String),
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Refresh { .. } => "refresh",
+            Self::Reingest { .. } => "reingest",
+            Self::LeaveClaim { .. } => "leave_claim",
+            Self::DeleteReplaced { .. } => "delete_replaced",
+            Self::Unreadable(_) => "none",
+        }
+    }
+}
+
+/// Decides what a stale record needs.
+pub fn actions(item: &Item, now_ms: i64, delete_replaced: bool) -> Vec<Action> {
+    let mut actions = Vec::new();
+    match get_s(item, attr::STATUS).and_then(Status::parse) {
+        Some(Status::Submitted) => match get_s(item, attr::VIDEO_UID) {
+            Some(uid) => actions.push(Action::Refresh { uid: uid.to_owned() }),
+            None => actions.push(Action::Unreadable("submitted, but no video_uid".into())),
+        },
+        Some(Status::Pending) => {
+            let until_ms = get_n::<i64>(item, attr::CLAIM_EXPIRES_AT).unwrap_or(0);
+            if until_ms >= now_ms {
+                actions.push(Action::LeaveClaim { until_ms });
+            } else {
+                match recorded_version(item) {
+                    Some(object) => actions.push(Action::Reingest { object }),
+                    None => actions.push(Action::Unreadable("pending, but the object version is incomplete".into())),
+                }
+            }
+        }
+        _ => {}
+    }
+    if delete_replaced && let Some(uid) = get_s(item, attr::REPLACED_VIDEO_UID) {
+        actions.push(Action::DeleteReplaced { uid: uid.to_owned() });
+    }
+    actions
+}
+
+/// The object version a record holds, exactly as its claim recorded it.
+fn recorded_version(item: &Item) -> Option<ObjectVersion> {
+    Some(ObjectVersion {
+        bucket: get_s(item, attr::BUCKET)?.to_owned(),
+        key: get_s(item, attr::KEY)?.to_owned(),
+        size: get_n(item, attr::SIZE)?,
+        etag: get_s(item, attr::ETAG)?.to_owned(),
+        version_id: get_s(item, attr::VERSION_ID).map(str::to_owned),
+        sequencer: get_s(item, attr::SEQUENCER).unwrap_or_default().to_owned(),
+    })
+}
+
+/// What Cloudflare answering 404 means for the record: the video is gone for good.
+pub fn missing_video(uid: &str, now_ms: i64) -> StreamVideo {
+    StreamVideo {
+        uid: uid.to_owned(),
+        state: "error".into(),
+        hls_url: None,
+        dash_url: None,
+        thumbnail_url: None,
+        preview_url: None,
+        created: None,
+        details: VideoDetails {
+            modified: Some(rfc3339(now_ms)),
+            error_code: Some(MISSING_VIDEO_CODE.into()),
+            error_text: Some("Cloudflare Stream no longer has this video (deleted outside the pipeline?)".into()),
+            ..VideoDetails::default()
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LineOutcome {
+    Changed,
+    Unchanged,
+    WouldChange,
+    Failed,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: String,
+    action: &'static str,
+    before: String,
+    after: String,
+    outcome: LineOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    command: &'static str,
+    dry_run: bool,
+    older_than_seconds: u64,
+    updated_before: &'a str,
+    actions: u64,
+    changed: u64,
+    unchanged: u64,
+    would_change: u64,
+    failed: u64,
+    transitions: &'a BTreeMap<String, u64>,
+    elapsed_ms: u64,
+    interrupted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+enum Task {
+    Record { source: String, before: String, action: Action },
+    Fatal(String),
+}
+
+enum Done {
+    Record(RecordLine),
+    Fatal(String),
+    /// Interrupted while waiting for a rate-limit slot: nothing was done.
+    NotStarted,
+}
+
+struct Context<'a> {
+    ingestor: &'a LiveIngestor,
+    table: &'a str,
+    limiter: &'a RateLimiter,
+    interrupt: &'a Interrupt,
+    timeout: Duration,
+    dry_run: bool,
+}
+
+pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError> {
+    let config = settings::full_config()?;
+    let delete_replaced = config.replaced_video_policy == ReplacedVideoPolicy::Delete;
+    let timeout = config.cloudflare_request_timeout;
+    let table_name = config.videos_table.clone();
+    let ingestor = settings::ingestor(config).await?;
+    let started = Instant::now();
+    let older_than_ms = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = rfc3339(now_ms().saturating_sub(older_than_ms));
+
+    let stale = "(#updated_at < :cutoff OR attribute_not_exists(#updated_at))";
+    let wanted = if delete_replaced {
+        "(#status IN (:pending, :submitted) OR attribute_exists(#replaced_video_uid))"
+    } else {
+        "#status IN (:pending, :submitted)"
+    };
+    let mut names = vec![attr::STATUS, attr::UPDATED_AT];
+    if delete_replaced {
+        names.push(attr::REPLACED_VIDEO_UID);
+    }
+    let scan = Scan::new(ingestor.store.client().clone(), &table_name).filter(
+        &format!("{wanted} AND {stale}"),
+        &names,
+        &[
+            (":pending", AttributeValue::S(Status::Pending.as_str().into())),
+            (":submitted", AttributeValue::S(Status::Submitted.as_str().into())),
+            (":cutoff", AttributeValue::S(cutoff.clone())),
+        ],
+    );
+    out.start_progress("reconcile");
+
+    let tasks = stream::unfold(Some(scan), move |scan| async move {
+        let mut scan = scan?;
+        match scan.next_page().await {
+            Ok(None) => None,
+            Ok(Some(items)) => {
+                let now = now_ms();
+                let tasks: Vec<Task> = items
+                    .iter()
+                    .flat_map(|item| {
+                        let source = get_s(item, attr::SOURCE).unwrap_or("?").to_owned();
+                        let before = get_s(item, attr::STATUS).unwrap_or("?").to_owned();
+                        actions(item, now, delete_replaced).into_iter().map(move |action| Task::Record {
+                            source: source.clone(),
+                            before: before.clone(),
+                            action,
+                        })
+                    })
+                    .collect();
+                out.add_to_total(tasks.len() as u64);
+                Some((tasks, Some(scan)))
+            }
+            Err(e) => Some((vec![Task::Fatal(e.message().unwrap_or_default())], None)),
+        }
+    })
+    .flat_map(stream::iter);
+
+    let limiter = RateLimiter::per_minute(args.rate);
+    let interrupt = Interrupt::new();
+    let context = Context {
+        ingestor: &ingestor,
+        table: &table_name,
+        limiter: &limiter,
+        interrupt: &interrupt,
+        timeout,
+        dry_run: args.dry_run,
+    };
+    let done = tasks
+        .take_until(context.interrupt.requested())
+        .map(|task| process(task, &context))
+        .buffer_unordered(usize::from(args.concurrency));
+    let mut done = std::pin::pin!(done);
+    let mut listen = std::pin::pin!(context.interrupt.listen(out).fuse());
+
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut transitions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut fatal = None;
+    loop {
+        let result = tokio::select! {
+            next = done.next() => match next {
+                Some(result) => result,
+                None => break,
+            },
+            () = &mut listen => continue,
+        };
+        out.advance();
+        let line = match result {
+            Done::Fatal(message) => {
+                fatal = Some(message);
+                continue;
+            }
+            Done::Record(line) => line,
+            Done::NotStarted => continue,
+        };
+        let key = match line.outcome {
+            LineOutcome::Changed => "changed",
+            LineOutcome::Unchanged => "unchanged",
+            LineOutcome::WouldChange => "would_change",
+            LineOutcome::Failed => "failed",
+        };
+        *counts.entry(key).or_default() += 1;
+        if line.before != line.after {
+            *transitions.entry(format!("{} → {}", line.before, line.after)).or_default() += 1;
+        }
+        report(out, &line)?;
+    }
+    out.finish_progress();
+
+    let interrupted = context.interrupt.is_requested();
+    let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let total: u64 = counts.values().sum();
+    if out.json {
+        out.json_line(&Summary {
+            kind: "summary",
+            command: "reconcile",
+            dry_run: args.dry_run,
+            older_than_seconds: args.older_than.as_secs(),
+            updated_before: &cutoff,
+            actions: total,
+            changed: count("changed"),
+            unchanged: count("unchanged"),
+            would_change: count("would_change"),
+            failed: count("failed"),
+            transitions: &transitions,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            interrupted,
+            error: fatal.clone(),
+        })?;
+    } else {
+        let mut head = if args.dry_run {
+            format!(
+                "reconcile --dry-run (records not updated since {cutoff}): {total} checked, {} would change, {} \
+                 unchanged, {} failed; nothing written",
+                count("would_change"),
+                count("unchanged"),
+                count("failed")
+            )
+        } else {
+            format!(
+                "reconcile (records not updated since {cutoff}): {total} checked, {} changed, {} unchanged, {} failed \
+                 in {}",
+                count("changed"),
+                count("unchanged"),
+                count("failed"),
+                elapsed(started.elapsed())
+            )
+        };
+        if interrupted {
+            head.push_str(" (interrupted)");
+        }
+        out.line(&head)?;
+        for (transition, n) in &transitions {
+            out.line(&format!("  {transition:<24}{n:>7}"))?;
+        }
+    }
+    if let Some(message) = &fatal {
+        eprintln!("vinofy: reconcile stopped: {message}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if count("failed") > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn process(task: Task, context: &Context<'_>) -> Done {
+    let (source, before, action) = match task {
+        Task::Fatal(message) => return Done::Fatal(message),
+        Task::Record { source, before, action } => (source, before, action),
+    };
+    let name = action.name();
+    let line = |after: String, outcome: LineOutcome, video_uid: Option<String>, detail: String| {
+        Done::Record(RecordLine {
+            kind: "record",
+            source: source.clone(),
+            action: name,
+            before: before.clone(),
+            after,
+            outcome,
+            video_uid,
+            detail: Some(detail).filter(|d| !d.is_empty()),
+        })
+    };
+    let ingestor = context.ingestor;
+    // The record's status once the action is done: the table's word, not our guess.
+    let read_back = || async {
+        match table::get(ingestor.store.client(), context.table, &source).await {
+            Ok(Some(item)) => get_s(&item, attr::STATUS).unwrap_or("?").to_owned(),
+            Ok(None) => "(no record)".to_owned(),
+            Err(_) => "?".to_owned(),
+        }
+    };
+    let finished = |after: String, video_uid: Option<String>, detail: String| {
+        let outcome = if context.dry_run {
+            if after != before { LineOutcome::WouldChange } else { LineOutcome::Unchanged }
+        } else if after != before {
+            LineOutcome::Changed
+        } else {
+            LineOutcome::Unchanged
+        };
+        line(after, outcome, video_uid, detail)
+    };
+
+    match action {
+        Action::Unreadable(reason) => line(before.clone(), LineOutcome::Failed, None, reason),
+        Action::LeaveClaim { until_ms } => finished(
+            before.clone(),
+            None,
+            format!("claimed by a live invocation until {}; left alone", rfc3339(until_ms)),
+        ),
+        Action::Refresh { uid } => {
+            if !context.interrupt.slot(context.limiter).await {
+                return Done::NotStarted;
+            }
+            let video = match ingestor.stream.get(&uid, context.timeout).await {
+                Ok(Some(video)) => video,
+                Ok(None) => missing_video(&uid, now_ms()),
+                Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string()),
+            };
+            let mut detail = describe(&video);
+            if context.dry_run {
+                let after = status_for_stream_state(&video.state).map_or(before.clone(), |s| s.as_str().to_owned());
+                return finished(after, Some(uid), detail);
+            }
+            match ingestor.store.apply_stream_state(&video).await {
+                Ok(StateUpdateOutcome::Applied { .. }) => {}
+                Ok(StateUpdateOutcome::Ignored { .. }) => detail.push_str("; the record already had this or newer"),
+                Ok(StateUpdateOutcome::UnknownVideo) => detail.push_str("; no record points at this video any more"),
+                Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string()),
+            }
+            finished(read_back().await, Some(uid), detail)
+        }
+        Action::Reingest { object } => {
+            if !context.interrupt.slot(context.limiter).await {
+                return Done::NotStarted;
+            }
+            if context.dry_run {
+                return match ingestor.stream.find_by_creator(&object.creator(), context.timeout).await {
+                    Ok(Some(video)) => finished(
+                        Status::Submitted.as_str().into(),
+                        Some(video.uid.clone()),
+                        format!("would adopt video {} that the dead attempt made", video.uid),
+                    ),
+                    Ok(None) => finished(Status::Submitted.as_str().into(), None, "would copy it again".into()),
+                    Err(e) => line(before.clone(), LineOutcome::Failed, None, e.to_string()),
+                };
+            }
+            match ingestor.ingest(&object, Deadline::after(INGEST_DEADLINE)).await {
+                Ok(report) => {
+                    let mut detail = crate::outcome::Outcome::from(report.outcome).as_str().to_owned();
+                    if let Some(more) = report.detail {
+                        detail.push_str(&format!(": {more}"));
+                    }
+                    finished(read_back().await, report.video_uid, detail)
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    let text = text.strip_prefix(&format!("{source}: ")).unwrap_or(&text).to_owned();
+                    line(read_back().await, LineOutcome::Failed, None, text)
+                }
+            }
+        }
+        Action::DeleteReplaced { uid } => {
+            if context.dry_run {
+                return line(
+                    before.clone(),
+                    LineOutcome::WouldChange,
+                    Some(uid.clone()),
+                    format!("would delete replaced video {uid}"),
+                );
+            }
+            if !context.interrupt.slot(context.limiter).await {
+                return Done::NotStarted;
+            }
+            if let Err(e) = ingestor.stream.delete(&uid, context.timeout).await {
+                return line(before.clone(), LineOutcome::Failed, Some(uid), format!("deleting replaced video: {e}"));
+            }
+            if let Err(e) = ingestor.store.clear_replaced(&source, &uid).await {
+                return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string());
+            }
+            line(before.clone(), LineOutcome::Changed, Some(uid.clone()), format!("deleted replaced video {uid}"))
+        }
+    }
+}
+
+/// What Cloudflare says about a video, in a few words.
+fn describe(video: &StreamVideo) -> String {
+    let d = &video.details;
+    match (d.error_code.as_deref(), d.error_text.as_deref()) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        (Some(code), None) => code.to_owned(),
+        _ => match d.pct_complete.as_deref() {
+            Some(pct) if video.state != "ready" => format!("Cloudflare: {} ({pct}%)", video.state),
+            _ => format!("Cloudflare: {}", video.state),
+        },
+    }
+}
+
+fn report(out: &Output, line: &RecordLine) -> Result<(), CliError> {
+    if out.json {
+        return out.json_line(line);
+    }
+    let mut text = format!("{:<9} → {:<9}  {}", line.before, line.after, line.source);
+    if line.outcome == LineOutcome::Failed {
+        text.push_str("  FAILED");
+    }
+    if let Some(detail) = &line.detail {
+        text.push_str(&format!("  ({detail})"));
+    }
+    out.line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn item(pairs: &[(&str, &str)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let value = if [attr::SIZE, attr::CLAIM_EXPIRES_AT].contains(k) {
+                    AttributeValue::N((*v).into())
+                } else {
+                    AttributeValue::S((*v).into())
+                };
+                ((*k).to_owned(), value)
+            })
+            .collect::<HashMap<_, _>>()
+    }
+
+    #[test]
+    fn each_stale_state_gets_its_remedy() {
+        let submitted = item(&[("status", "submitted"), ("video_uid", "abc")]);
+        assert_eq!(actions(&submitted, 0, true), [Action::Refresh { uid: "abc".into() }]);
+        let version = [
+            ("status", "pending"),
+            ("bucket", "b"),
+            ("key", "k.mp4"),
+            ("size", "5"),
+            ("etag", "e"),
+            ("sequencer", "0055"),
+            ("claim_expires_at", "1000"),
+        ];
+        let pending = item(&version);
+        assert_eq!(actions(&pending, 500, true), [Action::LeaveClaim { until_ms: 1000 }]);
+        let [Action::Reingest { object }] = &actions(&pending, 2000, true)[..] else { panic!() };
+        assert_eq!((object.key.as_str(), object.size, object.sequencer.as_str()), ("k.mp4", 5, "0055"));
+        assert!(matches!(actions(&item(&[("status", "pending")]), 1, true)[..], [Action::Unreadable(_)]));
+        let replaced = item(&[("status", "ready"), ("replaced_video_uid", "old")]);
+        assert_eq!(actions(&replaced, 0, true), [Action::DeleteReplaced { uid: "old".into() }]);
+        assert_eq!(actions(&replaced, 0, false), [], "REPLACED_VIDEO_POLICY=keep keeps them");
+    }
+
+    #[test]
+    fn a_missing_video_becomes_an_error_with_a_code_and_a_reason() {
+        let v = missing_video("abc", 1_764_064_800_123);
+        assert_eq!(status_for_stream_state(&v.state), Some(Status::Error));
+        assert_eq!(v.details.error_code.as_deref(), Some(MISSING_VIDEO_CODE));
+        assert_eq!(v.details.modified.as_deref(), Some("2025-11-25T10:00:00.123Z"));
+        assert!(describe(&v).starts_with("ERR_VIDEO_MISSING: "));
+    }
+}

@@ -1,0 +1,158 @@
+//! `vinofy status`: one record, by source or by Cloudflare video uid.
+
+use std::process::ExitCode;
+
+use vinofy_ingest::adapters::dynamodb::attr;
+
+use crate::cli::StatusArgs;
+use crate::error::CliError;
+use crate::item::{Item, get_n, get_s, to_json};
+use crate::output::Output;
+use crate::{settings, table};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The partition key, `s3://bucket/key`.
+    Source(String),
+    /// A Cloudflare Stream video uid.
+    Uid(String),
+}
+
+fn is_video_uid(text: &str) -> bool {
+    text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Reads KEY_OR_UID (and --bucket).
+pub fn resolve(target: &str, bucket: Option<&str>) -> Result<Lookup, String> {
+    if let Some(rest) = target.strip_prefix("s3://") {
+        if bucket.is_some() {
+            return Err(format!("{target} already names its bucket; drop --bucket"));
+        }
+        return match rest.split_once('/') {
+            Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok(Lookup::Source(target.to_owned())),
+            _ => Err(format!("{target} is not s3://BUCKET/KEY")),
+        };
+    }
+    if let Some(bucket) = bucket {
+        if bucket.is_empty() || target.is_empty() {
+            return Err("--bucket and KEY must not be empty".into());
+        }
+        return Ok(Lookup::Source(format!("s3://{bucket}/{target}")));
+    }
+    if is_video_uid(target) {
+        return Ok(Lookup::Uid(target.to_ascii_lowercase()));
+    }
+    Err(format!(
+        "{target:?} is neither a Cloudflare video uid (32 hex digits) nor an s3:// URI; to look up a key, add \
+         --bucket BUCKET (or write s3://BUCKET/{target})"
+    ))
+}
+
+pub async fn run(args: StatusArgs, out: &Output) -> Result<ExitCode, CliError> {
+    let lookup = resolve(&args.target, args.bucket.as_deref()).map_err(CliError::Usage)?;
+    let table_name = settings::videos_table()?;
+    let store = settings::store(&table_name).await;
+    let (items, what) = match &lookup {
+        Lookup::Source(source) => {
+            (table::get(store.client(), &table_name, source).await?.into_iter().collect(), source)
+        }
+        Lookup::Uid(uid) => (table::by_video_uid(store.client(), &table_name, uid).await?, uid),
+    };
+    if items.is_empty() {
+        return Err(CliError::NotFound(format!("no record for {what} in table {table_name}")));
+    }
+    for (i, item) in items.iter().enumerate() {
+        if out.json {
+            out.json_line(&to_json(item))?;
+        } else {
+            if i > 0 {
+                out.line("")?;
+            }
+            for line in human(item) {
+                out.line(&line)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The record for a reader: the source, then one `name  value` line per thing that is known.
+pub fn human(item: &Item) -> Vec<String> {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut add = |name: &'static str, value: Option<String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            rows.push((name, v));
+        }
+    };
+    let text = |name: &str| get_s(item, name).map(str::to_owned);
+    add("status", text(attr::STATUS));
+    add("video_uid", text(attr::VIDEO_UID));
+    add(
+        "stream_state",
+        text(attr::STREAM_STATE).map(|s| match get_s(item, attr::PCT_COMPLETE) {
+            Some(pct) if s != "ready" => format!("{s} ({pct}%)"),
+            _ => s,
+        }),
+    );
+    add("hls", text(attr::HLS_URL));
+    add("dash", text(attr::DASH_URL));
+    add("thumbnail", text(attr::THUMBNAIL_URL));
+    add("preview", text(attr::PREVIEW_URL));
+    let media = [
+        get_n::<f64>(item, attr::DURATION).map(|d| format!("{d} s")),
+        get_n::<i64>(item, attr::WIDTH).zip(get_n::<i64>(item, attr::HEIGHT)).map(|(w, h)| format!("{w}x{h}")),
+    ];
+    add("media", Some(media.into_iter().flatten().collect::<Vec<_>>().join(", ")));
+    let mut object = Vec::new();
+    if let Some(size) = get_n::<u64>(item, attr::SIZE) {
+        object.push(format!("{size} bytes"));
+    }
+    if let Some(etag) = get_s(item, attr::ETAG) {
+        object.push(format!("eTag {etag}"));
+    }
+    if let Some(version) = get_s(item, attr::VERSION_ID) {
+        object.push(format!("version {version}"));
+    }
+    add("object", Some(object.join(", ")));
+    add("created_at", text(attr::CREATED_AT));
+    add("submitted_at", text(attr::SUBMITTED_AT));
+    add("ready_at", text(attr::READY_AT));
+    add("deleted_at", text(attr::DELETED_AT));
+    add("updated_at", text(attr::UPDATED_AT));
+    add("error", text(attr::ERROR));
+    add("last_error", text(attr::LAST_ERROR));
+    if get_s(item, attr::STATUS) == Some("pending") {
+        let until = get_n::<i64>(item, attr::CLAIM_EXPIRES_AT).unwrap_or(0);
+        let claim = if until > vinofy_ingest::ingest::now_ms() {
+            format!("held until {}", vinofy_ingest::adapters::dynamodb::rfc3339(until))
+        } else {
+            "expired (its invocation died or gave up; `vinofy reconcile` takes it over)".to_owned()
+        };
+        add("claim", Some(claim));
+    }
+    add("replaced_video_uid", text(attr::REPLACED_VIDEO_UID));
+
+    let mut lines = vec![get_s(item, attr::SOURCE).unwrap_or("(no source)").to_owned()];
+    lines.extend(rows.into_iter().map(|(name, value)| format!("  {name:<14}{value}")));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_read_as_uri_key_or_uid() {
+        let uid = "6b9e68b07dfee8cc2d116e4c51d6a957";
+        assert_eq!(resolve(uid, None), Ok(Lookup::Uid(uid.into())));
+        assert_eq!(resolve(&uid.to_uppercase(), None), Ok(Lookup::Uid(uid.into())));
+        assert_eq!(resolve("s3://b/videos/a b.mp4", None), Ok(Lookup::Source("s3://b/videos/a b.mp4".into())));
+        assert_eq!(resolve("videos/a.mp4", Some("b")), Ok(Lookup::Source("s3://b/videos/a.mp4".into())));
+        // With --bucket, even 32 hex digits are a key.
+        assert_eq!(resolve(uid, Some("b")), Ok(Lookup::Source(format!("s3://b/{uid}"))));
+        let hint = resolve("videos/a.mp4", None).unwrap_err();
+        assert!(hint.contains("--bucket"), "{hint}");
+        assert!(resolve("s3://b", None).is_err());
+        assert!(resolve("s3://b/k", Some("b")).is_err());
+    }
+}

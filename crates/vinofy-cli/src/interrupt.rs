@@ -1,0 +1,57 @@
+//! Ctrl-C: the first one stops starting new work: work waiting for a rate-limit slot is dropped,
+//! and what already talks to Cloudflare finishes (so nothing is left half-claimed) before the
+//! summary is printed. A second Ctrl-C exits at once.
+
+use tokio::sync::watch;
+
+use crate::output::Output;
+use crate::ratelimit::RateLimiter;
+
+pub struct Interrupt {
+    requested: watch::Sender<bool>,
+}
+
+impl Interrupt {
+    pub fn new() -> Self {
+        Self { requested: watch::channel(false).0 }
+    }
+
+    /// Waits for the first Ctrl-C and records it; never completes if signals are unavailable.
+    /// Must be driven by the command's main loop (not by the work stream, which is not polled
+    /// while all its slots are busy).
+    pub async fn listen(&self, out: &Output) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        self.requested.send_replace(true);
+        out.note("vinofy: interrupted: finishing what already started (Ctrl-C again to stop at once)");
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    /// Completes once Ctrl-C was pressed.
+    pub async fn requested(&self) {
+        let mut receiver = self.requested.subscribe();
+        // The sender lives as long as `self`, so this only returns once the flag is set.
+        let _ = receiver.wait_for(|requested| *requested).await;
+    }
+
+    pub fn is_requested(&self) -> bool {
+        *self.requested.borrow()
+    }
+
+    /// Waits for the next rate-limit slot; `false` if Ctrl-C came first (then do not start).
+    pub async fn slot(&self, limiter: &RateLimiter) -> bool {
+        if self.is_requested() {
+            return false;
+        }
+        tokio::select! {
+            biased;
+            () = self.requested() => false,
+            () = limiter.acquire() => true,
+        }
+    }
+}
