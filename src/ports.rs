@@ -39,6 +39,11 @@ pub struct StreamVideo {
     pub thumbnail_url: Option<String>,
     pub preview_url: Option<String>,
     pub created: Option<String>,
+    /// The `creator` we sent (identifies the object version).
+    pub creator: Option<String>,
+    /// `meta.source` we sent (`s3://bucket/key`). Only this key of `meta` is kept: Cloudflare adds
+    /// the presigned URL there as `downloaded-from`.
+    pub meta_source: Option<String>,
     /// What finished processing tells (the webhook and `GET /stream/{uid}` carry it).
     pub details: VideoDetails,
 }
@@ -144,6 +149,9 @@ pub enum StateUpdateOutcome {
     Ignored { source: String },
     /// No record references this video.
     UnknownVideo,
+    /// The record of this video's object version is still being submitted (the webhook outran the
+    /// completing write): worth a redelivery.
+    NotRecordedYet { source: String },
 }
 
 /// Keeps records in step with Cloudflare's view of their videos (webhook, reconcile).

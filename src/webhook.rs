@@ -76,6 +76,11 @@ impl<S: StreamStateStore> WebhookHandler<S> {
                 info!(source = %source, "webhook older than the record (or for a replaced video): ignored");
                 reply(200, json!({"result": "ignored", "source": source}))
             }
+            Ok(StateUpdateOutcome::NotRecordedYet { source }) => {
+                // Not 2xx: Cloudflare delivers again, by when the record holds this video.
+                info!(source = %source, "webhook arrived before the record was completed; asking for a redelivery");
+                reply(503, json!({"error": "record not complete yet, retry", "source": source}))
+            }
             Ok(StateUpdateOutcome::UnknownVideo) => {
                 // 2xx so Cloudflare stops retrying: nothing here will ever match it.
                 warn!("webhook for a video no record references");

@@ -191,3 +191,43 @@ async fn a_late_delete_never_deletes_the_newer_upload() {
     let video = world.videos().await.into_iter().find(|v| v["video"]["uid"] == new_uid.as_str()).unwrap();
     assert_eq!(video["deleted"], false);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_that_outruns_the_completing_write_asks_for_a_redelivery() {
+    use vinofy_ingest::adapters::DynamoVideoStore;
+    use vinofy_ingest::domain::event::{Invocation, ObjectEvent, parse_invocation};
+    use vinofy_ingest::ports::{Claim, VideoStore};
+
+    let l = lifecycle().await;
+    let event = l.world.upload("videos/early.mp4", &sample_video()).await;
+    let Ok(Invocation::S3(events)) = parse_invocation(&event) else { panic!() };
+    let ObjectEvent::Created(object) = events[0].clone() else { panic!() };
+    // The ingest claimed the version and Cloudflare accepted the copy, but the record is not complete.
+    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &l.world.table);
+    let now = vinofy_ingest::ingest::now_ms();
+    let claim = Claim {
+        source: object.source(),
+        version_key: object.version_key(),
+        creator: object.creator(),
+        token: "in-flight".into(),
+        expires_at_ms: now + 60_000,
+        now_ms: now,
+        object: object.clone(),
+    };
+    store.claim(&claim).await.unwrap();
+    let body = json!({"uid": "0123456789abcdef0123456789abcdef", "creator": object.creator(),
+        "meta": {"source": object.source(), "downloaded-from": "http://s3/presigned?X-Amz-Signature=x"},
+        "modified": "2026-11-25T10:00:00Z", "readyToStream": true, "status": {"state": "ready"}})
+    .to_string();
+    let signed = || Some(sign(body.as_bytes(), WEBHOOK_SECRET.as_bytes(), now / 1000));
+    let (status, text) = post_webhook(&l.webhook_url, &body, signed()).await;
+    assert_eq!(status, 503, "Cloudflare must deliver again: {text}");
+    assert_eq!(s(&l.world.record("videos/early.mp4").await.unwrap(), "status").unwrap(), "pending");
+
+    // Another object's creator naming this source: not ours, so just unknown (2xx, no change).
+    let foreign = body.replace(&object.creator(), &"f".repeat(64));
+    let (status, _) =
+        post_webhook(&l.webhook_url, &foreign, Some(sign(foreign.as_bytes(), WEBHOOK_SECRET.as_bytes(), now / 1000)))
+            .await;
+    assert_eq!(status, 200);
+}

@@ -37,6 +37,8 @@ struct ApiMessage {
 #[serde(rename_all = "camelCase")]
 struct VideoDto {
     uid: Option<String>,
+    creator: Option<String>,
+    meta: Option<Map<String, Value>>,
     status: Option<StatusDto>,
     playback: Option<PlaybackDto>,
     thumbnail: Option<String>,
@@ -219,6 +221,8 @@ fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
         thumbnail_url: dto.thumbnail,
         preview_url: dto.preview,
         created: dto.created,
+        creator: dto.creator,
+        meta_source: dto.meta.as_ref().and_then(|m| m.get("source")).and_then(Value::as_str).map(str::to_owned),
     })
 }
 

@@ -440,8 +440,24 @@ impl StreamStateStore for DynamoVideoStore {
             .send()
             .await
             .map_err(|e| store_error("Query (by video uid)", e))?;
-        let Some(source) = found.items().iter().find_map(|item| get_s(item, attr::SOURCE)).map(str::to_owned) else {
-            return Ok(StateUpdateOutcome::UnknownVideo);
+        let source = match found.items().iter().find_map(|item| get_s(item, attr::SOURCE)) {
+            Some(source) => source.to_owned(),
+            // The index is eventually consistent, and a webhook can outrun the completing write:
+            // look at the record our `meta.source` names, with a consistent read.
+            None => {
+                let Some(source) = video.meta_source.as_deref() else { return Ok(StateUpdateOutcome::UnknownVideo) };
+                let Some(item) = self.read(source).await? else { return Ok(StateUpdateOutcome::UnknownVideo) };
+                if get_s(&item, attr::VIDEO_UID) == Some(video.uid.as_str()) {
+                    source.to_owned()
+                } else if get_s(&item, attr::STATUS) == Some(Status::Pending.as_str())
+                    && video.creator.is_some()
+                    && get_s(&item, attr::CREATOR) == video.creator.as_deref()
+                {
+                    return Ok(StateUpdateOutcome::NotRecordedYet { source: source.to_owned() });
+                } else {
+                    return Ok(StateUpdateOutcome::UnknownVideo);
+                }
+            }
         };
         let d = &video.details;
         let new_status = status_for_stream_state(&video.state);
