@@ -418,6 +418,9 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
                 Ok(StateUpdateOutcome::Applied { .. }) => {}
                 Ok(StateUpdateOutcome::Ignored { .. }) => detail.push_str("; the record already had this or newer"),
                 Ok(StateUpdateOutcome::UnknownVideo) => detail.push_str("; no record points at this video any more"),
+                Ok(StateUpdateOutcome::NotRecordedYet { .. }) => {
+                    detail.push_str("; its object version is being submitted right now")
+                }
                 Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string()),
             }
             finished(read_back().await, Some(uid), detail)
