@@ -116,6 +116,8 @@ pub fn missing_video(uid: &str, now_ms: i64) -> StreamVideo {
         thumbnail_url: None,
         preview_url: None,
         created: None,
+        creator: None,
+        meta_source: None,
         details: VideoDetails {
             modified: Some(rfc3339(now_ms)),
             error_code: Some(MISSING_VIDEO_CODE.into()),
