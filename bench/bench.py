@@ -175,6 +175,7 @@ def summary(values) -> dict:
 
 class World:
     def __init__(self):
+        self.warnings: list[str] = []
         WORK.mkdir(parents=True, exist_ok=True)
         self.logs = WORK / "logs"
         self.logs.mkdir(exist_ok=True)
@@ -193,9 +194,13 @@ class World:
         self.moto_proc = spawn([MOTO_BIN, "-H", "127.0.0.1", "-p", moto_port],
                                stderr=open(self.moto_log_path, "wb"), stdout=open(self.logs / "moto.out", "wb"))
         # Rate limit raised: both functions' copies together exceed the default 1200 per 300 s.
+        # Transcoding off (where the emulator has it): an ffmpeg run per copied video would compete
+        # with the functions for the CPUs; the functions never see its result anyway.
+        help_text = subprocess.run([EMULATOR_BIN, "--help"], capture_output=True, text=True).stdout
+        extra = ["--transcode", "off"] if "--transcode" in help_text else []
         self.emu_proc = spawn(
             [EMULATOR_BIN, "--listen", "127.0.0.1:0", "--account-id", ACCOUNT_ID, "--token", CF_TOKEN,
-             "--rate-limit", "1000000/1"],
+             "--rate-limit", "1000000/1", *extra],
             stdout=subprocess.PIPE, stderr=open(self.logs / "stream-emulator.log", "wb"),
         )
         line = self.emu_proc.stdout.readline().decode().strip()
@@ -267,7 +272,9 @@ class World:
             if not busy:
                 return
             if time.monotonic() > end:
-                log(f"warning: {len(busy)} videos still processing after {timeout:.0f} s; going on")
+                msg = f"{len(busy)} videos were still processing in the emulator after {timeout:.0f} s"
+                log(f"warning: {msg}; going on")
+                self.warnings.append(msg)
                 return
             time.sleep(0.5)
 
@@ -414,6 +421,7 @@ def warm_run(world: World, api: RuntimeApi, impl: str, events: list[bytes], warm
             "events": len(invs),
             "outcomes": got,
             "latency_ms": summary(lat),
+            "latency_samples_ms": [round(x, 3) for x in lat],
             "cpu_ms_per_event": (ticks1 - ticks0) * 1000 / CLK_TCK / len(invs),
             "cpu_ms_total": (ticks1 - ticks0) * 1000 / CLK_TCK,
             "wall_s": (w1 - w0) / 1e9,
@@ -568,7 +576,7 @@ def report(res: dict) -> str:
     def xrow(label, r, p, unit="", digits=2):
         extra.append(f"| {label} | {fmt(r, unit, digits)} | {fmt(p, unit, digits)} | {ratio(r, p)} |")
 
-    xrow("First invocation after init (connections cold)", warm["rust"]["warmup"]["first_invocation_ms"],
+    xrow("First invocation after init (one sample; connections cold)", warm["rust"]["warmup"]["first_invocation_ms"],
          warm["python"]["warmup"]["first_invocation_ms"], " ms")
     xrow("RSS at first poll (median of cold starts)", cold["rust"]["rss_kb_at_first_poll"] / 1024,
          cold["python"]["rss_kb_at_first_poll"] / 1024, " MiB", 1)
@@ -691,6 +699,7 @@ def main() -> int:
         api.close()
         world.close()
         stop_all()
+    res["warnings"] += world.warnings
     res["meta"]["duration_s"] = time.monotonic() - started
     # Other work on the machine competes with the measured processes for the 2 cores: estimate it
     # as all busy CPU time minus ours (this driver and every child it waited for: peers, functions).
