@@ -327,3 +327,35 @@ async fn sqs_buffered_batches_report_only_the_failed_messages() {
     assert_eq!(again["records"][0]["outcome"], "duplicate");
     assert_eq!(world.videos().await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_throttling_is_retried_with_backoff_and_then_reported_retryable() {
+    use common::dynamo_proxy::DynamoProxy;
+    let world = World::new().await;
+    let proxy = DynamoProxy::start().await;
+    let env: std::collections::HashMap<String, String> = proxy.env(world.env()).into_iter().collect();
+    let function = Function::start_with_env(env).await;
+
+    // Two throttled claims: the SDK's standard retry (exponential backoff, jitter) absorbs them.
+    let event = world.upload("videos/throttled.mp4", &sample_video()).await;
+    proxy.clear();
+    proxy.throttle("UpdateItem", 2);
+    let reply = response(function.invoke(&event).await);
+    assert_eq!(outcome(&reply), "submitted", "{reply}");
+    assert_eq!(proxy.operations().iter().filter(|op| *op == "UpdateItem").count(), 4, "3 claim attempts + complete");
+    assert_eq!(world.videos().await.len(), 1);
+
+    // A table that stays throttled: a retryable error (Lambda retries the event), nothing copied.
+    let event = world.upload("videos/still-throttled.mp4", &sample_video()).await;
+    proxy.throttle("UpdateItem", 1000);
+    match function.invoke(&event).await {
+        Reply::Error { error_type, error_message } => {
+            assert_eq!(error_type, "Retryable.VideoStore", "{error_message}");
+            assert!(error_message.contains("ProvisionedThroughputExceeded"), "{error_message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(world.requests("copy").await, 1, "no copy without a claim");
+    proxy.throttle("UpdateItem", 0);
+    assert_eq!(outcome(&response(function.invoke(&event).await)), "submitted", "the retry succeeds");
+}

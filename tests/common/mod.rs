@@ -2,6 +2,7 @@
 //! binary driven through the Lambda Runtime API.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod dynamo_proxy;
 pub mod function_url;
 pub mod peers;
 pub mod runtime;

@@ -5,14 +5,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use common::*;
 use serde_json::{Value, json};
 use vinofy_ingest::adapters::{DynamoVideoStore, S3Presigner};
@@ -90,82 +84,6 @@ fn read_only_env(world: &World) -> Env {
 
 fn api_request_count(requests: &Value) -> usize {
     requests.as_array().map_or(0, Vec::len)
-}
-
-// ---------------------------------------------------------------------------------------------
-// A DynamoDB spy: forwards to moto and records each operation, so tests can prove "no write".
-
-struct DynamoSpy {
-    endpoint: String,
-    operations: Arc<Mutex<Vec<String>>>,
-}
-
-#[derive(Clone)]
-struct SpyState {
-    upstream: String,
-    http: reqwest::Client,
-    operations: Arc<Mutex<Vec<String>>>,
-}
-
-const WRITES: &[&str] = &["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"];
-
-impl DynamoSpy {
-    async fn start() -> Self {
-        let operations = Arc::new(Mutex::new(Vec::new()));
-        let state = SpyState {
-            upstream: shared().dynamodb_endpoint.clone(),
-            http: reqwest::Client::new(),
-            operations: operations.clone(),
-        };
-        let app = Router::new().fallback(forward).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { endpoint, operations }
-    }
-
-    fn env(&self, env: Env) -> Env {
-        set(env, "AWS_ENDPOINT_URL_DYNAMODB", &self.endpoint)
-    }
-
-    fn operations(&self) -> Vec<String> {
-        self.operations.lock().unwrap().clone()
-    }
-
-    fn writes(&self) -> Vec<String> {
-        self.operations().into_iter().filter(|op| WRITES.contains(&op.as_str())).collect()
-    }
-
-    fn clear(&self) {
-        self.operations.lock().unwrap().clear();
-    }
-}
-
-async fn forward(State(state): State<SpyState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let operation = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or("?")
-        .to_owned();
-    state.operations.lock().unwrap().push(operation);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = state.http.request(method, format!("{}{path}", state.upstream)).body(body);
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    let Ok(reply) = request.send().await else { return StatusCode::BAD_GATEWAY.into_response() };
-    let status = reply.status();
-    let mut out_headers = HeaderMap::new();
-    for (name, value) in reply.headers() {
-        if !["content-length", "transfer-encoding", "connection"].contains(&name.as_str()) {
-            out_headers.insert(name.clone(), value.clone());
-        }
-    }
-    let bytes = reply.bytes().await.unwrap_or_default();
-    (status, out_headers, bytes).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +203,7 @@ async fn flags_and_configuration_are_checked_before_anything_runs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn backfill_ingests_existing_videos_and_a_rerun_makes_no_cloudflare_call_and_no_write() {
     let world = World::new().await;
-    let spy = DynamoSpy::start().await;
+    let spy = common::dynamo_proxy::DynamoProxy::start().await;
     let video = sample_video();
     let videos = ["videos/tasting.mp4", "videos/cellar tour (1)+final.mov", "videos/deep/nested/PAIRING.MOV"];
     let mut etags = HashMap::new();
@@ -414,7 +332,7 @@ async fn ctrl_c_stops_starting_new_ingests_and_a_rerun_resumes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_lists_what_would_be_ingested_and_writes_nothing() {
     let world = World::new().await;
-    let spy = DynamoSpy::start().await;
+    let spy = common::dynamo_proxy::DynamoProxy::start().await;
     world.put_object("videos/a.mp4", &sample_video()).await;
     world.put_object("videos/readme.md", b"# hi").await;
     // No Cloudflare configuration at all: a dry run does not need it.
