@@ -59,7 +59,8 @@ FIXTURE = ROOT / "fixtures" / "sample.mp4"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
-RUST_BIN = ROOT / "target" / "release" / "ingest"
+# BENCH_RUST_BIN: measure another build (e.g. an unstripped one under `perf record`).
+RUST_BIN = Path(os.environ.get("BENCH_RUST_BIN") or ROOT / "target" / "release" / "ingest")
 EMULATOR_BIN = ROOT / "target" / "release" / "stream-emulator"
 MOTO_BIN = ROOT / ".venv" / "bin" / "moto_server"
 S3S_BIN = Path(shutil.which("s3s-fs") or Path.home() / ".cargo" / "bin" / "s3s-fs")
