@@ -7,10 +7,6 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use vinofy_ingest::adapters::DynamoVideoStore;
-use vinofy_ingest::domain::event::{Invocation, ObjectEvent, parse_invocation};
-use vinofy_ingest::ingest::now_ms;
-use vinofy_ingest::ports::{Claim, ClaimOutcome, VideoStore};
 
 fn outcome(reply: &Value) -> &str {
     reply["records"][0]["outcome"].as_str().unwrap_or_default()
@@ -136,30 +132,13 @@ async fn replaced_videos_can_be_kept() {
     assert_eq!(live_videos(&world).await.len(), 2, "nothing deleted");
 }
 
-/// Writes the claim a dead invocation leaves behind: claimed, never copied.
-async fn leave_dead_claim(world: &World, event: &Value, expires_in_ms: i64) {
-    let Ok(Invocation::S3(events)) = parse_invocation(event) else { panic!() };
-    let ObjectEvent::Created(object) = events[0].clone() else { panic!() };
-    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &world.table);
-    let claim = Claim {
-        source: object.source(),
-        version_key: object.version_key(),
-        creator: object.creator(),
-        token: "dead-invocation".into(),
-        expires_at_ms: now_ms() + expires_in_ms,
-        now_ms: now_ms(),
-        object,
-    };
-    assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_claim_left_by_a_dead_invocation_blocks_until_its_deadline_then_is_taken_over() {
     let world = World::new().await;
     // No warm-up call, so the emulator's `list` count is the take-over's look-up alone.
     let function = Function::start(&world, &[("WARM_UP_CONNECTIONS", "false")]).await;
     let event = world.upload("videos/orphan-claim.mp4", &sample_video()).await;
-    leave_dead_claim(&world, &event, 1_500).await;
+    world.leave_claim(&World::announced_object(&event), 1_500).await;
 
     // While the dead invocation's deadline has not passed, it may still be alive: hands off.
     assert_eq!(outcome(&response(function.invoke(&event).await)), "in_progress");

@@ -194,27 +194,12 @@ async fn a_late_delete_never_deletes_the_newer_upload() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_that_outruns_the_completing_write_asks_for_a_redelivery() {
-    use vinofy_ingest::adapters::DynamoVideoStore;
-    use vinofy_ingest::domain::event::{Invocation, ObjectEvent, parse_invocation};
-    use vinofy_ingest::ports::{Claim, VideoStore};
-
     let l = lifecycle().await;
     let event = l.world.upload("videos/early.mp4", &sample_video()).await;
-    let Ok(Invocation::S3(events)) = parse_invocation(&event) else { panic!() };
-    let ObjectEvent::Created(object) = events[0].clone() else { panic!() };
     // The ingest claimed the version and Cloudflare accepted the copy, but the record is not complete.
-    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &l.world.table);
+    let object = World::announced_object(&event);
+    l.world.leave_claim(&object, 60_000).await;
     let now = vinofy_ingest::ingest::now_ms();
-    let claim = Claim {
-        source: object.source(),
-        version_key: object.version_key(),
-        creator: object.creator(),
-        token: "in-flight".into(),
-        expires_at_ms: now + 60_000,
-        now_ms: now,
-        object: object.clone(),
-    };
-    store.claim(&claim).await.unwrap();
     let body = json!({"uid": "0123456789abcdef0123456789abcdef", "creator": object.creator(),
         "meta": {"source": object.source(), "downloaded-from": "http://s3/presigned?X-Amz-Signature=x"},
         "modified": "2026-11-25T10:00:00Z", "readyToStream": true, "status": {"state": "ready"}})

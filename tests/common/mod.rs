@@ -227,6 +227,36 @@ impl World {
         self.created_event(key, body.len(), &etag, "0055AED6DCD90281E5")
     }
 
+    /// Claims `object` as an invocation would and leaves it there, as one that died (or is still
+    /// running) before completing; the claim expires in `expires_in_ms`.
+    pub async fn leave_claim(&self, object: &vinofy_ingest::domain::object::ObjectVersion, expires_in_ms: i64) {
+        use vinofy_ingest::ports::{Claim, ClaimOutcome, VideoStore};
+        let now = vinofy_ingest::ingest::now_ms();
+        let claim = Claim {
+            source: object.source(),
+            version_key: object.version_key(),
+            creator: object.creator(),
+            token: "claim-left-by-a-test".into(),
+            expires_at_ms: now + expires_in_ms,
+            now_ms: now,
+            object: object.clone(),
+        };
+        let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &self.table);
+        assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
+    }
+
+    /// The object version a notification announces (its first record).
+    pub fn announced_object(event: &Value) -> vinofy_ingest::domain::object::ObjectVersion {
+        use vinofy_ingest::domain::event::{Invocation, ObjectEvent, parse_invocation};
+        match parse_invocation(event) {
+            Ok(Invocation::S3(events)) => match events.into_iter().next() {
+                Some(ObjectEvent::Created(object)) => object,
+                other => panic!("not an ObjectCreated record: {other:?}"),
+            },
+            other => panic!("not an S3 notification: {other:?}"),
+        }
+    }
+
     pub fn source(&self, key: &str) -> String {
         format!("s3://{}/{}", self.bucket, key)
     }

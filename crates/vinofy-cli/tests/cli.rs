@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use vinofy_ingest::adapters::{DynamoVideoStore, S3Presigner};
+use vinofy_ingest::adapters::S3Presigner;
 use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
-use vinofy_ingest::ingest::{Deadline, now_ms};
-use vinofy_ingest::ports::{Claim, ClaimOutcome, CopyRequest, ObjectPresigner, StreamClient, VideoStore};
+use vinofy_ingest::ingest::Deadline;
+use vinofy_ingest::ports::{CopyRequest, ObjectPresigner, StreamClient};
 
 const SEQUENCER: &str = "0055AED6DCD90281E5";
 
@@ -93,10 +93,6 @@ fn video_of<'a>(videos: &'a [Value], uid: &str) -> &'a Value {
     videos.iter().find(|v| v["video"]["uid"] == uid).unwrap_or_else(|| panic!("no emulator video {uid}"))
 }
 
-async fn store(world: &World) -> DynamoVideoStore {
-    DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &world.table)
-}
-
 fn object(world: &World, key: &str, size: usize, etag: &str) -> ObjectVersion {
     ObjectVersion {
         bucket: world.bucket.clone(),
@@ -106,20 +102,6 @@ fn object(world: &World, key: &str, size: usize, etag: &str) -> ObjectVersion {
         version_id: None,
         sequencer: normalize_sequencer(SEQUENCER),
     }
-}
-
-/// A claim as an invocation leaves it when it dies before completing (tests/exactly_once.rs).
-async fn leave_claim(world: &World, object: &ObjectVersion, expires_in_ms: i64) {
-    let claim = Claim {
-        source: object.source(),
-        version_key: object.version_key(),
-        creator: object.creator(),
-        token: "dead-invocation".into(),
-        expires_at_ms: now_ms() + expires_in_ms,
-        now_ms: now_ms(),
-        object: object.clone(),
-    };
-    assert!(matches!(store(world).await.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
 }
 
 fn records_by_source(records: Vec<Record>) -> HashMap<String, Record> {
@@ -525,7 +507,7 @@ async fn reconcile_adopts_the_video_of_a_dead_claim_without_copying_again() {
     let video = sample_video();
     let etag = world.put_object("videos/orphan.mp4", &video).await;
     let orphan = object(&world, "videos/orphan.mp4", video.len(), &etag);
-    leave_claim(&world, &orphan, -1_000).await;
+    world.leave_claim(&orphan, -1_000).await;
     // The dead invocation got as far as Cloudflare accepting the copy.
     let ingestor = world.ingestor(&[]).await;
     let url = S3Presigner::from_client(world.s3.clone()).presign_get(&orphan, Duration::from_secs(600)).await.unwrap();
@@ -535,7 +517,7 @@ async fn reconcile_adopts_the_video_of_a_dead_claim_without_copying_again() {
     let made = ingestor.stream.copy(&request, Duration::from_secs(10)).await.unwrap();
     // Another object is claimed by an invocation that is still alive.
     let etag = world.put_object("videos/busy.mp4", &video).await;
-    leave_claim(&world, &object(&world, "videos/busy.mp4", video.len(), &etag), 600_000).await;
+    world.leave_claim(&object(&world, "videos/busy.mp4", video.len(), &etag), 600_000).await;
 
     let status = vinofy(&read_only_env(&world), &["status", &world.source("videos/orphan.mp4")]).await;
     assert!(status.stdout.contains("expired"), "{status:?}");
@@ -620,7 +602,7 @@ async fn export_writes_every_record_as_plain_json_lines_without_the_claim_token(
     let backfill = vinofy(&world.env(), &["backfill", "--bucket", &world.bucket]).await;
     assert_eq!(backfill.code, 0, "{backfill:?}");
     let etag = world.put_object("videos/claimed.mp4", &video).await;
-    leave_claim(&world, &object(&world, "videos/claimed.mp4", video.len(), &etag), 600_000).await;
+    world.leave_claim(&object(&world, "videos/claimed.mp4", video.len(), &etag), 600_000).await;
     assert!(world.record("videos/claimed.mp4").await.unwrap().contains_key("claim_token"));
 
     let run = vinofy(&read_only_env(&world), &["export"]).await;
