@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use vinofy_ingest::domain::record::Status;
 
 /// Cloudflare locks an account out above 1,200 API calls in 5 minutes, i.e. 240 a minute.
@@ -222,9 +222,9 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only records with this status
-    #[arg(long, value_enum, value_name = "STATUS")]
-    pub status: Option<StatusArg>,
+    /// Only records with this status: pending, submitted, failed, ready, error or deleted
+    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+    pub status: Option<Status>,
 
     /// At most this many records
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -234,28 +234,11 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {}
 
-/// The record statuses (the table's contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusArg {
-    Pending,
-    Submitted,
-    Failed,
-    Ready,
-    Error,
-    Deleted,
-}
-
-impl StatusArg {
-    pub fn status(self) -> Status {
-        match self {
-            Self::Pending => Status::Pending,
-            Self::Submitted => Status::Submitted,
-            Self::Failed => Status::Failed,
-            Self::Ready => Status::Ready,
-            Self::Error => Status::Error,
-            Self::Deleted => Status::Deleted,
-        }
-    }
+/// Parses a record status with the library's own names (the table's contract), so the CLI can
+/// never drift from it.
+fn parse_status(value: &str) -> Result<Status, String> {
+    Status::parse(value)
+        .ok_or_else(|| format!("not a record status (pending, submitted, failed, ready, error, deleted): {value:?}"))
 }
 
 pub fn parse_rate(value: &str) -> Result<u32, String> {

@@ -20,7 +20,7 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<ExitCode, CliError> {
         scan = scan.filter(
             "#status = :status",
             &[attr::STATUS],
-            &[(":status", AttributeValue::S(status.status().as_str().to_owned()))],
+            &[(":status", AttributeValue::S(status.as_str().to_owned()))],
         );
     }
     let limit = args.limit.unwrap_or(u64::MAX);
