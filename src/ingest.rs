@@ -116,11 +116,6 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         Self { presigner, stream, store, config, retry: RetryPolicy::default() }
     }
 
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Handles one invocation payload. `Ok` carries the response: a report per record (and, for
     /// SQS, the messages to redeliver); `Err` fails the invocation so Lambda retries it (or sends
     /// it to the failure destination once retries run out).
