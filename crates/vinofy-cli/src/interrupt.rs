@@ -2,6 +2,7 @@
 //! and what already talks to Cloudflare finishes (so nothing is left half-claimed) before the
 //! summary is printed. A second Ctrl-C exits at once.
 
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::watch;
 
 use crate::output::Output;
@@ -37,6 +38,30 @@ impl Interrupt {
         let mut receiver = self.requested.subscribe();
         // The sender lives as long as `self`, so this only returns once the flag is set.
         let _ = receiver.wait_for(|requested| *requested).await;
+    }
+
+    /// Drains the finished work, advancing the progress bar and handing each result to `each`,
+    /// while listening for Ctrl-C (the work stream cannot listen itself: it is not polled while
+    /// all its slots are busy).
+    pub async fn drive<T, E>(
+        &self,
+        done: impl Stream<Item = T>,
+        out: &Output,
+        mut each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut done = std::pin::pin!(done);
+        let mut listen = std::pin::pin!(self.listen(out).fuse());
+        loop {
+            let result = tokio::select! {
+                next = done.next() => match next {
+                    Some(result) => result,
+                    None => return Ok(()),
+                },
+                () = &mut listen => continue,
+            };
+            out.advance();
+            each(result)?;
+        }
     }
 
     pub fn is_requested(&self) -> bool {

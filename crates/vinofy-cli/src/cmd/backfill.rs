@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 use serde::Serialize;
 use vinofy_ingest::adapters::LiveIngestor;
 use vinofy_ingest::adapters::dynamodb::attr;
@@ -237,29 +237,22 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
         .take_until(context.interrupt.requested())
         .map(|task| process(task, &context))
         .buffer_unordered(usize::from(args.concurrency));
-    let mut done = std::pin::pin!(done);
-    let mut listen = std::pin::pin!(context.interrupt.listen(out).fuse());
-
     let mut tally = Tally::default();
     let mut fatal = None;
-    loop {
-        let result = tokio::select! {
-            next = done.next() => match next {
-                Some(result) => result,
-                None => break,
-            },
-            () = &mut listen => continue,
-        };
-        out.advance();
-        match result {
-            Done::Fatal(message) => fatal = Some(message),
-            Done::NotStarted => {}
-            Done::Object(line) => {
-                tally.add(line.outcome);
-                report(out, &line)?;
+    context
+        .interrupt
+        .drive(done, out, |result| {
+            match result {
+                Done::Fatal(message) => fatal = Some(message),
+                Done::NotStarted => {}
+                Done::Object(line) => {
+                    tally.add(line.outcome);
+                    report(out, &line)?;
+                }
             }
-        }
-    }
+            Ok::<_, CliError>(())
+        })
+        .await?;
     out.finish_progress();
 
     let interrupted = context.interrupt.is_requested();

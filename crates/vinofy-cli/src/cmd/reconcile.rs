@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use futures::{FutureExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 use serde::Serialize;
 use vinofy_ingest::adapters::LiveIngestor;
 use vinofy_ingest::adapters::dynamodb::{attr, rfc3339};
@@ -263,41 +263,33 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
         .take_until(context.interrupt.requested())
         .map(|task| process(task, &context))
         .buffer_unordered(usize::from(args.concurrency));
-    let mut done = std::pin::pin!(done);
-    let mut listen = std::pin::pin!(context.interrupt.listen(out).fuse());
-
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut transitions: BTreeMap<String, u64> = BTreeMap::new();
     let mut fatal = None;
-    loop {
-        let result = tokio::select! {
-            next = done.next() => match next {
-                Some(result) => result,
-                None => break,
-            },
-            () = &mut listen => continue,
-        };
-        out.advance();
-        let line = match result {
-            Done::Fatal(message) => {
-                fatal = Some(message);
-                continue;
+    context
+        .interrupt
+        .drive(done, out, |result| {
+            let line = match result {
+                Done::Fatal(message) => {
+                    fatal = Some(message);
+                    return Ok(());
+                }
+                Done::Record(line) => line,
+                Done::NotStarted => return Ok(()),
+            };
+            let key = match line.outcome {
+                LineOutcome::Changed => "changed",
+                LineOutcome::Unchanged => "unchanged",
+                LineOutcome::WouldChange => "would_change",
+                LineOutcome::Failed => "failed",
+            };
+            *counts.entry(key).or_default() += 1;
+            if line.before != line.after {
+                *transitions.entry(format!("{} → {}", line.before, line.after)).or_default() += 1;
             }
-            Done::Record(line) => line,
-            Done::NotStarted => continue,
-        };
-        let key = match line.outcome {
-            LineOutcome::Changed => "changed",
-            LineOutcome::Unchanged => "unchanged",
-            LineOutcome::WouldChange => "would_change",
-            LineOutcome::Failed => "failed",
-        };
-        *counts.entry(key).or_default() += 1;
-        if line.before != line.after {
-            *transitions.entry(format!("{} → {}", line.before, line.after)).or_default() += 1;
-        }
-        report(out, &line)?;
-    }
+            report(out, &line)
+        })
+        .await?;
     out.finish_progress();
 
     let interrupted = context.interrupt.is_requested();
