@@ -184,9 +184,8 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             match report {
                 Ok(r) => reports.push(r),
                 Err(e) => {
-                    let (b, k) = event.bucket_and_key();
                     reports.push(RecordReport {
-                        source: format!("s3://{b}/{k}"),
+                        source: format!("s3://{bucket}/{key}"),
                         outcome: Outcome::Failed,
                         video_uid: None,
                         detail: Some(e.to_string()),
@@ -418,11 +417,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
 
     /// Deletes a video from Stream; `false` (logged) if that failed.
     async fn delete_video(&self, uid: &str) -> bool {
-        let timeout = self
-            .retry
-            .request_timeout(self.config.cloudflare_request_timeout, Duration::MAX)
-            .unwrap_or(Duration::from_secs(5));
-        match self.stream.delete(uid, timeout).await {
+        match self.stream.delete(uid, self.config.cloudflare_request_timeout).await {
             Ok(()) => {
                 info!(deleted_video_uid = %uid, "deleted Stream video");
                 true
