@@ -48,6 +48,7 @@ EVENTS = int(os.environ.get("EVENTS", "1000"))
 COLD_STARTS = int(os.environ.get("COLD_STARTS", "20"))
 WARMUP_EVENTS = int(os.environ.get("WARMUP_EVENTS", "5"))
 COUNT_EVENTS = int(os.environ.get("COUNT_EVENTS", str(min(20, EVENTS))))
+FIRST_EVENTS = int(os.environ.get("FIRST_EVENTS", str(COLD_STARTS)))
 WORK = Path(os.environ.get("BENCH_WORKDIR") or f"/tmp/vinofy-bench-{os.getpid()}")
 RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results")
 
@@ -62,7 +63,11 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # BENCH_RUST_BIN: measure another build (e.g. an unstripped one under `perf record`).
 RUST_BIN = Path(os.environ.get("BENCH_RUST_BIN") or ROOT / "target" / "release" / "ingest")
 EMULATOR_BIN = ROOT / "target" / "release" / "stream-emulator"
-MOTO_BIN = ROOT / ".venv" / "bin" / "moto_server"
+# DynamoDB: moto's application under a keep-alive server (bench/dynamodb_peer.py), run by the .venv
+# that scripts/setup.sh installs (moto and waitress).
+MOTO_PY = ROOT / ".venv" / "bin" / "python"
+DYNAMODB_PEER = BENCH / "dynamodb_peer.py"
+TLS_PROXY = ROOT / "scripts" / "tls_proxy.py"
 S3S_BIN = Path(shutil.which("s3s-fs") or Path.home() / ".cargo" / "bin" / "s3s-fs")
 PY_BIN = BENCH / ".venv" / "bin" / "python"
 PY_TASK_ROOT = BENCH / "baseline"
@@ -192,8 +197,8 @@ class World:
         )
         moto_port = free_port()
         self.moto_log_path = self.logs / "moto.log"
-        self.moto_proc = spawn([MOTO_BIN, "-H", "127.0.0.1", "-p", moto_port],
-                               stderr=open(self.moto_log_path, "wb"), stdout=open(self.logs / "moto.out", "wb"))
+        self.moto_proc = spawn([MOTO_PY, DYNAMODB_PEER, "--port", moto_port, "--log", self.moto_log_path],
+                               stderr=open(self.logs / "moto.err", "wb"), stdout=open(self.logs / "moto.out", "wb"))
         # Rate limit raised: both functions' copies together exceed the default 1200 per 300 s.
         # Transcoding off (where the emulator has it): an ffmpeg run per copied video would compete
         # with the functions for the CPUs; the functions never see its result anyway.
@@ -215,6 +220,19 @@ class World:
         wait_port(s3_port, "s3s-fs", self.s3_proc)
         wait_port(moto_port, "moto", self.moto_proc)
         log(f"peers: s3s-fs {self.s3_url}, moto {self.ddb_url}, stream-emulator {self.emu_base}")
+
+        # TLS in front of DynamoDB and Cloudflare, for the first-event phase only (tls_proxy.py).
+        self.ca_pem = WORK / "bench-ca.pem"
+        emu_hostport = self.emu_base.split("://", 1)[1].rstrip("/")
+        self.tls_proc = spawn([MOTO_PY, TLS_PROXY, "--ca-out", self.ca_pem, "--forward", f"127.0.0.1:{moto_port}",
+                               "--forward", emu_hostport],
+                              stdout=subprocess.PIPE, stderr=open(self.logs / "tls-proxy.log", "wb"))
+        tls_line = self.tls_proc.stdout.readline().decode().strip()
+        try:
+            tls = json.loads(tls_line)
+            self.ddb_tls_url, self.cf_tls_api = tls[f"127.0.0.1:{moto_port}"], f"{tls[emu_hostport]}/client/v4"
+        except (ValueError, KeyError):
+            raise SystemExit(f"tls_proxy.py did not start (got {tls_line!r}; see {self.logs}/tls-proxy.log)")
 
         self.s3_proxy = CountingProxy(self.s3_url)
         self.ddb_proxy = CountingProxy(self.ddb_url)
@@ -260,7 +278,7 @@ class World:
 
     def moto_requests(self) -> list[str]:
         text = self.moto_log_path.read_text(errors="replace")
-        return re.findall(r'"(?:POST|GET) / HTTP/1\.[01]" (\d{3})', text)
+        return re.findall(r"^(?:POST|GET) / (\d{3}) ", text, re.M)
 
     def settle(self, timeout=240.0) -> None:
         """Waits until the emulator has fetched and processed every video (background work that
@@ -279,7 +297,7 @@ class World:
                 return
             time.sleep(0.5)
 
-    def function_env(self, impl: str, runtime_api: str, table: str, via_proxy: bool) -> dict:
+    def function_env(self, impl: str, runtime_api: str, table: str, via_proxy: bool, tls: bool = False) -> dict:
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(WORK / "home"),
@@ -303,6 +321,11 @@ class World:
             "CLOUDFLARE_API_URL": self.cf_api,
             "CLOUDFLARE_API_TOKEN": CF_TOKEN,
         }
+        if tls:
+            # Both functions trust the throwaway CA: rustls-native-certs and OpenSSL read SSL_CERT_FILE,
+            # botocore reads AWS_CA_BUNDLE.
+            env.update({"AWS_ENDPOINT_URL_DYNAMODB": self.ddb_tls_url, "CLOUDFLARE_API_URL": self.cf_tls_api,
+                        "SSL_CERT_FILE": str(self.ca_pem), "AWS_CA_BUNDLE": str(self.ca_pem)})
         if impl == "python":
             env.update({
                 "LAMBDA_TASK_ROOT": str(PY_TASK_ROOT),
@@ -443,6 +466,48 @@ def warm_run(world: World, api: RuntimeApi, impl: str, events: list[bytes], warm
     return res
 
 
+# The first-event phase: the implementation, and the Rust function's WARM_UP_CONNECTIONS.
+FIRST_EVENT_VARIANTS = (("rust", "true"), ("rust", "false"), ("python", None))
+
+
+def variant_name(impl: str, warm_up: str | None) -> str:
+    return impl if warm_up in (None, "true") else f"{impl}-no-warm-up"
+
+
+def first_events(world: World, api: RuntimeApi, events: list[bytes]) -> dict:
+    """Cold start, then one new video, over TLS to DynamoDB and Cloudflare: what a real cold start
+    pays. Each start gets a fresh object; variants alternate so drift hits all of them."""
+    table = world.create_table("bench-first")
+    world.settle()
+    results = {variant_name(*v): [] for v in FIRST_EVENT_VARIANTS}
+    it = iter(events)
+    for _ in range(len(events) // len(FIRST_EVENT_VARIANTS)):
+        for impl, warm_up in FIRST_EVENT_VARIANTS:
+            cmd, cwd = command(impl)
+            env = world.function_env(impl, api.address, table, via_proxy=False, tls=True)
+            if warm_up is not None:
+                env["WARM_UP_CONNECTIONS"] = warm_up
+            name = variant_name(impl, warm_up)
+            gen = api.new_generation()
+            out = open(world.logs / f"{name}-first.log", "ab")
+            t0 = now_ns()
+            p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, tie=False)
+            first = api.wait_first_poll(gen, 60)
+            if first is None:
+                stop(p, signal.SIGKILL)
+                raise SystemExit(f"{name}: no poll of /invocation/next within 60 s (see {world.logs}/{name}-first.log)")
+            invs = api.invoke([next(it)], 60)
+            stop(p, signal.SIGKILL)
+            got = outcomes(invs)
+            if got != {"submitted": 1}:
+                raise SystemExit(f"{name}: first event over TLS: unexpected outcome {got} (see {world.logs}/{name}-first.log)")
+            init_ms, first_ms = (first - t0) / 1e6, invs[0].latency_ms
+            results[name].append({"init_ms": init_ms, "first_event_ms": first_ms, "total_ms": init_ms + first_ms})
+    api.new_generation()
+    return {name: {"samples": r, **{k: summary([x[k] for x in r]) for k in ("init_ms", "first_event_ms", "total_ms")}}
+            for name, r in results.items()}
+
+
 def _by(items, key) -> dict:
     out: dict[str, int] = {}
     for i in items:
@@ -572,6 +637,17 @@ def report(res: dict) -> str:
         for peer, name in (("s3", "S3"), ("dynamodb", "DynamoDB"), ("cloudflare", "Cloudflare")):
             row(f"Round trips per {label}: {name}", cnt["rust"][phase]["per_event"][peer],
                 cnt["python"][phase]["per_event"][peer], "", 2)
+    fe = res["first_event"]
+    n_fe = len(fe["rust"]["samples"])
+    row(f"First event after a cold start, over TLS, median of {n_fe}", fe["rust"]["first_event_ms"]["median"],
+        fe["python"]["first_event_ms"]["median"], " ms")
+    row(f"Init + first event, over TLS, median of {n_fe}", fe["rust"]["total_ms"]["median"],
+        fe["python"]["total_ms"]["median"], " ms")
+    warm_up_rows = []
+    for key, label in (("init_ms", "Init time"), ("first_event_ms", "First event (a new video)"),
+                       ("total_ms", "Init + first event")):
+        on, off = fe["rust"][key]["median"], fe["rust-no-warm-up"][key]["median"]
+        warm_up_rows.append(f"| {label}, median of {n_fe} | {fmt(on, ' ms')} | {fmt(off, ' ms')} | {ratio(on, off)} |")
     extra = []
 
     def xrow(label, r, p, unit="", digits=2):
@@ -603,11 +679,17 @@ def report(res: dict) -> str:
         f"# vinofy-ingest: Rust vs Python baseline ({m['started']})",
         "",
         f"EVENTS={m['events']} COLD_STARTS={m['cold_starts']} WARMUP_EVENTS={m['warmup_events']} "
-        f"COUNT_EVENTS={m['count_events']}; {m['cpu']} ({m['nproc']} CPUs); git {m['git']}; "
+        f"COUNT_EVENTS={m['count_events']} FIRST_EVENTS={m['first_events']}; {m['cpu']} ({m['nproc']} CPUs); git {m['git']}; "
         f"run took {m['duration_s']:.0f} s (measurements only, build excluded); CPU used by other processes "
         f"meanwhile: {100 * m['foreign_cpu_share']:.0f}% of the machine.",
         "",
         head, *rows,
+        "",
+        "Connections opened during init (`WARM_UP_CONNECTIONS`), Rust, cold starts with TLS to DynamoDB and "
+        "Cloudflare (scripts/tls_proxy.py), one new video each:",
+        "",
+        "| Figure | warm-up on (default) | warm-up off | on / off |\n|---|---:|---:|---:|",
+        *warm_up_rows,
         "",
         "Extra figures (not part of the issue's list):",
         "",
@@ -647,6 +729,7 @@ def meta() -> dict:
     return {
         "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "events": EVENTS, "cold_starts": COLD_STARTS, "warmup_events": WARMUP_EVENTS, "count_events": COUNT_EVENTS,
+        "first_events": FIRST_EVENTS,
         "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
         "git": sh("git", "rev-parse", "--short", "HEAD") + (" + uncommitted changes in src/ or Cargo.*" if dirty else ""),
         "rustc": sh("rustc", "--version"),
@@ -657,7 +740,7 @@ def meta() -> dict:
 def main() -> int:
     started = time.monotonic()
     busy0, load0 = system_busy_ticks(), os.getloadavg()[0]
-    for path, what in ((RUST_BIN, "the Rust function"), (EMULATOR_BIN, "stream-emulator"), (MOTO_BIN, "moto"),
+    for path, what in ((RUST_BIN, "the Rust function"), (EMULATOR_BIN, "stream-emulator"), (MOTO_PY, "the project's .venv (moto)"),
                        (S3S_BIN, "s3s-fs"), (PY_BIN, "bench/.venv")):
         if not path.exists():
             raise SystemExit(f"{what} is missing ({path}): run bash bench/run.sh")
@@ -667,11 +750,13 @@ def main() -> int:
     try:
         keys = [f"bench/video-{i:04d}.mp4" for i in range(1, EVENTS + 1)]
         warm_keys = [f"bench/warmup-{i:02d}.mp4" for i in range(1, WARMUP_EVENTS + 1)]
-        log(f"uploading {len(keys) + len(warm_keys)} objects to s3://{BUCKET}")
-        etags = world.upload(keys + warm_keys)
+        first_keys = [f"bench/first-{i:03d}.mp4" for i in range(1, FIRST_EVENTS * len(FIRST_EVENT_VARIANTS) + 1)]
+        log(f"uploading {len(keys) + len(warm_keys) + len(first_keys)} objects to s3://{BUCKET}")
+        etags = world.upload(keys + warm_keys + first_keys)
         size = FIXTURE.stat().st_size
         events = [s3_event(k, etags[k], size, 0x0055AED6DCD90281E5 + i) for i, k in enumerate(keys)]
         warmup = [s3_event(k, etags[k], size, 0x0055AED6DCD9000000 + i) for i, k in enumerate(warm_keys)]
+        firsts = [s3_event(k, etags[k], size, 0x0055AED6DCD8000000 + i) for i, k in enumerate(first_keys)]
 
         res["zip"] = zip_sizes(WORK)
         log(f"cold starts: {COLD_STARTS} per implementation, alternating (after one discarded start each)")
@@ -679,6 +764,11 @@ def main() -> int:
         for impl in IMPLS:
             c = res["cold_start"][impl]["init_ms"]
             log(f"{impl} init: median {c['median']:.1f} ms, p90 {c['p90']:.1f} ms")
+        log(f"first event over TLS: {FIRST_EVENTS} cold starts + one new video each, per variant "
+            f"({', '.join(variant_name(*v) for v in FIRST_EVENT_VARIANTS)})")
+        res["first_event"] = first_events(world, api, firsts)
+        for name, r in res["first_event"].items():
+            log(f"{name}: init {r['init_ms']['median']:.1f} ms + first event {r['first_event_ms']['median']:.1f} ms (medians)")
         res["warm"] = {}
         for impl in IMPLS:
             log(f"{impl}: warm run ({WARMUP_EVENTS} warm-up, {EVENTS} new, {EVENTS} duplicates)")

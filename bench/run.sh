@@ -32,14 +32,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # 1. The peers (moto in .venv, s3s-fs in ~/.cargo/bin): the project's own setup script installs them.
-if [ ! -x "$ROOT/.venv/bin/moto_server" ] || ! command -v s3s-fs >/dev/null; then
+# bench/dynamodb_peer.py serves moto under waitress; scripts/tls_proxy.py makes its certificates with
+# cryptography (a moto dependency). All three come from scripts/requirements-dev.txt.
+if ! "$ROOT/.venv/bin/python" -c 'import moto, waitress, cryptography' 2>/dev/null || ! command -v s3s-fs >/dev/null; then
   if [ -f "$ROOT/scripts/setup.sh" ]; then
     log "installing the local peers (scripts/setup.sh)"
     bash "$ROOT/scripts/setup.sh"
   else
     log "installing the local peers (moto into .venv, s3s-fs with cargo)"
     python3 -m venv "$ROOT/.venv"
-    "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check 'moto[dynamodb,server]==5.2.5'
+    "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check 'moto[dynamodb,server]==5.2.5' 'waitress==3.0.2'
     cargo install s3s-fs --version 0.14.1 --features binary --locked --quiet
   fi
 fi

@@ -4,9 +4,10 @@ It hands queued events out on `GET /2018-06-01/runtime/invocation/next`, accepts
 `/invocation/{id}/response`, `/invocation/{id}/error` and `/init/error`, and timestamps all of it
 with `time.perf_counter_ns()` (the driver uses the same clock for process starts).
 
-Every function process gets a *generation* (`new_generation()` before spawning it): a `next` that
-arrived from an earlier process and is still waiting is abandoned when the generation changes, so
-a killed process can never swallow an event meant for the next one.
+Every function process gets a *generation* (`new_generation()` before spawning it), and every
+connection the generation in which it was accepted: a `next` on a connection from an earlier process
+(still waiting, or written just before that process was killed) is abandoned, so a killed process can
+never swallow an event meant for the next one.
 
 Standalone use (prints the address, serves until Ctrl-C; events from a JSON-lines file):
     python bench/runtime_api.py [events.jsonl]
@@ -70,6 +71,14 @@ class RuntimeApi:
             def log_message(self, *args):  # quiet
                 pass
 
+            def setup(self):
+                super().setup()
+                # A connection belongs to the generation in which it was accepted: a killed process's
+                # keep-alive connection can still carry a `next` it wrote just before dying, and that
+                # poll must not count as (or take an event meant for) the next process.
+                with api.cond:
+                    self.conn_gen = api.gen
+
             def _body(self) -> bytes:
                 return read_body(self)
 
@@ -85,7 +94,10 @@ class RuntimeApi:
                     self._send(404, b'{"errorMessage":"not found"}')
                     return
                 with api.cond:
-                    gen = api.gen
+                    gen = self.conn_gen
+                    if gen != api.gen:
+                        self.close_connection = True
+                        return
                     api.polls.append((gen, arrived))
                     if gen not in api.first_poll_ns:
                         api.first_poll_ns[gen] = arrived

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::peers::TlsFront;
 use common::*;
 use serde_json::{Value, json};
 
@@ -224,4 +225,48 @@ async fn connections_are_opened_during_init_not_on_the_first_event() {
     let event = world.upload("videos/warm.mp4", &sample_video()).await;
     assert_eq!(response(cold.invoke(&event).await)["records"][0]["outcome"], "submitted");
     assert_eq!(world.requests("list").await, 1, "no warm-up when disabled");
+}
+
+/// DynamoDB and Cloudflare over TLS, as on Lambda: the function's one HTTPS stack (rustls on ring,
+/// no SDK default client) verifies certificates, opens both connections during init, and ingests.
+/// Without the CA it must refuse the peers, and write nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_and_cloudflare_are_reached_over_verified_tls() {
+    let world = World::new().await;
+    let dynamodb = shared().dynamodb_endpoint.clone();
+    let tls = TlsFront::start(&[&dynamodb, &world.emulator.api_url]);
+    let (dynamodb_tls, cloudflare_tls) = (tls.url_for(&dynamodb), tls.url_for(&world.emulator.api_url));
+    assert!(dynamodb_tls.starts_with("https://localhost:") && cloudflare_tls.ends_with("/client/v4"));
+    let ca = tls.ca_pem.to_str().unwrap().to_owned();
+    let over_tls =
+        [("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_tls.as_str()), ("CLOUDFLARE_API_URL", cloudflare_tls.as_str())];
+
+    let mut trusting = over_tls.to_vec();
+    trusting.push(("SSL_CERT_FILE", ca.as_str()));
+    let function = Function::start(&world, &trusting).await;
+    let event = world.upload("videos/over-tls.mp4", &sample_video()).await;
+    let reply = response(function.invoke(&event).await);
+    assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}\n{}", function.logs());
+    let warmed = r#""message":"warmed up connections","dynamodb":true,"cloudflare":true"#;
+    assert!(function.logs().contains(warmed), "both warmed up: {}", function.logs());
+    let record = world.record("videos/over-tls.mp4").await.expect("a record");
+    let uid = s(&record, "video_uid").expect("a video uid");
+    assert!(world.videos().await.iter().any(|v| v["video"]["uid"] == uid.as_str()), "the video exists in the emulator");
+
+    // The public roots only (not the local CA): the handshakes fail, the event fails retryably
+    // (the claim is never written), nothing is written.
+    let mut untrusting = over_tls.to_vec();
+    untrusting.push(("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"));
+    let refused = Function::start(&world, &untrusting).await;
+    let event = world.upload("videos/untrusted.mp4", &sample_video()).await;
+    let logs = || refused.logs();
+    match refused.invoke(&event).await {
+        Reply::Error { error_type, error_message } => {
+            assert_eq!(error_type, "Retryable.VideoStore", "{error_message}\n{}", logs())
+        }
+        other => panic!("the event must fail while the peer is untrusted: {other:?}\n{}", logs()),
+    }
+    assert!(logs().contains("DynamoDB warm-up failed"), "{}", logs());
+    assert!(world.record("videos/untrusted.mp4").await.is_none(), "no record without a trusted DynamoDB");
+    assert_eq!(world.videos().await.len(), 1, "no video without a trusted Cloudflare");
 }

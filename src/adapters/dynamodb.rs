@@ -3,9 +3,12 @@
 //! holds when invocations race.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -64,6 +67,12 @@ pub struct DynamoVideoStore {
     client: Client,
     table: String,
 }
+
+/// The SDK's default connect timeout (kept: setting a timeout config replaces the whole default).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// One DynamoDB attempt (a single-item write answers in milliseconds); the SDK retries a timed-out
+/// attempt, so a stalled connection costs this, not the function's whole timeout.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// DynamoDB error codes worth retrying (the SDK has already retried them with backoff).
 const RETRYABLE_CODES: &[&str] = &[
@@ -186,7 +195,20 @@ impl Update {
 
 impl DynamoVideoStore {
     pub fn new(aws: &SdkConfig, table: &str) -> Self {
-        Self { client: Client::new(aws), table: table.to_owned() }
+        let config = aws_sdk_dynamodb::config::Builder::from(aws)
+            // Requests and responses are a few hundred bytes. Stalled-stream protection wraps every
+            // body in a throughput monitor (about a tenth of an UpdateItem's CPU, measured with
+            // bench/run.sh and perf); for payloads this small an attempt timeout is the better guard
+            // against a stalled connection, and the SDK retries the attempt.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self { client: Client::from_conf(config), table: table.to_owned() }
     }
 
     pub fn client(&self) -> &Client {
@@ -197,7 +219,7 @@ impl DynamoVideoStore {
     /// half a read unit). Best effort: returns whether it worked.
     pub async fn warm_up(&self) -> bool {
         let read = self.client.get_item().table_name(&self.table).key(attr::SOURCE, s("warm-up://")).send();
-        match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
+        match tokio::time::timeout(Duration::from_secs(2), read).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "DynamoDB warm-up failed");
@@ -207,10 +229,11 @@ impl DynamoVideoStore {
         }
     }
 
+    /// Consumes the builder: its maps move into the request (no copy per write).
     fn update(
         &self,
         source: &str,
-        update: &Update,
+        update: Update,
         condition: &str,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
@@ -219,8 +242,8 @@ impl DynamoVideoStore {
             .key(attr::SOURCE, s(source))
             .update_expression(update.expression())
             .condition_expression(condition)
-            .set_expression_attribute_names(Some(update.names.clone()))
-            .set_expression_attribute_values(Some(update.values.clone()))
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
     }
 
     /// Fallback for peers that do not return the item with a failed condition.
@@ -271,7 +294,7 @@ impl VideoStore for DynamoVideoStore {
              OR (#status = :deleted AND #sequencer < :sequencer)";
 
         let result = self
-            .update(&claim.source, &u, condition)
+            .update(&claim.source, u, condition)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -336,7 +359,7 @@ impl VideoStore for DynamoVideoStore {
         let (vk, token) =
             (u.value("expected_version_key", s(&claim.version_key)), u.value("expected_token", s(&claim.token)));
         let condition = format!("{} = {vk} AND {} = {token}", u.name(attr::VERSION_KEY), u.name(attr::CLAIM_TOKEN));
-        match self.update(&claim.source, &u, &condition).send().await {
+        match self.update(&claim.source, u, &condition).send().await {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(store_error("UpdateItem (complete)", e)),
@@ -352,7 +375,7 @@ impl VideoStore for DynamoVideoStore {
             .remove(attr::CLAIM_EXPIRES_AT);
         let token = u.value("expected_token", s(&claim.token));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
-        match self.update(&claim.source, &u, &condition).send().await {
+        match self.update(&claim.source, u, &condition).send().await {
             Ok(_) => Ok(()),
             // Someone else holds the record now; their outcome stands.
             Err(e) if is_conditional_check_failed(&e) => Ok(()),
@@ -368,7 +391,7 @@ impl VideoStore for DynamoVideoStore {
             .remove(attr::CLAIM_TOKEN);
         let token = u.value("expected_token", s(&claim.token));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
-        match self.update(&claim.source, &u, &condition).send().await {
+        match self.update(&claim.source, u, &condition).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(store_error("UpdateItem (release)", e)),
@@ -380,7 +403,7 @@ impl VideoStore for DynamoVideoStore {
         u.remove(attr::REPLACED_VIDEO_UID);
         let uid = u.value("expected_replaced", s(replaced_video_uid));
         let condition = format!("{} = {uid}", u.name(attr::REPLACED_VIDEO_UID));
-        match self.update(source, &u, &condition).send().await {
+        match self.update(source, u, &condition).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(store_error("UpdateItem (clear replaced)", e)),
@@ -408,7 +431,7 @@ impl VideoStore for DynamoVideoStore {
             u.name(attr::STATUS),
             u.name(attr::SEQUENCER)
         );
-        match self.update(source, &u, &condition).send().await {
+        match self.update(source, u, &condition).send().await {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(store_error("UpdateItem (delete)", e)),
@@ -506,7 +529,7 @@ impl StreamStateStore for DynamoVideoStore {
             "{uid_name} = {uid} AND {status_name} IN ({submitted}, {ready}, {error}) \
              AND (attribute_not_exists({modified_name}) OR {modified_name} < :stream_modified_ns)"
         );
-        match self.update(&source, &u, &condition).send().await {
+        match self.update(&source, u, &condition).send().await {
             Ok(_) => Ok(StateUpdateOutcome::Applied { source, status: new_status }),
             Err(e) if is_conditional_check_failed(&e) => Ok(StateUpdateOutcome::Ignored { source }),
             Err(e) => Err(store_error("UpdateItem (stream state)", e)),

@@ -7,6 +7,8 @@ pub mod s3;
 pub mod secrets;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls;
 
 use crate::config::{Config, ConfigError, SecretSource, WebhookConfig};
 use crate::ingest::Ingestor;
@@ -29,9 +31,25 @@ pub enum StartupError {
 pub type LiveIngestor = Ingestor<S3Presigner, CloudflareStream, DynamoVideoStore>;
 
 /// Loads the AWS configuration the standard way (region, credentials, and endpoint overrides such as
-/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`).
+/// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`), with [`aws_http_client`].
 pub async fn aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()).load().await
+}
+
+/// The HTTPS client all AWS SDK clients share: hyper + rustls with the *ring* provider, the one
+/// reqwest uses too ([`use_ring_for_tls`]). The SDKs' default client brings aws-lc-rs, whose first
+/// TLS handshake in a process spent ~30 ms building the ClientHello here (bench/run.sh, first-event
+/// phase), and a second crypto library in the binary.
+pub fn aws_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
+/// Makes *ring* the process's rustls provider, which reqwest (feature `rustls-no-provider`) picks
+/// up. Idempotent: a provider installed earlier stays.
+pub fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A secret from the environment or Secrets Manager (read once, at start-up).

@@ -50,6 +50,7 @@ fn unique(prefix: &str) -> String {
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(vinofy_ingest::adapters::aws_http_client())
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))

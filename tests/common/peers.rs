@@ -185,3 +185,65 @@ impl Drop for Emulator {
         self.kill();
     }
 }
+
+/// TLS in front of local peers (scripts/tls_proxy.py): a throwaway CA, a `localhost` certificate,
+/// and one `https://localhost:PORT` per upstream. Dies with the test binary.
+pub struct TlsFront {
+    /// The CA to trust (`SSL_CERT_FILE`).
+    pub ca_pem: PathBuf,
+    /// `http://host:port...` of each upstream → `https://localhost:PORT`.
+    urls: Vec<(String, String)>,
+    child: Child,
+}
+
+impl TlsFront {
+    /// `upstreams`: base URLs (`http://127.0.0.1:PORT`, a path is ignored).
+    pub fn start(upstreams: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("vinofy-tls-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_pem = dir.join("ca.pem");
+        let hostports: Vec<String> = upstreams.iter().map(|u| hostport(u).to_owned()).collect();
+        let (ca, forwards) = (ca_pem.clone(), hostports.clone());
+        let (child, mapping) = on_keeper_thread(move || {
+            let mut cmd = Command::new(venv_bin("python"));
+            cmd.arg(repo_root().join("scripts/tls_proxy.py")).arg("--ca-out").arg(&ca);
+            for f in &forwards {
+                cmd.args(["--forward", f]);
+            }
+            let mut child = spawn_tied(cmd.stdout(Stdio::piped()).stderr(Stdio::null()));
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let mapping: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("tls_proxy.py printed {line:?}: {e}"));
+            (child, mapping)
+        });
+        let urls = hostports
+            .into_iter()
+            .map(|h| {
+                let url = mapping[&h].as_str().expect("an https URL per upstream").to_owned();
+                (h, url)
+            })
+            .collect();
+        TlsFront { ca_pem, urls, child }
+    }
+
+    /// The TLS URL for an upstream URL, its path kept.
+    pub fn url_for(&self, upstream: &str) -> String {
+        let h = hostport(upstream);
+        let (_, tls) = self.urls.iter().find(|(k, _)| k == h).expect("a proxied upstream");
+        let path = upstream.split_once("://").map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+        format!("{tls}{path}")
+    }
+}
+
+fn hostport(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
