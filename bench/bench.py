@@ -146,10 +146,11 @@ def system_busy_ticks() -> int:
     return sum(v) - v[3] - v[4]  # minus idle, iowait
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """(utime, stime) of a process, all threads, in clock ticks (fields 14 and 15 of /proc/pid/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
+    return int(rest[11]), int(rest[12])
 
 
 def proc_status_kb(pid: int, field: str) -> int:
@@ -432,9 +433,10 @@ def warm_run(world: World, api: RuntimeApi, impl: str, events: list[bytes], warm
 
     for phase, kind in (("new", "submitted"), ("duplicate", "duplicate")):
         cf0, moto0 = len(world.cf_requests()), len(world.moto_requests())
-        ticks0, w0 = cpu_ticks(p.pid), now_ns()
+        (user0, sys0), w0 = cpu_ticks(p.pid), now_ns()
         invs = api.invoke(events, timeout)
-        ticks1, w1 = cpu_ticks(p.pid), now_ns()
+        (user1, sys1), w1 = cpu_ticks(p.pid), now_ns()
+        ticks0, ticks1 = user0 + sys0, user1 + sys1
         moto = world.moto_requests()[moto0:]
         cf = world.cf_requests()[cf0:]
         got = outcomes(invs)
@@ -448,6 +450,8 @@ def warm_run(world: World, api: RuntimeApi, impl: str, events: list[bytes], warm
             "latency_samples_ms": [round(x, 3) for x in lat],
             "cpu_ms_per_event": (ticks1 - ticks0) * 1000 / CLK_TCK / len(invs),
             "cpu_ms_total": (ticks1 - ticks0) * 1000 / CLK_TCK,
+            "user_cpu_ms_per_event": (user1 - user0) * 1000 / CLK_TCK / len(invs),
+            "system_cpu_ms_per_event": (sys1 - sys0) * 1000 / CLK_TCK / len(invs),
             "wall_s": (w1 - w0) / 1e9,
             "events_per_s": len(invs) / ((w1 - w0) / 1e9),
             "vmhwm_kb": proc_status_kb(p.pid, "VmHWM"),
@@ -655,6 +659,11 @@ def report(res: dict) -> str:
 
     xrow("First invocation after init (one sample; connections cold)", warm["rust"]["warmup"]["first_invocation_ms"],
          warm["python"]["warmup"]["first_invocation_ms"], " ms")
+    for phase, label in (("new", "new video"), ("duplicate", "duplicate")):
+        for kind, name in (("user", "user space (utime)"), ("system", "kernel (stime)")):
+            key = f"{kind}_cpu_ms_per_event"
+            xrow(f"CPU time per event, {label}: {name}", warm["rust"][phase].get(key),
+                 warm["python"][phase].get(key), " ms", 3)
     xrow("RSS at first poll (median of cold starts)", cold["rust"]["rss_kb_at_first_poll"] / 1024,
          cold["python"]["rss_kb_at_first_poll"] / 1024, " MiB", 1)
     xrow("Peak RSS (VmHWM) after the new videos only", warm["rust"]["new"]["vmhwm_kb"] / 1024,

@@ -219,8 +219,8 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         }
 
         let claim = Claim {
-            object: object.clone(),
-            source: source.clone(),
+            object,
+            source: &source,
             version_key: object.version_key(),
             creator: object.creator(),
             token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
@@ -356,16 +356,16 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
     /// repeating a copy (or when an earlier invocation may have made one), looks the video up first.
     async fn submit(
         &self,
-        claim: &Claim,
+        claim: &Claim<'_>,
         mut look_up_first: bool,
         deadline: Deadline,
     ) -> Result<(StreamVideo, bool), SubmitError> {
         let ttl = self.config.presign_ttl;
-        let url = self.presigner.presign_get(&claim.object, ttl).await.map_err(SubmitError::Presign)?;
+        let url = self.presigner.presign_get(claim.object, ttl).await.map_err(SubmitError::Presign)?;
         let redact = |e: &StreamError| redact(&e.to_string(), &url);
         let request = CopyRequest {
             url: &url,
-            object: &claim.object,
+            object: claim.object,
             creator: &claim.creator,
             options: &self.config.stream_options,
         };
@@ -408,7 +408,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             .ok_or_else(|| StreamError::Transport("no time left before the invocation deadline".into()))
     }
 
-    async fn release(&self, claim: &Claim, reason: &str) {
+    async fn release(&self, claim: &Claim<'_>, reason: &str) {
         if let Err(e) = self.store.release(claim, reason).await {
             // The claim then expires at the deadline instead; the retry waits for that.
             warn!(error = %e, "could not release the claim");

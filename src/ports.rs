@@ -89,9 +89,10 @@ pub trait StreamClient: Send + Sync {
 
 /// One invocation's claim on one object version.
 #[derive(Debug, Clone)]
-pub struct Claim {
-    pub object: ObjectVersion,
-    pub source: String,
+pub struct Claim<'a> {
+    /// Borrowed from the decoded event: a claim adds no copy of the object version.
+    pub object: &'a ObjectVersion,
+    pub source: &'a str,
     pub version_key: String,
     pub creator: String,
     /// Random per attempt: only the holder may complete or fail the record.
@@ -114,19 +115,19 @@ pub enum ClaimOutcome {
 /// The video table.
 pub trait VideoStore: Send + Sync {
     /// Claims the record for this object version with one conditional write.
-    fn claim(&self, claim: &Claim) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
+    fn claim(&self, claim: &Claim<'_>) -> impl Future<Output = Result<ClaimOutcome, StoreError>> + Send;
     /// Records the submitted video. `Ok(false)`: the claim was lost (a newer version took the
     /// record), so this video is not referenced by it.
     fn complete(
         &self,
-        claim: &Claim,
+        claim: &Claim<'_>,
         video: &StreamVideo,
         replaced_video_uid: Option<&str>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks the version failed for good, with a readable reason.
-    fn fail(&self, claim: &Claim, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn fail(&self, claim: &Claim<'_>, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives the claim up after a retryable failure, so the retry need not wait for it to expire.
-    fn release(&self, claim: &Claim, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(&self, claim: &Claim<'_>, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Forgets a replaced video once it is deleted from Stream.
     fn clear_replaced(
         &self,

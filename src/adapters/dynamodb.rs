@@ -74,6 +74,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// attempt, so a stalled connection costs this, not the function's whole timeout.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The connection warm-up at init is best effort: it never holds init up for longer than this.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// DynamoDB error codes worth retrying (the SDK has already retried them with backoff).
 const RETRYABLE_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
@@ -219,13 +222,17 @@ impl DynamoVideoStore {
     /// half a read unit). Best effort: returns whether it worked.
     pub async fn warm_up(&self) -> bool {
         let read = self.client.get_item().table_name(&self.table).key(attr::SOURCE, s("warm-up://")).send();
-        match tokio::time::timeout(Duration::from_secs(2), read).await {
+        match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "DynamoDB warm-up failed");
                 false
             }
-            Err(_) => false,
+            // The SDK retries connection errors (an untrusted certificate too) with backoff.
+            Err(_) => {
+                tracing::warn!(error = "no answer within the warm-up timeout", "DynamoDB warm-up failed");
+                false
+            }
         }
     }
 
@@ -262,8 +269,8 @@ impl DynamoVideoStore {
 }
 
 impl VideoStore for DynamoVideoStore {
-    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, StoreError> {
-        let o = &claim.object;
+    async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
+        let o = claim.object;
         let now = rfc3339(claim.now_ms);
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Pending.as_str()))
@@ -294,7 +301,7 @@ impl VideoStore for DynamoVideoStore {
              OR (#status = :deleted AND #sequencer < :sequencer)";
 
         let result = self
-            .update(&claim.source, u, condition)
+            .update(claim.source, u, condition)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -316,7 +323,7 @@ impl VideoStore for DynamoVideoStore {
                 };
                 let item = match returned {
                     Some(item) => Some(item),
-                    None => self.read(&claim.source).await?,
+                    None => self.read(claim.source).await?,
                 };
                 let stored = item.as_ref().map(stored_version).transpose()?;
                 match judge_claim(stored.as_ref(), &claim.version_key, &o.sequencer, claim.now_ms) {
@@ -334,7 +341,7 @@ impl VideoStore for DynamoVideoStore {
 
     async fn complete(
         &self,
-        claim: &Claim,
+        claim: &Claim<'_>,
         video: &StreamVideo,
         replaced_video_uid: Option<&str>,
     ) -> Result<bool, StoreError> {
@@ -359,14 +366,14 @@ impl VideoStore for DynamoVideoStore {
         let (vk, token) =
             (u.value("expected_version_key", s(&claim.version_key)), u.value("expected_token", s(&claim.token)));
         let condition = format!("{} = {vk} AND {} = {token}", u.name(attr::VERSION_KEY), u.name(attr::CLAIM_TOKEN));
-        match self.update(&claim.source, u, &condition).send().await {
+        match self.update(claim.source, u, &condition).send().await {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(store_error("UpdateItem (complete)", e)),
         }
     }
 
-    async fn fail(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
+    async fn fail(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Failed.as_str()))
             .set(attr::ERROR, s(reason))
@@ -375,7 +382,7 @@ impl VideoStore for DynamoVideoStore {
             .remove(attr::CLAIM_EXPIRES_AT);
         let token = u.value("expected_token", s(&claim.token));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
-        match self.update(&claim.source, u, &condition).send().await {
+        match self.update(claim.source, u, &condition).send().await {
             Ok(_) => Ok(()),
             // Someone else holds the record now; their outcome stands.
             Err(e) if is_conditional_check_failed(&e) => Ok(()),
@@ -383,7 +390,7 @@ impl VideoStore for DynamoVideoStore {
         }
     }
 
-    async fn release(&self, claim: &Claim, reason: &str) -> Result<(), StoreError> {
+    async fn release(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
         let mut u = Update::default();
         u.set(attr::CLAIM_EXPIRES_AT, n(0))
             .set(attr::LAST_ERROR, s(reason))
@@ -391,7 +398,7 @@ impl VideoStore for DynamoVideoStore {
             .remove(attr::CLAIM_TOKEN);
         let token = u.value("expected_token", s(&claim.token));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
-        match self.update(&claim.source, u, &condition).send().await {
+        match self.update(claim.source, u, &condition).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(store_error("UpdateItem (release)", e)),

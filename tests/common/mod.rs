@@ -234,13 +234,13 @@ impl World {
         use vinofy_ingest::ports::{Claim, ClaimOutcome, VideoStore};
         let now = vinofy_ingest::ingest::now_ms();
         let claim = Claim {
-            source: object.source(),
+            source: &object.source(),
             version_key: object.version_key(),
             creator: object.creator(),
             token: "claim-left-by-a-test".into(),
             expires_at_ms: now + expires_in_ms,
             now_ms: now,
-            object: object.clone(),
+            object,
         };
         let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &self.table);
         assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
