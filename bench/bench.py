@@ -383,26 +383,33 @@ def outcomes(invs) -> dict:
 # --- measurements ----------------------------------------------------------------------------------
 
 
+def start_cold(world: World, api: RuntimeApi, impl: str, env: dict, log_name: str) -> tuple[subprocess.Popen, int]:
+    """Spawns a fresh function process (its own Runtime API generation); returns it and its init
+    time in ns (spawn → its first `next`). Not tied to the driver: vfork keeps the spawn cheap."""
+    cmd, cwd = command(impl)
+    gen = api.new_generation()
+    out = open(world.logs / f"{log_name}.log", "ab")
+    t0 = now_ns()
+    p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, tie=False)
+    first = api.wait_first_poll(gen, 60)
+    if first is None:
+        stop(p, signal.SIGKILL)
+        raise SystemExit(f"{log_name}: no poll of /invocation/next within 60 s (see {world.logs}/{log_name}.log)")
+    return p, first - t0
+
+
 def cold_starts(world: World, api: RuntimeApi) -> dict:
     results = {impl: [] for impl in IMPLS}
     table = "bench-cold"  # never written: cold-start processes receive no event
     # One discarded start each first: page cache, and the bytecode of site-packages.
     schedule = [(impl, False) for impl in IMPLS] + [(impl, True) for _ in range(COLD_STARTS) for impl in IMPLS]
     for impl, keep in schedule:
-        cmd, cwd = command(impl)
         env = world.function_env(impl, api.address, table, via_proxy=False)
-        gen = api.new_generation()
-        out = open(world.logs / f"{impl}-cold.log", "ab")
-        t0 = now_ns()
-        p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, tie=False)
-        first = api.wait_first_poll(gen, 60)
-        if first is None:
-            stop(p, signal.SIGKILL)
-            raise SystemExit(f"{impl}: no poll of /invocation/next within 60 s (see {world.logs}/{impl}-cold.log)")
+        p, init_ns = start_cold(world, api, impl, env, f"{impl}-cold")
         rss = proc_status_kb(p.pid, "VmRSS")
         stop(p, signal.SIGKILL)
         if keep:
-            results[impl].append({"init_ms": (first - t0) / 1e6, "rss_kb_at_first_poll": rss})
+            results[impl].append({"init_ms": init_ns / 1e6, "rss_kb_at_first_poll": rss})
     api.new_generation()
     return {impl: {"samples": r, "init_ms": summary([s["init_ms"] for s in r]),
                    "rss_kb_at_first_poll": statistics.median(s["rss_kb_at_first_poll"] for s in r)}
@@ -487,25 +494,17 @@ def first_events(world: World, api: RuntimeApi, events: list[bytes]) -> dict:
     it = iter(events)
     for _ in range(len(events) // len(FIRST_EVENT_VARIANTS)):
         for impl, warm_up in FIRST_EVENT_VARIANTS:
-            cmd, cwd = command(impl)
             env = world.function_env(impl, api.address, table, via_proxy=False, tls=True)
             if warm_up is not None:
                 env["WARM_UP_CONNECTIONS"] = warm_up
             name = variant_name(impl, warm_up)
-            gen = api.new_generation()
-            out = open(world.logs / f"{name}-first.log", "ab")
-            t0 = now_ns()
-            p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, tie=False)
-            first = api.wait_first_poll(gen, 60)
-            if first is None:
-                stop(p, signal.SIGKILL)
-                raise SystemExit(f"{name}: no poll of /invocation/next within 60 s (see {world.logs}/{name}-first.log)")
+            p, init_ns = start_cold(world, api, impl, env, f"{name}-first")
             invs = api.invoke([next(it)], 60)
             stop(p, signal.SIGKILL)
             got = outcomes(invs)
             if got != {"submitted": 1}:
                 raise SystemExit(f"{name}: first event over TLS: unexpected outcome {got} (see {world.logs}/{name}-first.log)")
-            init_ms, first_ms = (first - t0) / 1e6, invs[0].latency_ms
+            init_ms, first_ms = init_ns / 1e6, invs[0].latency_ms
             results[name].append({"init_ms": init_ms, "first_event_ms": first_ms, "total_ms": init_ms + first_ms})
     api.new_generation()
     return {name: {"samples": r, **{k: summary([x[k] for x in r]) for k in ("init_ms", "first_event_ms", "total_ms")}}
