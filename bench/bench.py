@@ -388,9 +388,9 @@ def start_cold(world: World, api: RuntimeApi, impl: str, env: dict, log_name: st
     time in ns (spawn → its first `next`). Not tied to the driver: vfork keeps the spawn cheap."""
     cmd, cwd = command(impl)
     gen = api.new_generation()
-    out = open(world.logs / f"{log_name}.log", "ab")
-    t0 = now_ns()
-    p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, tie=False)
+    with open(world.logs / f"{log_name}.log", "ab") as out:  # the child keeps its own descriptor
+        t0 = now_ns()
+        p = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, tie=False)
     first = api.wait_first_poll(gen, 60)
     if first is None:
         stop(p, signal.SIGKILL)

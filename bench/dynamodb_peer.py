@@ -41,9 +41,15 @@ def main() -> int:
         # One request at a time, the whole response produced inside the lock (DynamoDB applies a
         # conditional write atomically; moto does it one action at a time).
         with lock:
-            body = list(app(environ, start))
-        target = environ.get("HTTP_X_AMZ_TARGET", "-")
-        log.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '/')} {status[0]} {target}\n")
+            result = app(environ, start)
+            try:
+                body = list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            target = environ.get("HTTP_X_AMZ_TARGET", "-")
+            code = status[0] if status else "500"
+            log.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '/')} {code} {target}\n")
         return body
 
     print(f"dynamodb peer (moto under waitress, keep-alive) on http://{args.host}:{args.port}", flush=True)

@@ -57,6 +57,7 @@ class RuntimeApi:
         self.queue: collections.deque[Invocation] = collections.deque()
         self.invocations: dict[str, Invocation] = {}
         self.gen = 0
+        self.conn_gens: dict[int, int] = {}  # socket fd → generation at accept (see Handler.setup)
         self.first_poll_ns: dict[int, int] = {}
         self.polls: list[tuple[int, int]] = []  # (generation, arrival ns)
         self.init_errors: list[tuple[int, bytes]] = []
@@ -73,11 +74,12 @@ class RuntimeApi:
 
             def setup(self):
                 super().setup()
-                # A connection belongs to the generation in which it was accepted: a killed process's
-                # keep-alive connection can still carry a `next` it wrote just before dying, and that
-                # poll must not count as (or take an event meant for) the next process.
+                # A connection belongs to the generation in which it was accepted (recorded by the
+                # accepting thread, below): a killed process's keep-alive connection can still carry
+                # a `next` it wrote just before dying, and that poll must not count as (or take an
+                # event meant for) the next process.
                 with api.cond:
-                    self.conn_gen = api.gen
+                    self.conn_gen = api.conn_gens.pop(self.request.fileno(), api.gen)
 
             def _body(self) -> bytes:
                 return read_body(self)
@@ -159,6 +161,12 @@ class RuntimeApi:
             def server_bind(self):
                 self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().server_bind()
+
+            def process_request(self, request, client_address):
+                # Runs in the accepting thread: the generation at accept time, for Handler.setup.
+                with api.cond:
+                    api.conn_gens[request.fileno()] = api.gen
+                super().process_request(request, client_address)
 
         self.server = Server((host, port), Handler)
         self.address = f"{self.server.server_address[0]}:{self.server.server_address[1]}"

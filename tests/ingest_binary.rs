@@ -253,8 +253,9 @@ async fn dynamodb_and_cloudflare_are_reached_over_verified_tls() {
     let uid = s(&record, "video_uid").expect("a video uid");
     assert!(world.videos().await.iter().any(|v| v["video"]["uid"] == uid.as_str()), "the video exists in the emulator");
 
-    // The public roots only (not the local CA): the handshakes fail, the event fails retryably
-    // (the claim is never written), nothing is written.
+    // The public roots only (not the local CA): both handshakes fail on the certificate, the event
+    // fails retryably (the claim is never written), and nothing reaches either peer.
+    let lists_before = world.requests("list").await;
     let mut untrusting = over_tls.to_vec();
     untrusting.push(("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"));
     let refused = Function::start(&world, &untrusting).await;
@@ -267,6 +268,9 @@ async fn dynamodb_and_cloudflare_are_reached_over_verified_tls() {
         other => panic!("the event must fail while the peer is untrusted: {other:?}\n{}", logs()),
     }
     assert!(logs().contains("DynamoDB warm-up failed"), "{}", logs());
+    let cloudflare_refused = r#""message":"Cloudflare warm-up failed","error":"#;
+    assert!(logs().contains(cloudflare_refused) && logs().contains("UnknownIssuer"), "{}", logs());
+    assert_eq!(world.requests("list").await, lists_before, "no request reached Cloudflare");
     assert!(world.record("videos/untrusted.mp4").await.is_none(), "no record without a trusted DynamoDB");
     assert_eq!(world.videos().await.len(), 1, "no video without a trusted Cloudflare");
 }

@@ -80,8 +80,8 @@ struct PlaybackDto {
 
 impl CloudflareStream {
     pub fn new(api_url: &str, account_id: &str, token: SecretString) -> Result<Self, StartupError> {
-        super::use_ring_for_tls();
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(super::ring_tls_config()?)
             .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .build()

@@ -68,8 +68,6 @@ pub struct DynamoVideoStore {
     table: String,
 }
 
-/// The SDK's default connect timeout (kept: setting a timeout config replaces the whole default).
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// One DynamoDB attempt (a single-item write answers in milliseconds); the SDK retries a timed-out
 /// attempt, so a stalled connection costs this, not the function's whole timeout.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,12 +202,8 @@ impl DynamoVideoStore {
             // bench/run.sh and perf); for payloads this small an attempt timeout is the better guard
             // against a stalled connection, and the SDK retries the attempt.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            )
+            // Merged with the shared config's timeouts (the SDK keeps its 3.1 s connect timeout).
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build())
             .build();
         Self { client: Client::from_conf(config), table: table.to_owned() }
     }

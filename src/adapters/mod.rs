@@ -6,6 +6,8 @@ pub mod dynamodb;
 pub mod s3;
 pub mod secrets;
 
+use std::sync::Arc;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls;
@@ -36,20 +38,29 @@ pub async fn aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()).load().await
 }
 
-/// The HTTPS client all AWS SDK clients share: hyper + rustls with the *ring* provider, the one
-/// reqwest uses too ([`use_ring_for_tls`]). The SDKs' default client brings aws-lc-rs, whose first
-/// TLS handshake in a process spent ~30 ms building the ClientHello here (bench/run.sh, first-event
-/// phase), and a second crypto library in the binary.
+/// The HTTPS client all AWS SDK clients share: hyper + rustls with the *ring* provider, as reqwest's
+/// ([`ring_tls_config`]). The SDKs' default client brings aws-lc-rs, whose first TLS handshake in a
+/// process spent ~30 ms building the ClientHello here (bench/run.sh, first-event phase), and a second
+/// crypto library in the binary.
 pub fn aws_http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .build_https()
 }
 
-/// Makes *ring* the process's rustls provider, which reqwest (feature `rustls-no-provider`) picks
-/// up. Idempotent: a provider installed earlier stays.
-pub fn use_ring_for_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// The TLS configuration of the Cloudflare client: rustls on *ring*, certificates verified by the
+/// platform verifier against the system's roots (what reqwest does by default, with its aws-lc).
+/// Handed to reqwest explicitly (feature `rustls-no-provider`), so nothing depends on a process-wide
+/// provider that a build with other features might resolve differently.
+pub fn ring_tls_config() -> Result<rustls::ClientConfig, StartupError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let tls_error = |e: rustls::Error| StartupError::Init(format!("cannot set up TLS: {e}"));
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_platform_verifier()
+        .map_err(tls_error)?
+        .with_no_client_auth())
 }
 
 /// A secret from the environment or Secrets Manager (read once, at start-up).

@@ -245,5 +245,8 @@ impl Drop for TlsFront {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = self.ca_pem.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
