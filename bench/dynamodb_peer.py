@@ -15,9 +15,13 @@ Usage: dynamodb_peer.py --port PORT --log FILE
 import argparse
 import sys
 import threading
+from pathlib import Path
 
 import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from moto_atomic import serialised  # noqa: E402  (the tests' moto runs requests the same way)
 
 
 def main() -> int:
@@ -27,9 +31,11 @@ def main() -> int:
     ap.add_argument("--log", required=True)
     args = ap.parse_args()
 
-    app = DomainDispatcherApplication(create_backend_app)
+    # One request at a time (DynamoDB applies a conditional write atomically; moto does it one
+    # action at a time).
+    app = serialised(DomainDispatcherApplication(create_backend_app))
     log = open(args.log, "a", buffering=1)
-    lock = threading.Lock()
+    log_lock = threading.Lock()
 
     def logged(environ, start_response):
         status = []
@@ -38,17 +44,10 @@ def main() -> int:
             status.append(s.split(" ", 1)[0])
             return start_response(s, headers, exc_info)
 
-        # One request at a time, the whole response produced inside the lock (DynamoDB applies a
-        # conditional write atomically; moto does it one action at a time).
-        with lock:
-            result = app(environ, start)
-            try:
-                body = list(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-            target = environ.get("HTTP_X_AMZ_TARGET", "-")
-            code = status[0] if status else "500"
+        body = app(environ, start)
+        target = environ.get("HTTP_X_AMZ_TARGET", "-")
+        code = status[0] if status else "500"
+        with log_lock:
             log.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '/')} {code} {target}\n")
         return body
 
