@@ -93,7 +93,7 @@ impl CloudflareStream {
     /// cold start, against Cloudflare's 1,200 per 5 minutes. Best effort: returns whether it worked.
     pub async fn warm_up(&self) -> bool {
         let url = format!("{}?creator=warm-up&limit=1", self.stream_url);
-        match self.call(Method::GET, &url, None, Duration::from_secs(2)).await {
+        match self.call(Method::GET, &url, None, super::WARM_UP_TIMEOUT).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "Cloudflare warm-up failed");

@@ -72,9 +72,6 @@ pub struct DynamoVideoStore {
 /// attempt, so a stalled connection costs this, not the function's whole timeout.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The connection warm-up at init is best effort: it never holds init up for longer than this.
-const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// DynamoDB error codes worth retrying (the SDK has already retried them with backoff).
 const RETRYABLE_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
@@ -216,7 +213,7 @@ impl DynamoVideoStore {
     /// half a read unit). Best effort: returns whether it worked.
     pub async fn warm_up(&self) -> bool {
         let read = self.client.get_item().table_name(&self.table).key(attr::SOURCE, s("warm-up://")).send();
-        match tokio::time::timeout(WARM_UP_TIMEOUT, read).await {
+        match tokio::time::timeout(super::WARM_UP_TIMEOUT, read).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "DynamoDB warm-up failed");

@@ -30,6 +30,9 @@ pub enum StartupError {
     Init(String),
 }
 
+/// Each connection warm-up at init is best effort: it never holds init up for longer than this.
+const WARM_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub type LiveIngestor = Ingestor<S3Presigner, CloudflareStream, DynamoVideoStore>;
 
 /// Loads the AWS configuration the standard way (region, credentials, and endpoint overrides such as
