@@ -199,9 +199,7 @@ pub struct TlsFront {
 impl TlsFront {
     /// `upstreams`: base URLs (`http://127.0.0.1:PORT`, a path is ignored).
     pub fn start(upstreams: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("vinofy-tls-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_pem = dir.join("ca.pem");
+        let ca_pem = std::env::temp_dir().join(format!("{}.pem", super::unique("vinofy-tls-ca")));
         let hostports: Vec<String> = upstreams.iter().map(|u| hostport(u).to_owned()).collect();
         let (ca, forwards) = (ca_pem.clone(), hostports.clone());
         let (child, mapping) = on_keeper_thread(move || {
@@ -245,8 +243,6 @@ impl Drop for TlsFront {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(dir) = self.ca_pem.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_file(&self.ca_pem);
     }
 }
