@@ -52,6 +52,9 @@ pub struct StreamOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub videos_table: String,
+    /// The one bucket whose notifications are ingested (`UPLOAD_BUCKET`; the stack sets it). An
+    /// event naming any other bucket is refused: the function's role can read only this one.
+    pub upload_bucket: String,
     pub cloudflare_api_url: String,
     pub cloudflare_account_id: String,
     pub cloudflare_token: SecretSource,
@@ -80,6 +83,10 @@ impl Config {
         let required = |name: &'static str| get(name).ok_or_else(|| bad(name, "is required but not set"));
 
         let videos_table = table_name(get("VIDEOS_TABLE"))?;
+        let upload_bucket = required("UPLOAD_BUCKET")?;
+        if let Err(problem) = crate::domain::object::check_bucket_name(&upload_bucket) {
+            return Err(bad("UPLOAD_BUCKET", problem));
+        }
 
         let cloudflare_account_id = required("CLOUDFLARE_ACCOUNT_ID")?;
         if cloudflare_account_id.len() > 32 || !cloudflare_account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -142,6 +149,7 @@ impl Config {
 
         Ok(Self {
             videos_table,
+            upload_bucket,
             cloudflare_api_url,
             cloudflare_account_id,
             cloudflare_token,
@@ -210,11 +218,25 @@ fn table_name(value: Option<String>) -> Result<String, ConfigError> {
     Ok(table)
 }
 
-/// Rejects values that cannot be a bearer token (they would fail at the first call instead).
+/// How template.yaml's secrets start out (`REPLACE_WITH_CLOUDFLARE_API_TOKEN`, ...): a public string,
+/// so a function that accepted it would trust anyone (webhook) or fail every upload (token).
+pub const SECRET_PLACEHOLDER_PREFIX: &str = "REPLACE_WITH_";
+
+/// Rejects values that cannot be a bearer token or signing secret (they would fail at the first call
+/// instead), and the stack's placeholders: the function refuses to start until the real value is stored.
 pub fn validate_token(name: &'static str, token: &str) -> Result<SecretString, ConfigError> {
     let token = token.trim();
     if token.is_empty() {
         return Err(bad(name, "is empty"));
+    }
+    if token.len() >= SECRET_PLACEHOLDER_PREFIX.len()
+        && token[..SECRET_PLACEHOLDER_PREFIX.len()].eq_ignore_ascii_case(SECRET_PLACEHOLDER_PREFIX)
+    {
+        return Err(bad(
+            name,
+            "still holds the stack's placeholder: store the real value (README, \"Deploying for real\"); \
+             the function does not start until then",
+        ));
     }
     if !token.chars().all(|c| c.is_ascii_graphic()) {
         return Err(bad(name, "contains whitespace or non-ASCII characters; it cannot be a Cloudflare API token"));
@@ -245,6 +267,7 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let base = [
             ("VIDEOS_TABLE", "videos"),
+            ("UPLOAD_BUCKET", "uploads"),
             ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
             ("CLOUDFLARE_API_TOKEN", "tok"),
         ];
@@ -272,6 +295,11 @@ mod tests {
             (&[("CLOUDFLARE_ACCOUNT_ID", " ")], "CLOUDFLARE_ACCOUNT_ID"),
             (&[("CLOUDFLARE_API_TOKEN", "")], "CLOUDFLARE_API_TOKEN"),
             (&[("CLOUDFLARE_API_TOKEN", "has space")], "CLOUDFLARE_API_TOKEN"),
+            (&[("CLOUDFLARE_API_TOKEN", "REPLACE_WITH_CLOUDFLARE_API_TOKEN")], "CLOUDFLARE_API_TOKEN"),
+            (&[("CLOUDFLARE_API_TOKEN", "replace_with_anything")], "CLOUDFLARE_API_TOKEN"),
+            (&[("UPLOAD_BUCKET", "")], "UPLOAD_BUCKET"),
+            (&[("UPLOAD_BUCKET", "Uploads")], "UPLOAD_BUCKET"),
+            (&[("UPLOAD_BUCKET", "uploads/videos")], "UPLOAD_BUCKET"),
             (&[("CLOUDFLARE_API_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:x")], "CLOUDFLARE_API_TOKEN"),
             (&[("PRESIGN_TTL_SECONDS", "604801")], "PRESIGN_TTL_SECONDS"),
             (&[("PRESIGN_TTL_SECONDS", "0")], "PRESIGN_TTL_SECONDS"),
@@ -294,6 +322,7 @@ mod tests {
     fn secret_arn_replaces_the_inline_token() {
         let map: HashMap<&str, &str> = [
             ("VIDEOS_TABLE", "videos"),
+            ("UPLOAD_BUCKET", "uploads"),
             ("CLOUDFLARE_ACCOUNT_ID", "acct"),
             ("CLOUDFLARE_API_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:cf"),
         ]
@@ -319,6 +348,15 @@ mod tests {
         assert_eq!(ok.tolerance_seconds, 300);
         let missing = WebhookConfig::from_lookup(|k| (k == "VIDEOS_TABLE").then(|| "videos".into())).unwrap_err();
         assert_eq!(missing.name, "CLOUDFLARE_WEBHOOK_SECRET");
+        let placeholder = WebhookConfig::from_lookup(|k| match k {
+            "VIDEOS_TABLE" => Some("videos".into()),
+            "CLOUDFLARE_WEBHOOK_SECRET" => Some("REPLACE_WITH_CLOUDFLARE_WEBHOOK_SECRET".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(placeholder.name, "CLOUDFLARE_WEBHOOK_SECRET");
+        assert!(placeholder.to_string().contains("placeholder"), "{placeholder}");
+        assert!(!placeholder.to_string().contains("REPLACE_WITH"), "the value is never quoted: {placeholder}");
         let bad_tolerance = WebhookConfig::from_lookup(|k| match k {
             "VIDEOS_TABLE" => Some("videos".into()),
             "CLOUDFLARE_WEBHOOK_SECRET" => Some("s".into()),
@@ -327,6 +365,23 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(bad_tolerance.name, "WEBHOOK_TOLERANCE_SECONDS");
+    }
+
+    /// The one copy of the placeholder rule covers every placeholder the stack creates.
+    #[test]
+    fn every_placeholder_in_the_template_is_refused() {
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+        let placeholders: Vec<&str> = template
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("SecretString:"))
+            .map(str::trim)
+            .collect();
+        assert!(placeholders.len() >= 2, "the template's secrets: {placeholders:?}");
+        for p in placeholders {
+            let err = validate_token("CLOUDFLARE_API_TOKEN_SECRET_ARN", p).unwrap_err();
+            assert!(err.problem.contains("placeholder"), "{p}: {err}");
+        }
+        assert!(validate_token("X", "REPLACEMENT-token-is-fine").is_ok());
     }
 
     #[test]

@@ -32,6 +32,17 @@ impl StreamError {
         }
     }
 
+    /// The same error with every text taken from the provider scrubbed of credentials
+    /// ([`crate::domain::scrub`]): the adapter applies it to everything it builds from a response.
+    pub fn scrubbed(self) -> Self {
+        use crate::domain::scrub::scrub_provider_text as scrub;
+        match self {
+            Self::Transport(m) => Self::Transport(scrub(&m)),
+            Self::Http { status, message, retry_after } => Self::Http { status, message: scrub(&message), retry_after },
+            Self::InvalidResponse(m) => Self::InvalidResponse(scrub(&m)),
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Http { retry_after, .. } => *retry_after,

@@ -15,8 +15,8 @@ use serde_json::Value;
 use tracing::{Instrument, error, field, info, info_span, warn};
 
 use crate::config::{Config, ReplacedVideoPolicy};
-use crate::domain::event::{Invocation, Notification, ObjectEvent, parse_invocation};
-use crate::domain::object::{ObjectVersion, skip_reason};
+use crate::domain::event::{EventRules, Invocation, Notification, ObjectEvent, parse_invocation};
+use crate::domain::object::{ObjectVersion, skip_reason, source_uri};
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
 use crate::error::{IngestError, StreamError};
@@ -120,7 +120,9 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
     /// SQS, the messages to redeliver); `Err` fails the invocation so Lambda retries it (or sends
     /// it to the failure destination once retries run out).
     pub async fn handle(&self, payload: &Value, deadline: Deadline) -> Result<Value, IngestError> {
-        let invocation = parse_invocation(payload).inspect_err(|e| error!(error = %e, "rejected a malformed event"))?;
+        let rules = EventRules { upload_bucket: &self.config.upload_bucket };
+        let invocation =
+            parse_invocation(payload, &rules).inspect_err(|e| error!(error = %e, "rejected a malformed event"))?;
         match invocation {
             Invocation::S3Test => {
                 info!("acknowledged s3:TestEvent");
@@ -176,7 +178,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
                 ObjectEvent::Created(object) => self.ingest(object, deadline).instrument(span).await,
                 ObjectEvent::Removed { bucket, key, version_id, sequencer, delete_marker } => {
                     let removed_version = if *delete_marker { None } else { version_id.as_deref() };
-                    self.remove(&format!("s3://{bucket}/{key}"), removed_version, sequencer, deadline)
+                    self.remove(&source_uri(bucket, key), removed_version, sequencer, deadline)
                         .instrument(span)
                         .await
                 }
@@ -185,7 +187,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
                 Ok(r) => reports.push(r),
                 Err(e) => {
                     reports.push(RecordReport {
-                        source: format!("s3://{bucket}/{key}"),
+                        source: source_uri(bucket, key),
                         outcome: Outcome::Failed,
                         video_uid: None,
                         detail: Some(e.to_string()),
@@ -206,6 +208,21 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
     /// Ingests one object version (claim → copy → complete), exactly as for a notification; the
     /// operator CLI's backfill and reconcile use it too.
     pub async fn ingest(&self, object: &ObjectVersion, deadline: Deadline) -> Result<RecordReport, IngestError> {
+        self.ingest_version(object, deadline, false).await
+    }
+
+    /// As [`Self::ingest`], but a version recorded as `failed` is claimed and submitted again (the
+    /// operator's `vinofy backfill --retry-failed`, once the cause, say a bad token, is fixed).
+    pub async fn retry_failed(&self, object: &ObjectVersion, deadline: Deadline) -> Result<RecordReport, IngestError> {
+        self.ingest_version(object, deadline, true).await
+    }
+
+    async fn ingest_version(
+        &self,
+        object: &ObjectVersion,
+        deadline: Deadline,
+        retry_failed: bool,
+    ) -> Result<RecordReport, IngestError> {
         let source = object.source();
         let report = |outcome, video_uid: Option<String>, detail: Option<String>| RecordReport {
             source: source.clone(),
@@ -226,6 +243,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             expires_at_ms: deadline.epoch_ms,
             now_ms: now_ms(),
+            retry_failed,
         };
         let (verdict, current_video_uid) = match self.store.claim(&claim).await? {
             ClaimOutcome::Claimed { verdict, current_video_uid } => (verdict, current_video_uid),
@@ -248,14 +266,15 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
                         info!("outdated event: a newer version of this object is already recorded");
                         Ok(report(Outcome::Outdated, None, None))
                     }
-                    ClaimVerdict::Claim | ClaimVerdict::TakeOver => {
+                    ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => {
                         unreachable!("a refused claim has a refusing verdict")
                     }
                 };
             }
         };
-        let takeover = verdict == ClaimVerdict::TakeOver;
-        info!(takeover, "claimed object version");
+        // A failed attempt may have got as far as Cloudflare: look up before copying, as for a take-over.
+        let takeover = matches!(verdict, ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed);
+        info!(takeover, retry_failed = verdict == ClaimVerdict::RetryFailed, "claimed object version");
 
         let (video, adopted) = match self.submit(&claim, takeover, deadline).await {
             Ok(v) => v,
@@ -437,14 +456,9 @@ enum SubmitError {
 }
 
 /// Cloudflare may quote the request back in an error; a presigned URL must not reach a log, an
-/// error, or the table that way.
+/// error, or the table that way, in any form (the adapter already scrubbed generically).
 fn redact(text: &str, url: &PresignedUrl) -> String {
-    let mut out = text.replace(url.expose(), "<presigned-url>");
-    if let Some((base, _query)) = url.expose().split_once('?') {
-        // Also a query-less echo would not be a credential, but signature fragments would.
-        out = out.replace(&url.expose()[base.len()..], "?<redacted>");
-    }
-    out
+    crate::domain::scrub::scrub_with_known_secret(text, url.expose())
 }
 
 #[cfg(test)]
@@ -457,7 +471,8 @@ mod tests {
         let text = format!("bad url {} and query {}", url.expose(), "?X-Amz-Signature=abc&X-Amz-Credential=AK");
         let out = redact(&text, &url);
         assert!(!out.contains("X-Amz-Signature"), "{out}");
-        assert!(out.contains("<presigned-url>"));
+        assert!(!out.contains("abc&"), "{out}");
+        assert!(out.starts_with("bad url <redacted>"), "{out}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod logging;
 pub mod ports;
 pub mod secret;
 pub mod webhook;

@@ -100,6 +100,8 @@ pub struct Claim<'a> {
     /// The invocation deadline (epoch ms): past it, the claim is free to take over.
     pub expires_at_ms: i64,
     pub now_ms: i64,
+    /// A `failed` record of this version may be claimed again (operator retry only).
+    pub retry_failed: bool,
 }
 
 /// The result of trying to claim.

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
 use crate::adapters::cloudflare::parse_video_json;
+use crate::domain::record::clamp_modified;
 use crate::domain::signature;
 use crate::ingest::now_ms;
 use crate::ports::{StateUpdateOutcome, StreamStateStore};
@@ -58,13 +59,15 @@ impl<S: StreamStateStore> WebhookHandler<S> {
             return reply(401, json!({"error": e.to_string()}));
         }
         // Never log the body: its meta.downloaded-from is our presigned URL.
-        let video = match parse_video_json(&body) {
+        let mut video = match parse_video_json(&body) {
             Ok(video) => video,
             Err(e) => {
                 warn!(error = %e, "signed webhook body is not a video object");
                 return reply(400, json!({"error": "body is not a Stream video object"}));
             }
         };
+        // The signature dates the delivery, not `modified`: a far-future one would freeze the record.
+        video.details.modified = clamp_modified(video.details.modified.take(), now + self.tolerance_seconds);
         let span = tracing::info_span!("webhook", video_uid = %video.uid, state = %video.state);
         let _guard = span.enter();
         match self.store.apply_stream_state(&video).await {

@@ -3,12 +3,19 @@
 
 use serde_json::Value;
 use vinofy_ingest::adapters::cloudflare::parse_video_json;
-use vinofy_ingest::domain::event::{Invocation, Notification, ObjectEvent, parse_invocation};
+use vinofy_ingest::domain::event::{EventRules, Invocation, MAX_SQS_MESSAGES, Notification, ObjectEvent};
 use vinofy_ingest::domain::signature::verify;
 
 fn load(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The samples' bucket, as the local stack (scripts/demo.sh) sets UPLOAD_BUCKET.
+const RULES: EventRules<'static> = EventRules { upload_bucket: "vinofy-uploads-local" };
+
+fn parse_invocation(event: &Value) -> Result<Invocation, vinofy_ingest::domain::event::EventError> {
+    vinofy_ingest::domain::event::parse_invocation(event, &RULES)
 }
 
 fn created(name: &str) -> Vec<ObjectEvent> {
@@ -41,6 +48,23 @@ fn the_sqs_sample_carries_a_notification_and_a_test_event() {
     let Ok(Invocation::Sqs(messages)) = parse_invocation(&load("sqs-s3-put.json")) else { panic!() };
     assert!(matches!(&messages[0].body, Ok(Notification::Records(r)) if r.len() == 1));
     assert_eq!(messages[1].body, Ok(Notification::Test));
+}
+
+/// The event source's batch size must stay within what the function accepts, or every batch would
+/// be refused as an invalid event.
+#[test]
+fn the_template_sqs_batch_fits_the_records_cap() {
+    let text = std::fs::read_to_string(format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let batch = template["Resources"]["IngestQueueEventSource"]["Properties"]["BatchSize"].as_u64().unwrap();
+    assert!(batch as usize <= MAX_SQS_MESSAGES, "BatchSize {batch} > {MAX_SQS_MESSAGES}");
+}
+
+#[test]
+fn samples_of_another_bucket_are_refused() {
+    let other = EventRules { upload_bucket: "another-bucket" };
+    let err = vinofy_ingest::domain::event::parse_invocation(&load("s3-put.json"), &other).unwrap_err();
+    assert!(err.0.contains("UPLOAD_BUCKET"), "{err}");
 }
 
 #[test]

@@ -6,9 +6,16 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use vinofy_ingest::domain::event::{Invocation, ObjectEvent, parse_invocation};
+use vinofy_ingest::domain::event::{EventError, EventRules, Invocation, ObjectEvent};
+use vinofy_ingest::domain::object::MAX_KEY_BYTES;
 use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
 use vinofy_ingest::domain::s3_key::{decode_s3_key, encode_s3_key};
+
+const UPLOAD_BUCKET: &str = "uploads";
+
+fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
+    vinofy_ingest::domain::event::parse_invocation(event, &EventRules { upload_bucket: UPLOAD_BUCKET })
+}
 
 fn cases() -> u32 {
     std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000)
@@ -62,7 +69,7 @@ fn arb_s3_record() -> impl Strategy<Value = Value> {
     let field = |s: BoxedStrategy<Value>| prop_oneof![3 => s, 1 => Just(Value::Null)];
     (
         field(prop_oneof![Just(json!("ObjectCreated:Put")), Just(json!("ObjectRemoved:Delete")), "\\PC{0,30}".prop_map(Value::from)].boxed()),
-        field("[a-z0-9.-]{0,63}".prop_map(Value::from).boxed()),
+        field(prop_oneof![3 => Just(json!(UPLOAD_BUCKET)), 1 => "[a-z0-9./-]{0,63}".prop_map(Value::from)].boxed()),
         field(prop_oneof!["[\\PC%+]{0,80}".prop_map(Value::from), "\\PC{0,40}".prop_map(|k| Value::from(encode_s3_key(&k)))].boxed()),
         field(prop_oneof![any::<i64>().prop_map(Value::from), "[0-9-]{0,12}".prop_map(Value::from)].boxed()),
         field("[0-9a-f-]{0,40}".prop_map(Value::from).boxed()),
@@ -93,6 +100,11 @@ fn hostile_s3_records_decode_or_fail_cleanly() {
                 Ok(Invocation::S3(events)) => {
                     prop_assert_eq!(events.len(), records.len());
                     for e in events {
+                        // Whatever decodes is within the bounds: our bucket, a bounded printable key.
+                        let (bucket, key) = e.bucket_and_key();
+                        prop_assert_eq!(bucket, UPLOAD_BUCKET);
+                        prop_assert!(!key.is_empty() && key.len() <= MAX_KEY_BYTES);
+                        prop_assert!(!key.chars().any(char::is_control));
                         if let ObjectEvent::Created(o) = e {
                             prop_assert!(!o.bucket.is_empty());
                             prop_assert!(o.sequencer.is_empty() || o.sequencer.len() >= 64);
@@ -153,7 +165,7 @@ fn the_claim_rule_never_lets_an_older_version_win() {
                     error: None,
                     version_id: None,
                 };
-                let verdict = judge_claim(Some(&stored), &vk2, &seq2, now);
+                let verdict = judge_claim(Some(&stored), &vk2, &seq2, now, false);
                 if vk1 != vk2 && seq2 <= seq1 {
                     prop_assert_eq!(verdict.clone(), ClaimVerdict::Outdated);
                 }

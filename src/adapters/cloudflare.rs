@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::StartupError;
+use crate::domain::scrub::scrub_provider_text;
 use crate::error::StreamError;
 use crate::ports::{CopyRequest, StreamClient, StreamVideo, VideoDetails};
 use crate::secret::SecretString;
@@ -103,7 +104,18 @@ impl CloudflareStream {
     }
 
     /// Sends one request and returns the envelope's `result` (`Value::Null` for an empty 2xx body).
+    /// Error text taken from the response is scrubbed: Cloudflare may quote our presigned URL.
     async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, StreamError> {
+        self.call_unscrubbed(method, url, body, timeout).await.map_err(StreamError::scrubbed)
+    }
+
+    async fn call_unscrubbed(
         &self,
         method: Method,
         url: &str,
@@ -187,8 +199,13 @@ pub fn parse_video_json(body: &[u8]) -> Result<StreamVideo, StreamError> {
     parse_video(value)
 }
 
-/// Reads a Video object, insisting on a plausible `uid`.
+/// Reads a Video object, insisting on a plausible `uid`. Errors and Cloudflare's error reasons are
+/// scrubbed: a serde message or `errReasonText` may quote `meta.downloaded-from`, our presigned URL.
 fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
+    parse_video_unscrubbed(value).map_err(StreamError::scrubbed)
+}
+
+fn parse_video_unscrubbed(value: Value) -> Result<StreamVideo, StreamError> {
     let dto: VideoDto = serde_json::from_value(value)
         .map_err(|e| StreamError::InvalidResponse(format!("unexpected video object: {e}")))?;
     let uid = dto
@@ -210,8 +227,8 @@ fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         }),
-        error_code: status.as_ref().and_then(|s| non_empty(s.error_reason_code.clone())),
-        error_text: status.as_ref().and_then(|s| non_empty(s.error_reason_text.clone())),
+        error_code: status.as_ref().and_then(|s| non_empty(s.error_reason_code.as_deref().map(scrub_provider_text))),
+        error_text: status.as_ref().and_then(|s| non_empty(s.error_reason_text.as_deref().map(scrub_provider_text))),
     };
     Ok(StreamVideo {
         uid,
@@ -371,6 +388,21 @@ mod tests {
             (failed.details.duration, failed.details.width, failed.details.pct_complete.as_deref()),
             (None, None, Some("39"))
         );
+    }
+
+    #[test]
+    fn provider_text_in_videos_and_errors_is_scrubbed() {
+        let echo = "https://s3/b/k.mp4?X-Amz-Signature=5f2b6c1b0f3a4e7d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b";
+        let body = json!({"uid": "6b9e68b07dfee8cc2d116e4c51d6a957",
+            "status": {"state": "error", "errReasonCode": "ERR_FETCH_ORIGIN_ERROR",
+                       "errReasonText": format!("could not fetch {}", echo.replace('&', "&amp;"))}});
+        let video = parse_video(body).unwrap();
+        let text = video.details.error_text.unwrap();
+        assert!(!text.contains("X-Amz") && text.starts_with("could not fetch <redacted>"), "{text}");
+        let bad = parse_video(json!({"uid": 5, "meta": {"downloaded-from": echo}})).unwrap_err();
+        assert!(!bad.to_string().contains("X-Amz"), "{bad}");
+        let http = StreamError::Http { status: 400, message: format!("10005: bad url {echo}"), retry_after: None };
+        assert!(!http.scrubbed().to_string().contains("X-Amz"));
     }
 
     #[test]

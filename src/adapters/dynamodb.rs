@@ -286,13 +286,19 @@ impl VideoStore for DynamoVideoStore {
         u.value("now_ms", n(claim.now_ms));
         u.value("deleted", s(Status::Deleted.as_str()));
         u.name(attr::SOURCE);
-        let condition = "attribute_not_exists(#source) \
+        let mut condition = String::from(
+            "attribute_not_exists(#source) \
              OR (#version_key = :version_key AND #status = :status AND #claim_expires_at < :now_ms) \
              OR (#version_key <> :version_key AND #sequencer < :sequencer) \
-             OR (#status = :deleted AND #sequencer < :sequencer)";
+             OR (#status = :deleted AND #sequencer < :sequencer)",
+        );
+        if claim.retry_failed {
+            u.value("failed", s(Status::Failed.as_str()));
+            condition.push_str(" OR (#version_key = :version_key AND #status = :failed)");
+        }
 
         let result = self
-            .update(claim.source, u, condition)
+            .update(claim.source, u, &condition)
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -304,7 +310,8 @@ impl VideoStore for DynamoVideoStore {
                     return Ok(ClaimOutcome::Claimed { verdict: ClaimVerdict::Claim, current_video_uid: None });
                 };
                 let stored = stored_version(&previous)?;
-                let verdict = judge_claim(Some(&stored), &claim.version_key, &o.sequencer, claim.now_ms);
+                let verdict =
+                    judge_claim(Some(&stored), &claim.version_key, &o.sequencer, claim.now_ms, claim.retry_failed);
                 Ok(ClaimOutcome::Claimed { verdict, current_video_uid: stored.video_uid })
             }
             Err(e) if is_conditional_check_failed(&e) => {
@@ -317,9 +324,9 @@ impl VideoStore for DynamoVideoStore {
                     None => self.read(claim.source).await?,
                 };
                 let stored = item.as_ref().map(stored_version).transpose()?;
-                match judge_claim(stored.as_ref(), &claim.version_key, &o.sequencer, claim.now_ms) {
+                match judge_claim(stored.as_ref(), &claim.version_key, &o.sequencer, claim.now_ms, claim.retry_failed) {
                     // The record changed between the check and the read: let the retry decide.
-                    ClaimVerdict::Claim | ClaimVerdict::TakeOver => Err(StoreError {
+                    ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => Err(StoreError {
                         retryable: true,
                         message: "the claim was refused but the record now allows it (concurrent change)".into(),
                     }),

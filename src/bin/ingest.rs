@@ -8,7 +8,7 @@ use vinofy_ingest::ingest::Deadline;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    vinofy_ingest::logging::init();
     let ingestor = match Config::from_env() {
         Ok(config) => build_ingestor(config).await,
         Err(e) => Err(e.into()),

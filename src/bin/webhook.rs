@@ -7,7 +7,7 @@ use vinofy_ingest::config::WebhookConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    vinofy_ingest::logging::init();
     let handler = match WebhookConfig::from_env() {
         Ok(config) => build_webhook(config).await,
         Err(e) => Err(e.into()),

@@ -5,4 +5,5 @@ pub mod object;
 pub mod record;
 pub mod retry;
 pub mod s3_key;
+pub mod scrub;
 pub mod signature;

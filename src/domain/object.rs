@@ -30,10 +30,76 @@ pub fn normalize_sequencer(raw: &str) -> String {
     s
 }
 
+/// S3's limit on a key, in UTF-8 bytes; longer keys cannot exist, so an event carrying one is forged.
+/// It also keeps `source` (`s3://` + bucket + `/` + key) under DynamoDB's 2,048-byte partition key.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// S3's bucket naming rules (general purpose buckets): 3–63 characters of lower-case letters, digits,
+/// `.` and `-`, beginning and ending with a letter or digit, no `..`, not an IP address.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let bytes = name.as_bytes();
+    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !(3..=63).contains(&bytes.len())
+        || !bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        || !edge_ok(bytes.first())
+        || !edge_ok(bytes.last())
+        || name.contains("..")
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+    {
+        return Err(format!(
+            "{:?} is not a valid S3 bucket name (3-63 lower-case letters, digits, '.' and '-')",
+            truncate_for_message(name)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a decoded key: at most [`MAX_KEY_BYTES`], and no control characters (S3 accepts some, but
+/// none belong in a video name, and they would reach logs and the table).
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("is empty".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("is {} bytes long; S3 keys are at most {MAX_KEY_BYTES}", key.len()));
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(format!("contains the control character U+{:04X}", c as u32));
+    }
+    Ok(())
+}
+
+/// At most 64 characters of untrusted text, for error messages.
+pub fn truncate_for_message(text: &str) -> String {
+    let mut out: String = text.chars().take(64).filter(|c| !c.is_control()).collect();
+    if text.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+/// The record's partition key for a bucket and decoded key: `s3://<bucket>/<key>`, the one place
+/// this form is built. Valid bucket names contain no `/` or `%`; should an invalid one ever get this
+/// far, those two are percent-encoded, so no two bucket/key pairs share a source.
+pub fn source_uri(bucket: &str, key: &str) -> String {
+    let mut out = String::with_capacity(6 + bucket.len() + key.len());
+    out.push_str("s3://");
+    for c in bucket.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            c => out.push(c),
+        }
+    }
+    out.push('/');
+    out.push_str(key);
+    out
+}
+
 impl ObjectVersion {
-    /// The record's partition key: `s3://<bucket>/<decoded key>`.
+    /// The record's partition key: `s3://<bucket>/<decoded key>` ([`source_uri`]).
     pub fn source(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
+        source_uri(&self.bucket, &self.key)
     }
 
     /// What identifies this version of the object: S3's versionId when the bucket is versioned,
@@ -123,6 +189,7 @@ pub(crate) mod tests {
         Config::from_lookup(|k| {
             match k {
                 "VIDEOS_TABLE" => Some("videos"),
+                "UPLOAD_BUCKET" => Some("uploads"),
                 "CLOUDFLARE_ACCOUNT_ID" => Some("acct"),
                 "CLOUDFLARE_API_TOKEN" => Some("tok"),
                 "SOURCE_PREFIX" => Some("videos/"),
@@ -155,6 +222,43 @@ pub(crate) mod tests {
         assert_ne!(o.creator(), by_etag);
         assert_eq!(o.creator(), o.clone().creator());
         assert_eq!(o.creator().len(), 64);
+    }
+
+    #[test]
+    fn sources_are_unambiguous_for_any_bucket_and_key() {
+        assert_eq!(source_uri("uploads", "videos/a b.mp4"), "s3://uploads/videos/a b.mp4");
+        // The review's collision: a bucket holding a slash must not read as a folder of another bucket.
+        assert_ne!(source_uri("uploads/videos", "a.mp4"), source_uri("uploads", "videos/a.mp4"));
+        assert_ne!(source_uri("a%2Fb", "c"), source_uri("a/b", "c"));
+        proptest::proptest!(|(b1 in "[a-z/%]{1,6}", k1 in "[a-z/%]{0,6}", b2 in "[a-z/%]{1,6}", k2 in "[a-z/%]{0,6}")| {
+            if (b1.as_str(), k1.as_str()) != (b2.as_str(), k2.as_str()) {
+                proptest::prop_assert_ne!(source_uri(&b1, &k1), source_uri(&b2, &k2));
+            }
+        });
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["uploads", "vinofy-uploads-123456789012", "a.b-c", "abc"] {
+            assert_eq!(check_bucket_name(ok), Ok(()), "{ok}");
+        }
+        let long = "a".repeat(64);
+        for bad in ["", "ab", "Uploads", "uploads/videos", "-up", "up-", "a..b", "192.168.1.1", "up_loads", &long] {
+            assert!(check_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_bounded_and_printable() {
+        assert_eq!(check_key("videos/été (1).mp4"), Ok(()));
+        assert_eq!(check_key(&"k".repeat(MAX_KEY_BYTES)), Ok(()));
+        assert!(check_key(&"k".repeat(MAX_KEY_BYTES + 1)).unwrap_err().contains("1025 bytes"));
+        // 1,024 bytes is the limit in UTF-8, not in characters.
+        assert!(check_key(&"é".repeat(513)).is_err());
+        for bad in ["a\0b.mp4", "a\nb.mp4", "a\u{7f}.mp4", "a\u{85}.mp4"] {
+            assert!(check_key(bad).unwrap_err().contains("control character"), "{bad:?}");
+        }
+        assert!(check_key("").is_err());
     }
 
     #[test]

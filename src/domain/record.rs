@@ -108,6 +108,19 @@ pub fn status_for_stream_state(state: &str) -> Option<Status> {
     }
 }
 
+/// A webhook's `modified` orders updates (a record only moves forward in it). A signed body could
+/// still carry any time, and one past `latest_unix_s` would make every genuine later update look
+/// older; past 2262 it would not even fit the nanosecond counter. So it counts as `latest_unix_s`
+/// at most. Unreadable values are kept as they are (the store treats them as oldest).
+pub fn clamp_modified(modified: Option<String>, latest_unix_s: i64) -> Option<String> {
+    let text = modified?;
+    match chrono::DateTime::parse_from_rfc3339(&text) {
+        Ok(t) if t.timestamp() >= latest_unix_s => chrono::DateTime::from_timestamp(latest_unix_s, 0)
+            .map(|latest| latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        _ => Some(text),
+    }
+}
+
 /// What an incoming object version may do with the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimVerdict {
@@ -122,12 +135,22 @@ pub enum ClaimVerdict {
     InProgress,
     /// The same version failed for good earlier.
     PreviouslyFailed(Option<String>),
+    /// The same version failed earlier, and the operator asked to retry it (`vinofy backfill
+    /// --retry-failed`): claim it again, looking up first as for a take-over.
+    RetryFailed,
     /// A newer version of the object is already recorded: this event arrived late.
     Outdated,
 }
 
 /// Decides what the incoming version may do, given the stored record (if any) and the time.
-pub fn judge_claim(stored: Option<&StoredVersion>, version_key: &str, sequencer: &str, now_ms: i64) -> ClaimVerdict {
+/// `retry_failed` (operator only; never for a notification) lets a `failed` version be claimed again.
+pub fn judge_claim(
+    stored: Option<&StoredVersion>,
+    version_key: &str,
+    sequencer: &str,
+    now_ms: i64,
+    retry_failed: bool,
+) -> ClaimVerdict {
     let Some(stored) = stored else { return ClaimVerdict::Claim };
     if stored.status == Status::Deleted && sequencer > stored.sequencer.as_str() {
         // Uploaded again after a delete: even the same bytes (same eTag) need a new video.
@@ -137,6 +160,7 @@ pub fn judge_claim(stored: Option<&StoredVersion>, version_key: &str, sequencer:
         return match stored.status {
             Status::Pending if stored.claim_expires_at_ms < now_ms => ClaimVerdict::TakeOver,
             Status::Pending => ClaimVerdict::InProgress,
+            Status::Failed if retry_failed => ClaimVerdict::RetryFailed,
             Status::Failed => ClaimVerdict::PreviouslyFailed(stored.error.clone()),
             other => ClaimVerdict::Duplicate(other),
         };
@@ -184,8 +208,19 @@ mod tests {
     }
 
     #[test]
+    fn far_future_modified_times_are_clamped() {
+        let now = 1_764_590_400; // 2025-12-01T12:00:00Z
+        let clamp = |m: &str| clamp_modified(Some(m.into()), now + 300);
+        assert_eq!(clamp("2300-01-01T00:00:00Z").as_deref(), Some("2025-12-01T12:05:00Z"));
+        assert_eq!(clamp("9999-12-31T23:59:59.999999Z").as_deref(), Some("2025-12-01T12:05:00Z"));
+        assert_eq!(clamp("2025-12-01T12:04:59.5Z").as_deref(), Some("2025-12-01T12:04:59.5Z"));
+        assert_eq!(clamp("not a time").as_deref(), Some("not a time"));
+        assert_eq!(clamp_modified(None, now), None);
+    }
+
+    #[test]
     fn first_delivery_claims() {
-        assert_eq!(judge_claim(None, "etag:a", "01", 0), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(None, "etag:a", "01", 0, false), ClaimVerdict::Claim);
     }
 
     #[test]
@@ -202,7 +237,7 @@ mod tests {
         ];
         for (status, expires, want) in cases {
             assert_eq!(
-                judge_claim(Some(&stored(status, "etag:a", "05", expires)), "etag:a", "05", now),
+                judge_claim(Some(&stored(status, "etag:a", "05", expires)), "etag:a", "05", now, false),
                 want,
                 "{status}"
             );
@@ -210,20 +245,31 @@ mod tests {
     }
 
     #[test]
+    fn only_an_operator_retry_reclaims_a_failed_version() {
+        let failed = stored(Status::Failed, "etag:a", "05", 0);
+        assert_eq!(judge_claim(Some(&failed), "etag:a", "05", 0, true), ClaimVerdict::RetryFailed);
+        assert_eq!(judge_claim(Some(&failed), "etag:a", "05", 0, false), ClaimVerdict::PreviouslyFailed(Some("bad".into())));
+        // The retry flag changes nothing else.
+        let ready = stored(Status::Ready, "etag:a", "05", 0);
+        assert_eq!(judge_claim(Some(&ready), "etag:a", "05", 0, true), ClaimVerdict::Duplicate(Status::Ready));
+        assert_eq!(judge_claim(Some(&ready), "etag:b", "04", 0, true), ClaimVerdict::Outdated);
+    }
+
+    #[test]
     fn versions_are_ordered_by_sequencer() {
         let s = stored(Status::Ready, "etag:a", "05", 0);
-        assert_eq!(judge_claim(Some(&s), "etag:b", "06", 0), ClaimVerdict::Claim);
-        assert_eq!(judge_claim(Some(&s), "etag:b", "04", 0), ClaimVerdict::Outdated);
+        assert_eq!(judge_claim(Some(&s), "etag:b", "06", 0, false), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&s), "etag:b", "04", 0, false), ClaimVerdict::Outdated);
         // A newer version may replace one that is still pending elsewhere.
         let p = stored(Status::Pending, "etag:a", "05", i64::MAX);
-        assert_eq!(judge_claim(Some(&p), "etag:b", "06", 0), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&p), "etag:b", "06", 0, false), ClaimVerdict::Claim);
     }
 
     #[test]
     fn reupload_after_delete_is_a_new_video_even_with_the_same_etag() {
         let d = stored(Status::Deleted, "etag:a", "05", 0);
-        assert_eq!(judge_claim(Some(&d), "etag:a", "07", 0), ClaimVerdict::Claim);
-        assert_eq!(judge_claim(Some(&d), "etag:a", "04", 0), ClaimVerdict::Duplicate(Status::Deleted));
+        assert_eq!(judge_claim(Some(&d), "etag:a", "07", 0, false), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&d), "etag:a", "04", 0, false), ClaimVerdict::Duplicate(Status::Deleted));
     }
 
     #[test]

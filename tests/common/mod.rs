@@ -4,6 +4,7 @@
 
 pub mod dynamo_proxy;
 pub mod function_url;
+pub mod iam_recorder;
 pub mod peers;
 pub mod runtime;
 
@@ -143,6 +144,7 @@ impl World {
         let peers = shared();
         [
             ("VIDEOS_TABLE", self.table.as_str()),
+            ("UPLOAD_BUCKET", self.bucket.as_str()),
             ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID),
             ("CLOUDFLARE_API_URL", self.emulator.api_url.as_str()),
             ("CLOUDFLARE_API_TOKEN", self.token.as_str()),
@@ -240,6 +242,7 @@ impl World {
             token: "claim-left-by-a-test".into(),
             expires_at_ms: now + expires_in_ms,
             now_ms: now,
+            retry_failed: false,
             object,
         };
         let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &self.table);
@@ -248,8 +251,9 @@ impl World {
 
     /// The object version a notification announces (its first record).
     pub fn announced_object(event: &Value) -> vinofy_ingest::domain::object::ObjectVersion {
-        use vinofy_ingest::domain::event::{Invocation, ObjectEvent, parse_invocation};
-        match parse_invocation(event) {
+        use vinofy_ingest::domain::event::{EventRules, Invocation, ObjectEvent, parse_invocation};
+        let bucket = event.pointer("/Records/0/s3/bucket/name").and_then(Value::as_str).unwrap_or_default();
+        match parse_invocation(event, &EventRules { upload_bucket: bucket }) {
             Ok(Invocation::S3(events)) => match events.into_iter().next() {
                 Some(ObjectEvent::Created(object)) => object,
                 other => panic!("not an ObjectCreated record: {other:?}"),
@@ -359,6 +363,11 @@ impl Function {
     }
 
     pub async fn start_binary(binary: &str, env: HashMap<String, String>) -> Self {
+        // Its AWS calls go through the recording proxies of the IAM conformance check.
+        let env = match iam_recorder::principal_of(binary) {
+            Some(principal) => iam_recorder::recorded_map(principal, env),
+            None => env,
+        };
         let runtime = RuntimeApi::start().await;
         let mut cmd = Command::new(binary);
         cmd.env_clear()

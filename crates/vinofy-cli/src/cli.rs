@@ -188,6 +188,16 @@ pub struct BackfillArgs {
     /// List what would be ingested: no write, no Cloudflare call
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Also ingest again the versions recorded as `failed` (e.g. after fixing the token); without
+    /// it they are reported and left alone
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    /// Presign with long-term IAM user keys (no session token); URLs then live 15 minutes.
+    /// Also VINOFY_ALLOW_LONG_TERM_CREDENTIALS=1
+    #[arg(long)]
+    pub allow_long_term_credentials: bool,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +217,11 @@ pub struct ReconcileArgs {
     /// At most this many records handled per minute (each costs one or two Cloudflare calls; at most 240)
     #[arg(long, value_name = "PER_MINUTE", default_value_t = DEFAULT_RATE_PER_MINUTE, value_parser = parse_rate)]
     pub rate: u32,
+
+    /// Presign with long-term IAM user keys (no session token); URLs then live 15 minutes.
+    /// Also VINOFY_ALLOW_LONG_TERM_CREDENTIALS=1
+    #[arg(long)]
+    pub allow_long_term_credentials: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,33 +1,96 @@
 //! Configuration and clients, from the function's own environment variables. Each command asks
 //! only for what it uses: reading the table needs VIDEOS_TABLE (and AWS), not the Cloudflare token.
 
+use std::time::Duration;
+
 use aws_config::SdkConfig;
+use aws_sdk_s3::config::ProvideCredentials;
 use vinofy_ingest::adapters::{DynamoVideoStore, LiveIngestor, StartupError, aws_config, build_ingestor};
 use vinofy_ingest::config::{Config, ConfigError};
 
 use crate::error::CliError;
 
-/// A stand-in for the Cloudflare settings when a command does not talk to Cloudflare, so the
-/// library's own validation (and error messages) apply to everything else.
+/// A stand-in for the settings a command does not use (the Cloudflare ones when it does not talk to
+/// Cloudflare; the upload bucket, which only decodes notifications), so the library's own validation
+/// (and error messages) apply to everything else.
 const UNUSED: &str = "unused";
 
-/// Everything `backfill` and `reconcile` need: the function's configuration, validated as the
-/// function validates it.
-pub fn full_config() -> Result<Config, CliError> {
-    Config::from_env().map_err(CliError::Config)
+/// Presigned URLs the CLI hands Cloudflare live at most this long, whatever PRESIGN_TTL_SECONDS
+/// says (the function may use up to 7 days; an operator's URL should not).
+pub const CLI_MAX_PRESIGN_TTL: Duration = Duration::from_secs(3600);
+/// With long-term keys (allowed explicitly), the URL's lifetime is all that limits it.
+pub const LONG_TERM_PRESIGN_TTL: Duration = Duration::from_secs(900);
+/// Set to `1` (or pass `--allow-long-term-credentials`) to presign with long-term IAM user keys.
+pub const ALLOW_LONG_TERM_ENV: &str = "VINOFY_ALLOW_LONG_TERM_CREDENTIALS";
+
+/// The configuration of `backfill` and `reconcile`, validated as the function validates it.
+/// `bucket` (`backfill --bucket`) stands for UPLOAD_BUCKET when that is unset; a different one is
+/// refused: the functions can only read the upload bucket, so its records would be unusable.
+pub fn full_config(bucket: Option<&str>) -> Result<Config, CliError> {
+    config_with(bucket, |name| env(name))
 }
 
 /// The configuration without the Cloudflare part (a dry-run backfill decides what is a video but
 /// calls nothing): Cloudflare variables are validated when set, not required.
-pub fn config_without_cloudflare() -> Result<Config, CliError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+pub fn config_without_cloudflare(bucket: Option<&str>) -> Result<Config, CliError> {
     let has_token = env("CLOUDFLARE_API_TOKEN").is_some() || env("CLOUDFLARE_API_TOKEN_SECRET_ARN").is_some();
-    Config::from_lookup(|name| match name {
+    config_with(bucket, |name| match name {
         "CLOUDFLARE_ACCOUNT_ID" => env(name).or_else(|| Some(UNUSED.into())),
         "CLOUDFLARE_API_TOKEN" if !has_token => Some(UNUSED.into()),
         _ => env(name),
     })
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn config_with(bucket: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, CliError> {
+    if let (Some(bucket), Some(upload)) = (bucket, lookup("UPLOAD_BUCKET"))
+        && bucket != upload.trim()
+    {
+        return Err(CliError::Usage(format!(
+            "--bucket {bucket} is not the upload bucket (UPLOAD_BUCKET={upload}); the functions can read only that one"
+        )));
+    }
+    Config::from_lookup(|name| match name {
+        "UPLOAD_BUCKET" => lookup(name).or_else(|| Some(bucket.unwrap_or(UNUSED).to_owned())),
+        _ => lookup(name),
+    })
     .map_err(CliError::Config)
+}
+
+/// Whether the AWS credentials expire by themselves (a session token: SSO, an assumed role, STS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    Temporary,
+    LongTerm,
+}
+
+/// How long the CLI's presigned URLs may live, or why it refuses to presign at all. A presigned
+/// URL is a credential that Cloudflare keeps (`meta.downloaded-from`): signed with long-term keys it
+/// stays valid for its whole lifetime, so those are refused unless explicitly allowed.
+pub fn presign_ttl(kind: CredentialKind, allow_long_term: bool, configured: Duration) -> Result<Duration, CliError> {
+    match (kind, allow_long_term) {
+        (CredentialKind::Temporary, _) => Ok(configured.min(CLI_MAX_PRESIGN_TTL)),
+        (CredentialKind::LongTerm, true) => Ok(configured.min(LONG_TERM_PRESIGN_TTL)),
+        (CredentialKind::LongTerm, false) => Err(CliError::Usage(format!(
+            "refusing to presign with long-term AWS credentials (no session token): the URL handed to \
+             Cloudflare would be signed by a permanent key. Use temporary credentials (aws sso login, an \
+             assumed role, or aws sts get-session-token), or pass --allow-long-term-credentials \
+             ({ALLOW_LONG_TERM_ENV}=1) to accept URLs that live {} minutes",
+            LONG_TERM_PRESIGN_TTL.as_secs() / 60
+        ))),
+    }
+}
+
+async fn credential_kind(aws: &SdkConfig) -> Result<CredentialKind, CliError> {
+    let provider = aws.credentials_provider().ok_or_else(|| CliError::Startup("no AWS credentials found".into()))?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| CliError::Startup(format!("cannot load AWS credentials: {e}")))?;
+    Ok(if credentials.session_token().is_some() { CredentialKind::Temporary } else { CredentialKind::LongTerm })
 }
 
 /// VIDEOS_TABLE only, validated by the library (nothing else is read, so an unrelated bad variable
@@ -39,7 +102,7 @@ pub fn videos_table() -> Result<String, CliError> {
 fn videos_table_from(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     Config::from_lookup(|name| match name {
         "VIDEOS_TABLE" => lookup(name),
-        "CLOUDFLARE_ACCOUNT_ID" | "CLOUDFLARE_API_TOKEN" => Some(UNUSED.into()),
+        "CLOUDFLARE_ACCOUNT_ID" | "CLOUDFLARE_API_TOKEN" | "UPLOAD_BUCKET" => Some(UNUSED.into()),
         _ => None,
     })
     .map(|c| c.videos_table)
@@ -62,9 +125,20 @@ pub async fn store(table: &str) -> DynamoVideoStore {
 }
 
 /// The function's ingest use case, wired exactly as the function wires it, except that it does not
-/// warm connections up: a short-lived CLI gains nothing, and it would cost a Cloudflare call per run.
-pub async fn ingestor(mut config: Config) -> Result<LiveIngestor, CliError> {
+/// warm connections up (a short-lived CLI gains nothing, and it would cost a Cloudflare call per
+/// run) and that its presigned URLs obey [`presign_ttl`].
+pub async fn ingestor(mut config: Config, allow_long_term_credentials: bool) -> Result<LiveIngestor, CliError> {
     config.warm_up_connections = false;
+    let allow = allow_long_term_credentials || env(ALLOW_LONG_TERM_ENV).is_some_and(|v| v == "1" || v == "true");
+    let kind = credential_kind(&aws_config().await).await?;
+    config.presign_ttl = presign_ttl(kind, allow, config.presign_ttl)?;
+    if kind == CredentialKind::LongTerm {
+        eprintln!(
+            "WARNING: presigning with long-term AWS credentials (allowed explicitly); each URL given to \
+             Cloudflare lives {} s",
+            config.presign_ttl.as_secs()
+        );
+    }
     build_ingestor(config).await.map_err(|e| match e {
         StartupError::Config(c) => CliError::Config(c),
         StartupError::Init(message) => CliError::Startup(message),
@@ -84,5 +158,35 @@ mod tests {
         let bad = videos_table_from(|k| (k == "VIDEOS_TABLE").then(|| "no spaces please".into())).unwrap_err();
         assert_eq!(bad.name, "VIDEOS_TABLE");
         assert!(bad.to_string().contains("VIDEOS_TABLE"), "{bad}");
+    }
+
+    #[test]
+    fn presigned_urls_are_short_and_long_term_keys_are_refused_unless_allowed() {
+        let week = Duration::from_secs(604_800);
+        assert_eq!(presign_ttl(CredentialKind::Temporary, false, week).unwrap(), CLI_MAX_PRESIGN_TTL);
+        assert_eq!(presign_ttl(CredentialKind::Temporary, false, Duration::from_secs(60)).unwrap().as_secs(), 60);
+        assert_eq!(presign_ttl(CredentialKind::LongTerm, true, week).unwrap(), LONG_TERM_PRESIGN_TTL);
+        let refused = presign_ttl(CredentialKind::LongTerm, false, week).unwrap_err();
+        assert_eq!(refused.exit_code(), std::process::ExitCode::from(2));
+        assert!(refused.message().unwrap().contains("--allow-long-term-credentials"));
+    }
+
+    #[test]
+    fn the_upload_bucket_comes_from_the_environment_or_the_listed_bucket() {
+        let base = |extra: Option<&'static str>| {
+            move |k: &str| match k {
+                "VIDEOS_TABLE" => Some("videos".to_owned()),
+                "CLOUDFLARE_ACCOUNT_ID" | "CLOUDFLARE_API_TOKEN" => Some("x".to_owned()),
+                "UPLOAD_BUCKET" => extra.map(str::to_owned),
+                _ => None,
+            }
+        };
+        assert_eq!(config_with(Some("uploads"), base(None)).unwrap().upload_bucket, "uploads");
+        assert_eq!(config_with(None, base(Some("uploads"))).unwrap().upload_bucket, "uploads");
+        assert_eq!(config_with(Some("uploads"), base(Some("uploads"))).unwrap().upload_bucket, "uploads");
+        let other = config_with(Some("other"), base(Some("uploads"))).unwrap_err();
+        assert!(other.message().unwrap().contains("UPLOAD_BUCKET=uploads"), "{other:?}");
+        let invalid = config_with(Some("Not_A_Bucket"), base(None)).unwrap_err();
+        assert!(invalid.message().unwrap().contains("UPLOAD_BUCKET"), "{invalid:?}");
     }
 }

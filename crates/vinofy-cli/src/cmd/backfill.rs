@@ -73,6 +73,8 @@ pub enum Why {
     /// A claim on this very version whose invocation died: take it over (the ingest logic looks
     /// for the video that invocation may have made before copying).
     DeadClaim,
+    /// This version is recorded as `failed` and `--retry-failed` was given.
+    RetryFailed,
 }
 
 impl Why {
@@ -82,6 +84,7 @@ impl Why {
             Self::OtherVersion => "the record is of another version",
             Self::UploadedAgain => "uploaded again after a delete",
             Self::DeadClaim => "a dead invocation's claim",
+            Self::RetryFailed => "failed earlier; retried (--retry-failed)",
         }
     }
 }
@@ -95,7 +98,8 @@ pub fn sequencer_after(recorded: &str) -> String {
 }
 
 /// Decides what to do with `listed` (as listed: no version id, no sequencer) given its record.
-pub fn plan(listed: &ObjectVersion, record: Option<&Item>, config: &Config, now_ms: i64) -> Plan {
+/// `retry_failed`: a version recorded as `failed` is ingested again instead of reported.
+pub fn plan(listed: &ObjectVersion, record: Option<&Item>, config: &Config, now_ms: i64, retry_failed: bool) -> Plan {
     if let Some(reason) = skip_reason(listed, config) {
         return Plan::Skip(reason.to_string());
     }
@@ -129,6 +133,10 @@ pub fn plan(listed: &ObjectVersion, record: Option<&Item>, config: &Config, now_
                 sequencer: recorded_sequencer.to_owned(),
             };
             Plan::Ingest { object, why: Why::DeadClaim }
+        }
+        // The recorded sequencer, so that the retry keeps the record's place in the event order.
+        Status::Failed if retry_failed => {
+            Plan::Ingest { object: with_sequencer(recorded_sequencer.to_owned()), why: Why::RetryFailed }
         }
         Status::Failed => Plan::PreviouslyFailed(get_s(record, attr::ERROR).unwrap_or("no reason recorded").to_owned()),
         done @ (Status::Submitted | Status::Ready | Status::Error) => Plan::Duplicate(done),
@@ -190,10 +198,18 @@ struct Context<'a> {
 }
 
 pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError> {
-    let config = if args.dry_run { settings::config_without_cloudflare()? } else { settings::full_config()? };
+    let config = if args.dry_run {
+        settings::config_without_cloudflare(Some(&args.bucket))?
+    } else {
+        settings::full_config(Some(&args.bucket))?
+    };
     let aws = vinofy_ingest::adapters::aws_config().await;
     let s3 = settings::s3_client(&aws);
-    let ingestor = if args.dry_run { None } else { Some(settings::ingestor(config.clone()).await?) };
+    let ingestor = if args.dry_run {
+        None
+    } else {
+        Some(settings::ingestor(config.clone(), args.allow_long_term_credentials).await?)
+    };
     let ddb = match &ingestor {
         Some(i) => i.store.client().clone(),
         None => vinofy_ingest::adapters::DynamoVideoStore::new(&aws, &config.videos_table).client().clone(),
@@ -214,6 +230,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
         .into_paginator()
         .send();
     let (config, ddb, bucket, prefix, s3) = (&config, &ddb, args.bucket.as_str(), prefix.as_str(), &s3);
+    let retry_failed = args.retry_failed;
     let tasks = stream::unfold(Some(pages), move |pages| async move {
         let mut pages = pages?;
         let page = match pages.next().await? {
@@ -223,7 +240,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
                 return Some((vec![Task::Fatal(message)], None));
             }
         };
-        match plan_page(page.contents(), s3, bucket, config, ddb).await {
+        match plan_page(page.contents(), s3, bucket, config, ddb, retry_failed).await {
             Ok(tasks) => {
                 out.add_to_total(tasks.len() as u64);
                 Some((tasks, Some(pages)))
@@ -301,6 +318,7 @@ async fn plan_page(
     bucket: &str,
     config: &Config,
     ddb: &aws_sdk_dynamodb::Client,
+    retry_failed: bool,
 ) -> Result<Vec<Task>, CliError> {
     let listed: Vec<ObjectVersion> = objects
         .iter()
@@ -329,7 +347,7 @@ async fn plan_page(
     Ok(listed
         .into_iter()
         .map(|o| {
-            let plan = plan(&o, records.get(&o.source()), config, now);
+            let plan = plan(&o, records.get(&o.source()), config, now, retry_failed);
             Task::Object(Box::new((o, plan)))
         })
         .collect())
@@ -392,7 +410,11 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             return line(Outcome::InProgress, None, Some(format!("claimed by a live invocation until {until}")));
         }
         Plan::PreviouslyFailed(reason) => {
-            return line(Outcome::Failed, None, Some(format!("failed earlier (not retried): {reason}")));
+            return line(
+                Outcome::Failed,
+                None,
+                Some(format!("failed earlier (not retried; --retry-failed retries it): {reason}")),
+            );
         }
         Plan::Unreadable(reason) => return line(Outcome::Failed, None, Some(reason)),
         Plan::Ingest { object, why } => (object, why),
@@ -413,7 +435,13 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             Err(e) => return line(Outcome::Failed, None, Some(e)),
         }
     };
-    match ingestor.ingest(&object, Deadline::after(INGEST_DEADLINE)).await {
+    let deadline = Deadline::after(INGEST_DEADLINE);
+    let ingested = if why == Why::RetryFailed {
+        ingestor.retry_failed(&object, deadline).await
+    } else {
+        ingestor.ingest(&object, deadline).await
+    };
+    match ingested {
         Ok(report) => {
             let detail = report.detail.or_else(|| (why != Why::New).then(|| why.describe().to_owned()));
             line(report.outcome.into(), report.video_uid, detail)
@@ -483,6 +511,7 @@ mod tests {
         Config::from_lookup(|k| {
             match k {
                 "VIDEOS_TABLE" => Some("videos"),
+                "UPLOAD_BUCKET" => Some("uploads"),
                 "CLOUDFLARE_ACCOUNT_ID" => Some("acct"),
                 "CLOUDFLARE_API_TOKEN" => Some("tok"),
                 _ => None,
@@ -514,18 +543,22 @@ mod tests {
     #[test]
     fn what_is_done_is_not_touched_again() {
         let (c, o, seq) = (config(), listed("v/a.mp4", "e1"), normalize_sequencer("0055AED6DCD90281E5"));
-        assert_eq!(plan(&o, None, &c, 0), Plan::Ingest { object: o.clone(), why: Why::New });
+        assert_eq!(plan(&o, None, &c, 0, false), Plan::Ingest { object: o.clone(), why: Why::New });
         for (status, want) in [("submitted", Status::Submitted), ("ready", Status::Ready), ("error", Status::Error)] {
-            assert_eq!(plan(&o, Some(&record(status, "e1", &seq)), &c, 0), Plan::Duplicate(want));
+            assert_eq!(plan(&o, Some(&record(status, "e1", &seq)), &c, 0, false), Plan::Duplicate(want));
         }
         let mut failed = record("failed", "e1", &seq);
         failed.insert(attr::ERROR.into(), AttributeValue::S("HTTP 413".into()));
-        assert_eq!(plan(&o, Some(&failed), &c, 0), Plan::PreviouslyFailed("HTTP 413".into()));
+        assert_eq!(plan(&o, Some(&failed), &c, 0, false), Plan::PreviouslyFailed("HTTP 413".into()));
+        // --retry-failed: the same version again, keeping the record's sequencer (its event order).
+        let Plan::Ingest { object, why: Why::RetryFailed } = plan(&o, Some(&failed), &c, 0, true) else { panic!() };
+        assert_eq!(object.sequencer, seq);
+        assert_eq!(object.etag, o.etag);
         assert_eq!(
-            plan(&listed("v/notes.txt", "e"), None, &c, 0),
+            plan(&listed("v/notes.txt", "e"), None, &c, 0, false),
             Plan::Skip("extension \"txt\" is not in VIDEO_EXTENSIONS".into())
         );
-        assert!(matches!(plan(&o, Some(&record("weird", "e1", &seq)), &c, 0), Plan::Unreadable(_)));
+        assert!(matches!(plan(&o, Some(&record("weird", "e1", &seq)), &c, 0, false), Plan::Unreadable(_)));
     }
 
     #[test]
@@ -534,8 +567,8 @@ mod tests {
         let mut pending = record("pending", "e1", &seq);
         pending.insert(attr::CLAIM_EXPIRES_AT.into(), AttributeValue::N("5000".into()));
         pending.insert(attr::VERSION_ID.into(), AttributeValue::S("v1".into()));
-        assert_eq!(plan(&o, Some(&pending), &c, 4_000), Plan::InProgress { until_ms: 5000 });
-        let Plan::Ingest { object, why: Why::DeadClaim } = plan(&o, Some(&pending), &c, 6_000) else { panic!() };
+        assert_eq!(plan(&o, Some(&pending), &c, 4_000, false), Plan::InProgress { until_ms: 5000 });
+        let Plan::Ingest { object, why: Why::DeadClaim } = plan(&o, Some(&pending), &c, 6_000, false) else { panic!() };
         assert_eq!((object.sequencer, object.version_id.as_deref()), (seq, Some("v1")), "the recorded version");
     }
 
@@ -543,7 +576,7 @@ mod tests {
     fn another_recorded_version_is_replaced_but_a_later_notification_still_wins() {
         let (c, o) = (config(), listed("v/a.mp4", "e2"));
         let recorded = normalize_sequencer("0055AED6DCD90281E5");
-        let Plan::Ingest { object, why: Why::OtherVersion } = plan(&o, Some(&record("ready", "e1", &recorded)), &c, 0)
+        let Plan::Ingest { object, why: Why::OtherVersion } = plan(&o, Some(&record("ready", "e1", &recorded)), &c, 0, false)
         else {
             panic!()
         };
@@ -557,7 +590,7 @@ mod tests {
         assert!(normalize_sequencer("00000000000000001") > sequencer_after(""));
         // Deleted, then the same bytes uploaded again.
         let Plan::Ingest { why: Why::UploadedAgain, object } =
-            plan(&listed("v/a.mp4", "e1"), Some(&record("deleted", "e1", &recorded)), &c, 0)
+            plan(&listed("v/a.mp4", "e1"), Some(&record("deleted", "e1", &recorded)), &c, 0, false)
         else {
             panic!()
         };

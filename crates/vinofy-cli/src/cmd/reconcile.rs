@@ -193,11 +193,11 @@ struct Context<'a> {
 }
 
 pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError> {
-    let config = settings::full_config()?;
+    let config = settings::full_config(None)?;
     let delete_replaced = config.replaced_video_policy == ReplacedVideoPolicy::Delete;
     let timeout = config.cloudflare_request_timeout;
     let table_name = config.videos_table.clone();
-    let ingestor = settings::ingestor(config).await?;
+    let ingestor = settings::ingestor(config, args.allow_long_term_credentials).await?;
     let started = Instant::now();
     let older_than_ms = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = rfc3339(now_ms().saturating_sub(older_than_ms));

@@ -37,7 +37,7 @@ pub fn resolve(target: &str, bucket: Option<&str>) -> Result<Lookup, String> {
         if bucket.is_empty() || target.is_empty() {
             return Err("--bucket and KEY must not be empty".into());
         }
-        return Ok(Lookup::Source(format!("s3://{bucket}/{target}")));
+        return Ok(Lookup::Source(vinofy_ingest::domain::object::source_uri(bucket, target)));
     }
     if is_video_uid(target) {
         return Ok(Lookup::Uid(target.to_ascii_lowercase()));
