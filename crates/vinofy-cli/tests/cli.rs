@@ -58,7 +58,7 @@ type Env = Vec<(String, String)>;
 async fn vinofy(env: &Env, args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
         .env_clear()
-        .envs(env.iter().cloned())
+        .envs(common::iam_recorder::recorded("vinofy", env.iter().cloned()))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args(args)
         .output()
@@ -271,7 +271,7 @@ async fn ctrl_c_stops_starting_new_ingests_and_a_rerun_resumes() {
     // One start a minute: the first object starts at once, the second waits for its slot.
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
         .env_clear()
-        .envs(world.env())
+        .envs(common::iam_recorder::recorded("vinofy", world.env()))
         .args(["--json", "backfill", "--bucket", &world.bucket, "--rate", "1", "--concurrency", "2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
