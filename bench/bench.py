@@ -318,6 +318,7 @@ class World:
             "AWS_ENDPOINT_URL_S3": self.s3_proxy.url if via_proxy else self.s3_url,
             "AWS_ENDPOINT_URL_DYNAMODB": self.ddb_proxy.url if via_proxy else self.ddb_url,
             "VIDEOS_TABLE": table,
+            "UPLOAD_BUCKET": BUCKET,
             "CLOUDFLARE_ACCOUNT_ID": ACCOUNT_ID,
             "CLOUDFLARE_API_URL": self.cf_api,
             "CLOUDFLARE_API_TOKEN": CF_TOKEN,

@@ -62,8 +62,8 @@ cargo lambda watch --only-lambda-apis --timeout 60 --invoke-address 127.0.0.1 --
   >"$work/runtime.log" 2>&1 & pids+=($!)
 wait_port "$LAMBDA_PORT" "cargo lambda watch"
 # The function runs exactly as in Lambda: a process that long-polls the Runtime API for events.
-env VIDEOS_TABLE="$TABLE" CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" CLOUDFLARE_API_URL="$EMULATOR/client/v4" \
-  CLOUDFLARE_API_TOKEN="$TOKEN" AWS_ENDPOINT_URL_S3="http://127.0.0.1:$S3_PORT" \
+env VIDEOS_TABLE="$TABLE" UPLOAD_BUCKET="$BUCKET" CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" \
+  CLOUDFLARE_API_URL="$EMULATOR/client/v4" CLOUDFLARE_API_TOKEN="$TOKEN" AWS_ENDPOINT_URL_S3="http://127.0.0.1:$S3_PORT" \
   AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" AWS_LAMBDA_LOG_FORMAT=JSON \
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \

@@ -371,11 +371,8 @@ mod tests {
     #[test]
     fn every_placeholder_in_the_template_is_refused() {
         let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
-        let placeholders: Vec<&str> = template
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("SecretString:"))
-            .map(str::trim)
-            .collect();
+        let placeholders: Vec<&str> =
+            template.lines().filter_map(|l| l.trim().strip_prefix("SecretString:")).map(str::trim).collect();
         assert!(placeholders.len() >= 2, "the template's secrets: {placeholders:?}");
         for p in placeholders {
             let err = validate_token("CLOUDFLARE_API_TOKEN_SECRET_ARN", p).unwrap_err();

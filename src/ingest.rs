@@ -178,9 +178,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
                 ObjectEvent::Created(object) => self.ingest(object, deadline).instrument(span).await,
                 ObjectEvent::Removed { bucket, key, version_id, sequencer, delete_marker } => {
                     let removed_version = if *delete_marker { None } else { version_id.as_deref() };
-                    self.remove(&source_uri(bucket, key), removed_version, sequencer, deadline)
-                        .instrument(span)
-                        .await
+                    self.remove(&source_uri(bucket, key), removed_version, sequencer, deadline).instrument(span).await
                 }
             };
             match report {

@@ -44,7 +44,8 @@ mod tests {
 
     #[test]
     fn trace_is_for_this_crate_only() {
-        let level = |v: Option<&str>| requested_level(|k| (k == "AWS_LAMBDA_LOG_LEVEL").then(|| v).flatten().map(Into::into));
+        let level =
+            |v: Option<&str>| requested_level(|k| (k == "AWS_LAMBDA_LOG_LEVEL").then(|| v).flatten().map(Into::into));
         assert_eq!(level(Some("TRACE")), LevelFilter::TRACE);
         assert_eq!(level(Some("nonsense")), LevelFilter::INFO);
         assert_eq!(level(None), LevelFilter::INFO);

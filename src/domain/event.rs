@@ -218,10 +218,7 @@ fn parse_record(record: &Value, rules: &EventRules<'_>) -> Result<ObjectEvent, E
     match raw.event_source.as_deref() {
         Some("aws:s3") => {}
         other => {
-            return Err(invalid(format!(
-                "eventSource is {:?}, expected \"aws:s3\"",
-                other.map(truncate_for_message)
-            )));
+            return Err(invalid(format!("eventSource is {:?}, expected \"aws:s3\"", other.map(truncate_for_message))));
         }
     }
     let event_name = raw.event_name.ok_or_else(|| invalid("eventName is missing"))?;

@@ -248,7 +248,10 @@ mod tests {
     fn only_an_operator_retry_reclaims_a_failed_version() {
         let failed = stored(Status::Failed, "etag:a", "05", 0);
         assert_eq!(judge_claim(Some(&failed), "etag:a", "05", 0, true), ClaimVerdict::RetryFailed);
-        assert_eq!(judge_claim(Some(&failed), "etag:a", "05", 0, false), ClaimVerdict::PreviouslyFailed(Some("bad".into())));
+        assert_eq!(
+            judge_claim(Some(&failed), "etag:a", "05", 0, false),
+            ClaimVerdict::PreviouslyFailed(Some("bad".into()))
+        );
         // The retry flag changes nothing else.
         let ready = stored(Status::Ready, "etag:a", "05", 0);
         assert_eq!(judge_claim(Some(&ready), "etag:a", "05", 0, true), ClaimVerdict::Duplicate(Status::Ready));

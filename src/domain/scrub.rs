@@ -175,7 +175,10 @@ mod tests {
                 assert!(!lower.contains("x-amz-"), "{form}: {scrubbed}");
                 assert!(!lower.contains("x%2damz"), "{form}: {scrubbed}");
                 assert!(!scrubbed.contains(SIGNATURE) && !lower.contains(&SIGNATURE.to_ascii_lowercase()), "{form}");
-                assert!(!scrubbed.contains(&TOKEN[..30]) && !lower.contains(&TOKEN[..30].to_ascii_lowercase()), "{form}");
+                assert!(
+                    !scrubbed.contains(&TOKEN[..30]) && !lower.contains(&TOKEN[..30].to_ascii_lowercase()),
+                    "{form}"
+                );
                 assert!(scrubbed.contains(REDACTED), "{form}: {scrubbed}");
             }
         }

@@ -380,7 +380,8 @@ impl Function {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ingest")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+            // DEBUG unless the test asks for another level.
+            .env("AWS_LAMBDA_LOG_LEVEL", env.get("AWS_LAMBDA_LOG_LEVEL").map_or("DEBUG", String::as_str))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = peers::on_keeper_thread(move || peers::spawn_tied(&mut cmd));

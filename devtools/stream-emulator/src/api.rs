@@ -149,6 +149,10 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
             return drop_connection(&parts).await;
         }
         Some(Action::Status { status, retry_after, code, message }) => {
+            let message = match message {
+                Some(m) if m.contains("{url") => Some(echo_request_url(m, body).await),
+                other => other.clone(),
+            };
             Reply { retry_after: *retry_after, ..injected_failure(*status, *code, message.as_deref()) }
         }
         Some(Action::SuccessFalse { code, message }) => injected_failure(StatusCode::OK, *code, message.as_deref()),
@@ -202,6 +206,41 @@ async fn drop_connection(parts: &Parts) -> Response {
         None => eprintln!("stream-emulator: drop fault outside the emulator's server; hanging"),
     }
     pending().await
+}
+
+/// Cloudflare's error messages can quote the request back. A fault message may do the same with the
+/// request body's `url` (a presigned URL, for `/copy`): `{url}` as sent, `{url_decoded}`
+/// percent-decoded, `{url_html}` HTML-escaped (`&amp;`), `{url_query}` only its query string.
+async fn echo_request_url(template: &str, body: axum::body::Body) -> String {
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let url = json.get("url").and_then(Value::as_str).unwrap_or_default();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    template
+        .replace("{url_decoded}", &percent_decode(url))
+        .replace("{url_html}", &url.replace('&', "&amp;"))
+        .replace("{url_query}", query)
+        .replace("{url}", url)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn injected_failure(status: StatusCode, code: Option<u32>, message: Option<&str>) -> Reply {
