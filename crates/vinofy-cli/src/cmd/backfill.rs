@@ -576,7 +576,8 @@ mod tests {
     fn another_recorded_version_is_replaced_but_a_later_notification_still_wins() {
         let (c, o) = (config(), listed("v/a.mp4", "e2"));
         let recorded = normalize_sequencer("0055AED6DCD90281E5");
-        let Plan::Ingest { object, why: Why::OtherVersion } = plan(&o, Some(&record("ready", "e1", &recorded)), &c, 0, false)
+        let Plan::Ingest { object, why: Why::OtherVersion } =
+            plan(&o, Some(&record("ready", "e1", &recorded)), &c, 0, false)
         else {
             panic!()
         };
