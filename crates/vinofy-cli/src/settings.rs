@@ -46,6 +46,10 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn config_with(bucket: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, CliError> {
+    if let Some(bucket) = bucket {
+        vinofy_ingest::domain::object::check_bucket_name(bucket)
+            .map_err(|e| CliError::Usage(format!("--bucket: {e}")))?;
+    }
     if let (Some(bucket), Some(upload)) = (bucket, lookup("UPLOAD_BUCKET"))
         && bucket != upload.trim()
     {
@@ -187,6 +191,8 @@ mod tests {
         let other = config_with(Some("other"), base(Some("uploads"))).unwrap_err();
         assert!(other.message().unwrap().contains("UPLOAD_BUCKET=uploads"), "{other:?}");
         let invalid = config_with(Some("Not_A_Bucket"), base(None)).unwrap_err();
-        assert!(invalid.message().unwrap().contains("UPLOAD_BUCKET"), "{invalid:?}");
+        assert!(invalid.message().unwrap().starts_with("--bucket"), "{invalid:?}");
+        let invalid_env = config_with(None, base(Some("Not_A_Bucket"))).unwrap_err();
+        assert!(invalid_env.message().unwrap().contains("UPLOAD_BUCKET"), "{invalid_env:?}");
     }
 }

@@ -55,9 +55,14 @@ impl std::fmt::Debug for Run {
 
 type Env = Vec<(String, String)>;
 
+/// The local world's S3 peer knows one static key pair (no session token), so the tests allow
+/// presigning with long-term keys, as an operator must say explicitly; a test's env may override it.
+const ALLOW_LONG_TERM: (&str, &str) = ("VINOFY_ALLOW_LONG_TERM_CREDENTIALS", "1");
+
 async fn vinofy(env: &Env, args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
         .env_clear()
+        .env(ALLOW_LONG_TERM.0, ALLOW_LONG_TERM.1)
         .envs(common::iam_recorder::recorded("vinofy", env.iter().cloned()))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args(args)
@@ -139,22 +144,22 @@ async fn every_command_has_help_with_examples() {
 async fn flags_and_configuration_are_checked_before_anything_runs() {
     let none = Env::new();
     // Above Cloudflare's 1,200 calls / 5 minutes: refused with the reason.
-    let too_fast = vinofy(&none, &["backfill", "--bucket", "b", "--rate", "241"]).await;
+    let too_fast = vinofy(&none, &["backfill", "--bucket", "uploads", "--rate", "241"]).await;
     assert_eq!(too_fast.code, 2, "{too_fast:?}");
     assert!(too_fast.stderr.contains("240") && too_fast.stderr.contains("1,200"), "{too_fast:?}");
     for bad in ["0", "-5", "lots", "1000"] {
-        let run = vinofy(&none, &["backfill", "--bucket", "b", &format!("--rate={bad}")]).await;
+        let run = vinofy(&none, &["backfill", "--bucket", "uploads", &format!("--rate={bad}")]).await;
         assert_eq!(run.code, 2, "--rate {bad}: {run:?}");
         assert!(run.stderr.contains("--rate"), "{run:?}");
     }
-    let bad_concurrency = vinofy(&none, &["backfill", "--bucket", "b", "--concurrency", "0"]).await;
+    let bad_concurrency = vinofy(&none, &["backfill", "--bucket", "uploads", "--concurrency", "0"]).await;
     assert_eq!(bad_concurrency.code, 2, "{bad_concurrency:?}");
     let bad_age = vinofy(&none, &["reconcile", "--older-than", "15 minutes"]).await;
     assert_eq!(bad_age.code, 2, "{bad_age:?}");
     assert!(bad_age.stderr.contains("--older-than"), "{bad_age:?}");
 
     // 240 is allowed: what stops it is the configuration, whose error names the variable.
-    let max = vinofy(&none, &["backfill", "--bucket", "b", "--rate", "240"]).await;
+    let max = vinofy(&none, &["backfill", "--bucket", "uploads", "--rate", "240"]).await;
     assert_eq!(max.code, 2, "{max:?}");
     assert!(max.stderr.contains("VIDEOS_TABLE") && !max.stderr.contains("--rate"), "{max:?}");
     for command in [&["list"][..], &["export"], &["status", "s3://b/k.mp4"]] {
@@ -163,7 +168,7 @@ async fn flags_and_configuration_are_checked_before_anything_runs() {
         assert!(run.stderr.contains("VIDEOS_TABLE"), "{run:?}");
     }
     let table = set(Env::new(), "VIDEOS_TABLE", "videos");
-    let no_account = vinofy(&table, &["backfill", "--bucket", "b"]).await;
+    let no_account = vinofy(&table, &["backfill", "--bucket", "uploads"]).await;
     assert_eq!(no_account.code, 2, "{no_account:?}");
     assert!(no_account.stderr.contains("CLOUDFLARE_ACCOUNT_ID"), "{no_account:?}");
     let no_token = vinofy(&set(table.clone(), "CLOUDFLARE_ACCOUNT_ID", ACCOUNT_ID), &["reconcile"]).await;
@@ -271,6 +276,7 @@ async fn ctrl_c_stops_starting_new_ingests_and_a_rerun_resumes() {
     // One start a minute: the first object starts at once, the second waits for its slot.
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
         .env_clear()
+        .env(ALLOW_LONG_TERM.0, ALLOW_LONG_TERM.1)
         .envs(common::iam_recorder::recorded("vinofy", world.env()))
         .args(["--json", "backfill", "--bucket", &world.bucket, "--rate", "1", "--concurrency", "2"])
         .stdout(std::process::Stdio::piped())
@@ -433,6 +439,79 @@ async fn a_failed_object_fails_the_run_and_list_filters_by_status() {
     assert!(none.stdout.contains("0 records"), "{none:?}");
     let bad = vinofy(&env, &["list", "--status", "done"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_failed_resubmits_a_failed_version_once_the_cause_is_fixed() {
+    let world = World::new().await;
+    world.put_object("videos/a.mp4", &sample_video()).await;
+    // Ingested with the wrong token (as every upload was while the secret held its placeholder).
+    let wrong = set(world.env(), "CLOUDFLARE_API_TOKEN", "wrong-token-value-1234");
+    let failed = vinofy(&wrong, &["--json", "backfill", "--bucket", &world.bucket]).await;
+    assert_eq!(failed.code, 1, "{failed:?}");
+    let before = world.record("videos/a.mp4").await.unwrap();
+    assert_eq!(s(&before, "status").as_deref(), Some("failed"));
+    let refused_copies = world.requests("copy").await;
+
+    // The right token alone does not retry it: a failed version is left for the operator.
+    let left = vinofy(&world.env(), &["backfill", "--bucket", &world.bucket]).await;
+    assert_eq!(left.code, 1, "{left:?}");
+    assert!(left.stdout.contains("--retry-failed retries it"), "{left:?}");
+    assert_eq!(world.requests("copy").await, refused_copies, "no call for a failed version");
+
+    let retried = vinofy(&world.env(), &["--json", "backfill", "--bucket", &world.bucket, "--retry-failed"]).await;
+    assert_eq!(retried.code, 0, "{retried:?}");
+    let line = &retried.by_source()[&world.source("videos/a.mp4")];
+    assert_eq!(line["outcome"], "submitted", "{line}");
+    let record = world.record("videos/a.mp4").await.unwrap();
+    assert_eq!(s(&record, "status").as_deref(), Some("submitted"));
+    assert!(!record.contains_key("error"), "the old error is cleared");
+    assert_eq!(s(&record, "sequencer"), s(&before, "sequencer"), "the record keeps its place in the event order");
+    let videos = world.videos().await;
+    assert_eq!(videos.len(), 1);
+    assert_eq!(videos[0]["video"]["uid"].as_str(), s(&record, "video_uid").as_deref());
+
+    // Done now: a rerun with the flag is a duplicate (no call).
+    let again = vinofy(&world.env(), &["--json", "backfill", "--bucket", &world.bucket, "--retry-failed"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.by_source()[&world.source("videos/a.mp4")]["outcome"], "duplicate");
+    assert_eq!(world.requests("copy").await, refused_copies + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_term_credentials_are_refused_for_presigning_and_cap_the_url_when_allowed() {
+    let world = World::new().await;
+    world.put_object("videos/a.mp4", &sample_video()).await;
+    // The local world's keys have no session token: long-term, as an IAM user's.
+    let refused_env = set(world.env(), ALLOW_LONG_TERM.0, "0");
+    for args in [&["backfill", "--bucket", &world.bucket][..], &["reconcile", "--older-than", "0s"]] {
+        let run = vinofy(&refused_env, args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("long-term AWS credentials") && run.stderr.contains("--allow-long-term-credentials")
+        );
+    }
+    assert!(world.all_records().await.is_empty());
+    assert_eq!(world.requests("copy").await, 0);
+    // A dry run presigns nothing: it needs no such care.
+    assert_eq!(vinofy(&refused_env, &["backfill", "--bucket", &world.bucket, "--dry-run"]).await.code, 0);
+
+    // Allowed explicitly: a loud warning, and the URL Cloudflare keeps lives 15 minutes, not PRESIGN_TTL_SECONDS.
+    let week = set(refused_env.clone(), "PRESIGN_TTL_SECONDS", "604800");
+    let allowed = vinofy(&week, &["backfill", "--bucket", &world.bucket, "--allow-long-term-credentials"]).await;
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+    assert!(allowed.stderr.contains("WARNING: presigning with long-term AWS credentials"), "{allowed:?}");
+    let videos = world.videos().await;
+    let url = videos[0]["video"]["meta"]["downloaded-from"].as_str().expect("the emulator keeps the source URL");
+    assert!(url.contains("X-Amz-Expires=900"), "{url}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_refuses_a_bucket_other_than_the_upload_bucket() {
+    let world = World::new().await;
+    let run = vinofy(&world.env(), &["backfill", "--bucket", "someone-elses-bucket"]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("UPLOAD_BUCKET"), "{run:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
