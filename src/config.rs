@@ -71,6 +71,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// What counts as a video to ingest.
+    pub fn video_filter(&self) -> crate::domain::object::VideoFilter<'_> {
+        crate::domain::object::VideoFilter { extensions: &self.video_extensions, source_prefix: &self.source_prefix }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())

@@ -8,6 +8,7 @@
 //!    when taking over a dead invocation's claim) first look the video up by that `creator`;
 //! 3. complete: a write that only the claim holder can make.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -20,7 +21,9 @@ use crate::domain::object::{ObjectVersion, skip_reason, source_uri};
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
 use crate::error::{IngestError, StreamError};
-use crate::ports::{Claim, ClaimOutcome, CopyRequest, ObjectPresigner, StreamClient, StreamVideo, VideoStore};
+use crate::ports::{
+    Claim, ClaimOutcome, Clock, CopyRequest, ObjectPresigner, StreamClient, StreamVideo, SystemClock, VideoStore,
+};
 use crate::secret::PresignedUrl;
 
 /// The invocation deadline, as Lambda gives it (epoch milliseconds).
@@ -46,7 +49,12 @@ impl Deadline {
     }
 
     pub fn remaining(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.epoch_ms - now_ms()).unwrap_or(0))
+        self.remaining_at(now_ms())
+    }
+
+    /// The time left at `now_ms` (the use case's injected clock).
+    pub fn remaining_at(&self, now_ms: i64) -> Duration {
+        Duration::from_millis(u64::try_from(self.epoch_ms - now_ms).unwrap_or(0))
     }
 }
 
@@ -109,11 +117,22 @@ pub struct Ingestor<P, S, V> {
     pub store: V,
     config: Config,
     retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
 }
 
 impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
     pub fn new(presigner: P, stream: S, store: V, config: Config) -> Self {
-        Self { presigner, stream, store, config, retry: RetryPolicy::default() }
+        Self { presigner, stream, store, config, retry: RetryPolicy::default(), clock: Arc::new(SystemClock) }
+    }
+
+    /// The same use case on another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn remaining(&self, deadline: Deadline) -> Duration {
+        deadline.remaining_at(self.clock.now_ms())
     }
 
     /// Handles one invocation payload. `Ok` carries the response: a report per record (and, for
@@ -228,7 +247,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             video_uid,
             detail,
         };
-        if let Some(reason) = skip_reason(object, &self.config) {
+        if let Some(reason) = skip_reason(object, &self.config.video_filter()) {
             info!(reason = %reason, "skipped: not a video to ingest");
             return Ok(report(Outcome::Skipped, None, Some(reason.to_string())));
         }
@@ -240,7 +259,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             creator: object.creator(),
             token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             expires_at_ms: deadline.epoch_ms,
-            now_ms: now_ms(),
+            now_ms: self.clock.now_ms(),
             retry_failed,
         };
         let (verdict, current_video_uid) = match self.store.claim(&claim).await? {
@@ -411,7 +430,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             look_up_first = true;
             let wait = self.retry.backoff(attempt, error.retry_after(), fastrand::f64());
             // A retry needs a look-up and a copy.
-            if !self.retry.fits(attempt, wait, per_call * 2, deadline.remaining()) {
+            if !self.retry.fits(attempt, wait, per_call * 2, self.remaining(deadline)) {
                 return Err(SubmitError::Unavailable(format!("{} (after {attempt} attempts)", redact(&error))));
             }
             warn!(attempt, wait_ms = wait.as_millis() as u64, error = %redact(&error), "Cloudflare call failed; retrying");
@@ -421,7 +440,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
 
     fn timeout(&self, per_call: Duration, deadline: Deadline) -> Result<Duration, StreamError> {
         self.retry
-            .request_timeout(per_call, deadline.remaining())
+            .request_timeout(per_call, self.remaining(deadline))
             .ok_or_else(|| StreamError::Transport("no time left before the invocation deadline".into()))
     }
 

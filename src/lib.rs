@@ -12,4 +12,5 @@ pub mod ingest;
 pub mod logging;
 pub mod ports;
 pub mod secret;
+pub mod video_state;
 pub mod webhook;

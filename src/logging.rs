@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn trace_is_for_this_crate_only() {
         let level =
-            |v: Option<&str>| requested_level(|k| (k == "AWS_LAMBDA_LOG_LEVEL").then(|| v).flatten().map(Into::into));
+            |v: Option<&str>| requested_level(|k| (k == "AWS_LAMBDA_LOG_LEVEL").then_some(v).flatten().map(Into::into));
         assert_eq!(level(Some("TRACE")), LevelFilter::TRACE);
         assert_eq!(level(Some("nonsense")), LevelFilter::INFO);
         assert_eq!(level(None), LevelFilter::INFO);

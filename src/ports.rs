@@ -10,6 +10,22 @@ use crate::domain::record::{ClaimVerdict, Status, StoredVersion};
 use crate::error::{StoreError, StreamError};
 use crate::secret::PresignedUrl;
 
+/// The time, injected so that the use cases can be tested without waiting on the wall clock.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock: what every function and the CLI run with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::ingest::now_ms()
+    }
+}
+
 /// Presigns short-lived GET URLs for objects.
 pub trait ObjectPresigner: Send + Sync {
     fn presign_get(
@@ -157,10 +173,53 @@ pub enum StateUpdateOutcome {
     NotRecordedYet { source: String },
 }
 
-/// Keeps records in step with Cloudflare's view of their videos (webhook, reconcile).
-pub trait StreamStateStore: Send + Sync {
-    fn apply_stream_state(
+/// Why a webhook delivery is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    /// Unsigned, forged or stale: the delivery is not the provider's (HTTP 401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated, but not a video the provider describes (HTTP 400).
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// A provider's webhook deliveries: authenticated, then read into a provider-neutral video. The
+/// signature scheme and the body's format are the adapter's.
+pub trait WebhookVerifier: Send + Sync {
+    /// `header` looks a request header up by its lower-cased name; `now_s` is Unix seconds.
+    fn verify(
         &self,
+        header: &dyn Fn(&str) -> Option<String>,
+        body: &[u8],
+        now_s: i64,
+    ) -> Result<StreamVideo, WebhookRejection>;
+}
+
+/// What a record says about the video it references (a consistent read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoReference {
+    pub status: Status,
+    pub video_uid: Option<String>,
+    /// The `creator` tag of the object version the record holds (or is claiming).
+    pub creator: Option<String>,
+}
+
+/// Keeps records in step with the provider's view of their videos (webhook, reconcile). The
+/// decisions are the use case's ([`crate::video_state::apply_video_state`]); these are its reads and
+/// its one conditional write.
+pub trait StreamStateStore: Send + Sync {
+    /// The source of the record that references this video uid (an eventually consistent index).
+    fn source_of_video(&self, uid: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// What the record of `source` references, if there is a record (strongly consistent).
+    fn video_reference(&self, source: &str) -> impl Future<Output = Result<Option<VideoReference>, StoreError>> + Send;
+    /// Writes the video's state into the record of `source`, only while the record still points at
+    /// this video and is past submission, and only forwards in the provider's `modified` time.
+    /// `Ok(false)`: the condition refused it (nothing written).
+    fn write_video_state(
+        &self,
+        source: &str,
         video: &StreamVideo,
-    ) -> impl Future<Output = Result<StateUpdateOutcome, StoreError>> + Send;
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -3,21 +3,22 @@
 //! deliveries move the record to `ready` / `error` with what Cloudflare learned; anything unsigned,
 //! forged or stale gets 401 and changes nothing.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use crate::adapters::cloudflare::parse_video_json;
 use crate::domain::record::clamp_modified;
-use crate::domain::signature;
-use crate::ingest::now_ms;
-use crate::ports::{StateUpdateOutcome, StreamStateStore};
-use crate::secret::SecretString;
+use crate::ports::{Clock, StreamStateStore, SystemClock, WebhookRejection, WebhookVerifier};
+use crate::video_state::{StateUpdateOutcome, apply_video_state};
 
-pub struct WebhookHandler<S> {
+pub struct WebhookHandler<S, W> {
     store: S,
-    secret: SecretString,
+    verifier: W,
+    /// The signatures' clock tolerance: also the most a delivery's `modified` may be ahead of now.
     tolerance_seconds: i64,
+    clock: Arc<dyn Clock>,
 }
 
 /// A Function URL response (payload format 2.0).
@@ -30,9 +31,15 @@ fn reply(status: u16, body: Value) -> Value {
     })
 }
 
-impl<S: StreamStateStore> WebhookHandler<S> {
-    pub fn new(store: S, secret: SecretString, tolerance_seconds: i64) -> Self {
-        Self { store, secret, tolerance_seconds }
+impl<S: StreamStateStore, W: WebhookVerifier> WebhookHandler<S, W> {
+    pub fn new(store: S, verifier: W, tolerance_seconds: i64) -> Self {
+        Self { store, verifier, tolerance_seconds, clock: Arc::new(SystemClock) }
+    }
+
+    /// The same handler on another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Handles one Function URL request; always answers with an HTTP response (never a function
@@ -42,8 +49,9 @@ impl<S: StreamStateStore> WebhookHandler<S> {
         if !method.eq_ignore_ascii_case("POST") {
             return reply(405, json!({"error": "only POST"}));
         }
-        // Function URLs lower-case header names; verify the exact bytes Cloudflare signed.
-        let header = request.get("headers").and_then(|h| h.get("webhook-signature")).and_then(Value::as_str);
+        // Function URLs lower-case header names; verify the exact bytes the provider signed.
+        let headers = request.get("headers");
+        let header = |name: &str| headers.and_then(|h| h.get(name)).and_then(Value::as_str).map(str::to_owned);
         let text = request.get("body").and_then(Value::as_str).unwrap_or_default();
         let body = if request.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
             match base64::engine::general_purpose::STANDARD.decode(text) {
@@ -53,24 +61,24 @@ impl<S: StreamStateStore> WebhookHandler<S> {
         } else {
             text.as_bytes().to_vec()
         };
-        let now = now_ms() / 1000;
-        if let Err(e) = signature::verify(header, &body, self.secret.expose().as_bytes(), now, self.tolerance_seconds) {
-            warn!(reason = %e, "rejected a webhook delivery");
-            return reply(401, json!({"error": e.to_string()}));
-        }
+        let now = self.clock.now_ms() / 1000;
         // Never log the body: its meta.downloaded-from is our presigned URL.
-        let mut video = match parse_video_json(&body) {
+        let mut video = match self.verifier.verify(&header, &body, now) {
             Ok(video) => video,
-            Err(e) => {
-                warn!(error = %e, "signed webhook body is not a video object");
-                return reply(400, json!({"error": "body is not a Stream video object"}));
+            Err(WebhookRejection::Unauthenticated(reason)) => {
+                warn!(reason = %reason, "rejected a webhook delivery");
+                return reply(401, json!({"error": reason}));
+            }
+            Err(WebhookRejection::Malformed(reason)) => {
+                warn!(reason = %reason, "signed webhook body is not a video object");
+                return reply(400, json!({"error": reason}));
             }
         };
         // The signature dates the delivery, not `modified`: a far-future one would freeze the record.
         video.details.modified = clamp_modified(video.details.modified.take(), now + self.tolerance_seconds);
         let span = tracing::info_span!("webhook", video_uid = %video.uid, state = %video.state);
         let _guard = span.enter();
-        match self.store.apply_stream_state(&video).await {
+        match apply_video_state(&self.store, &video, self.clock.now_ms()).await {
             Ok(StateUpdateOutcome::Applied { source, status }) => {
                 info!(source = %source, status = ?status.map(|s| s.as_str()), "record updated from the webhook");
                 reply(200, json!({"result": "updated", "source": source}))

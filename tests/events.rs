@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 use vinofy_ingest::adapters::cloudflare::parse_video_json;
+use vinofy_ingest::adapters::cloudflare::signature::verify;
 use vinofy_ingest::domain::event::{EventRules, Invocation, MAX_SQS_MESSAGES, Notification, ObjectEvent};
-use vinofy_ingest::domain::signature::verify;
 
 fn load(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();

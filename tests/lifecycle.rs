@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::function_url::FunctionUrl;
 use common::*;
 use serde_json::{Value, json};
+use vinofy_ingest::adapters::cloudflare::signature::sign;
 use vinofy_ingest::domain::s3_key::encode_s3_key;
-use vinofy_ingest::domain::signature::sign;
 
 const WEBHOOK_SECRET: &str = "whsec-local-0123456789abcdef";
 

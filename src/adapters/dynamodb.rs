@@ -16,7 +16,8 @@ use chrono::{SecondsFormat, TimeZone, Utc};
 
 use crate::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
 use crate::error::StoreError;
-use crate::ports::{Claim, ClaimOutcome, StateUpdateOutcome, StreamStateStore, StreamVideo, VideoStore};
+use crate::ports::{Claim, ClaimOutcome, StreamStateStore, StreamVideo, VideoReference, VideoStore};
+use crate::video_state::processing_error;
 
 /// Attribute names. `source`, `video_uid`, the URLs, `status`, `error`, `stream_state`, `bucket`,
 /// `key`, `size`, `etag`, `version_id`, `created_at`, `updated_at` are a contract with the apps.
@@ -456,7 +457,7 @@ fn modified_ns(video: &StreamVideo) -> i64 {
 }
 
 impl StreamStateStore for DynamoVideoStore {
-    async fn apply_stream_state(&self, video: &StreamVideo) -> Result<StateUpdateOutcome, StoreError> {
+    async fn source_of_video(&self, uid: &str) -> Result<Option<String>, StoreError> {
         let found = self
             .client
             .query()
@@ -464,48 +465,45 @@ impl StreamStateStore for DynamoVideoStore {
             .index_name(VIDEO_UID_INDEX)
             .key_condition_expression("#uid = :uid")
             .expression_attribute_names("#uid", attr::VIDEO_UID)
-            .expression_attribute_values(":uid", s(&video.uid))
+            .expression_attribute_values(":uid", s(uid))
             .send()
             .await
             .map_err(|e| store_error("Query (by video uid)", e))?;
-        let source = match found.items().iter().find_map(|item| get_s(item, attr::SOURCE)) {
-            Some(source) => source.to_owned(),
-            // The index is eventually consistent, and a webhook can outrun the completing write:
-            // look at the record our `meta.source` names, with a consistent read.
-            None => {
-                let Some(source) = video.meta_source.as_deref() else { return Ok(StateUpdateOutcome::UnknownVideo) };
-                let Some(item) = self.read(source).await? else { return Ok(StateUpdateOutcome::UnknownVideo) };
-                if get_s(&item, attr::VIDEO_UID) == Some(video.uid.as_str()) {
-                    source.to_owned()
-                } else if get_s(&item, attr::STATUS) == Some(Status::Pending.as_str())
-                    && video.creator.is_some()
-                    && get_s(&item, attr::CREATOR) == video.creator.as_deref()
-                {
-                    return Ok(StateUpdateOutcome::NotRecordedYet { source: source.to_owned() });
-                } else {
-                    return Ok(StateUpdateOutcome::UnknownVideo);
-                }
-            }
-        };
+        Ok(found.items().iter().find_map(|item| get_s(item, attr::SOURCE)).map(str::to_owned))
+    }
+
+    async fn video_reference(&self, source: &str) -> Result<Option<VideoReference>, StoreError> {
+        let Some(item) = self.read(source).await? else { return Ok(None) };
+        let status = get_s(&item, attr::STATUS).and_then(Status::parse).ok_or_else(|| StoreError {
+            retryable: false,
+            message: format!("{source}: the record has no valid status"),
+        })?;
+        Ok(Some(VideoReference {
+            status,
+            video_uid: get_s(&item, attr::VIDEO_UID).map(str::to_owned),
+            creator: get_s(&item, attr::CREATOR).map(str::to_owned),
+        }))
+    }
+
+    async fn write_video_state(&self, source: &str, video: &StreamVideo, now_ms: i64) -> Result<bool, StoreError> {
         let d = &video.details;
         let new_status = status_for_stream_state(&video.state);
         let mut u = Update::default();
         u.set(attr::STREAM_STATE, s(&video.state))
             .set(attr::STREAM_MODIFIED_NS, n(modified_ns(video)))
-            .set(attr::UPDATED_AT, s(rfc3339(crate::ingest::now_ms())))
+            .set(attr::UPDATED_AT, s(rfc3339(now_ms)))
             .set_or_remove(attr::PCT_COMPLETE, d.pct_complete.as_deref());
         if let Some(status) = new_status {
             u.set(attr::STATUS, s(status.as_str()));
         }
         match new_status {
             Some(Status::Error) => {
-                let code = d.error_code.as_deref().unwrap_or("ERR_UNKNOWN");
-                let text = d.error_text.as_deref().unwrap_or("Cloudflare Stream could not process the video");
-                u.set(attr::ERROR, s(format!("{code}: {text}"))).set(attr::STREAM_ERROR_CODE, s(code));
+                let (code, error) = processing_error(d.error_code.as_deref(), d.error_text.as_deref());
+                u.set(attr::ERROR, s(error)).set(attr::STREAM_ERROR_CODE, s(code));
             }
             Some(_) => {
                 u.remove(attr::ERROR).remove(attr::STREAM_ERROR_CODE);
-                let ready_at = d.ready_at.clone().unwrap_or_else(|| rfc3339(crate::ingest::now_ms()));
+                let ready_at = d.ready_at.clone().unwrap_or_else(|| rfc3339(now_ms));
                 u.set(attr::READY_AT, s(ready_at));
             }
             None => {}
@@ -529,14 +527,14 @@ impl StreamStateStore for DynamoVideoStore {
         let (uid_name, status_name, modified_name) =
             (u.name(attr::VIDEO_UID), u.name(attr::STATUS), u.name(attr::STREAM_MODIFIED_NS));
         // Only a record that still points at this video and is past submission moves, and only
-        // forwards in Cloudflare's time: repeated or out-of-order deliveries change nothing.
+        // forwards in the provider's time: repeated or out-of-order deliveries change nothing.
         let condition = format!(
             "{uid_name} = {uid} AND {status_name} IN ({submitted}, {ready}, {error}) \
              AND (attribute_not_exists({modified_name}) OR {modified_name} < :stream_modified_ns)"
         );
-        match self.update(&source, u, &condition).send().await {
-            Ok(_) => Ok(StateUpdateOutcome::Applied { source, status: new_status }),
-            Err(e) if is_conditional_check_failed(&e) => Ok(StateUpdateOutcome::Ignored { source }),
+        match self.update(source, u, &condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
             Err(e) => Err(store_error("UpdateItem (stream state)", e)),
         }
     }

@@ -17,7 +17,7 @@ use crate::ingest::Ingestor;
 use crate::secret::SecretString;
 use crate::webhook::WebhookHandler;
 
-pub use cloudflare::CloudflareStream;
+pub use cloudflare::{CloudflareStream, CloudflareWebhookVerifier};
 pub use dynamodb::DynamoVideoStore;
 pub use s3::S3Presigner;
 
@@ -90,10 +90,13 @@ pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError
     Ok(Ingestor::new(presigner, stream, store, config))
 }
 
+pub type LiveWebhook = WebhookHandler<DynamoVideoStore, CloudflareWebhookVerifier>;
+
 /// Builds everything the webhook function needs, once.
-pub async fn build_webhook(config: WebhookConfig) -> Result<WebhookHandler<DynamoVideoStore>, StartupError> {
+pub async fn build_webhook(config: WebhookConfig) -> Result<LiveWebhook, StartupError> {
     let aws = aws_config().await;
     let secret = resolve_secret(&config.secret, &aws).await?;
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
-    Ok(WebhookHandler::new(store, secret, config.tolerance_seconds))
+    let verifier = CloudflareWebhookVerifier::new(secret, config.tolerance_seconds);
+    Ok(WebhookHandler::new(store, verifier, config.tolerance_seconds))
 }

@@ -6,4 +6,3 @@ pub mod record;
 pub mod retry;
 pub mod s3_key;
 pub mod scrub;
-pub mod signature;

@@ -2,8 +2,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
-
 /// The object version an `ObjectCreated` notification announces (key already decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
@@ -151,13 +149,22 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// What counts as a video to ingest (`VIDEO_EXTENSIONS`, `SOURCE_PREFIX`).
+#[derive(Debug, Clone, Copy)]
+pub struct VideoFilter<'a> {
+    /// Lower-case, without the dot.
+    pub extensions: &'a [String],
+    /// Only keys under it ("" = all).
+    pub source_prefix: &'a str,
+}
+
 /// Decides whether an object is a video to ingest. S3 suffix filters are case-sensitive (`.MOV`
 /// slips through them), so the allow-list is applied here, case-insensitively.
-pub fn skip_reason(object: &ObjectVersion, config: &Config) -> Option<SkipReason> {
+pub fn skip_reason(object: &ObjectVersion, filter: &VideoFilter<'_>) -> Option<SkipReason> {
     if object.key.ends_with('/') {
         return Some(SkipReason::FolderMarker);
     }
-    if !object.key.starts_with(&config.source_prefix) {
+    if !object.key.starts_with(filter.source_prefix) {
         return Some(SkipReason::OutsidePrefix);
     }
     if object.size == 0 {
@@ -165,7 +172,7 @@ pub fn skip_reason(object: &ObjectVersion, config: &Config) -> Option<SkipReason
     }
     let extension = object.extension();
     match &extension {
-        Some(e) if config.video_extensions.iter().any(|allowed| allowed == e) => None,
+        Some(e) if filter.extensions.iter().any(|allowed| allowed == e) => None,
         _ => Some(SkipReason::NotAVideo { extension }),
     }
 }
@@ -185,8 +192,8 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn test_config() -> Config {
-        Config::from_lookup(|k| {
+    pub(crate) fn test_config() -> crate::config::Config {
+        crate::config::Config::from_lookup(|k| {
             match k {
                 "VIDEOS_TABLE" => Some("videos"),
                 "UPLOAD_BUCKET" => Some("uploads"),
@@ -276,10 +283,10 @@ pub(crate) mod tests {
             ("videos/dir.mp4/file", Some(SkipReason::NotAVideo { extension: None })),
         ];
         for (key, want) in cases {
-            assert_eq!(skip_reason(&object(key), &c), want, "{key}");
+            assert_eq!(skip_reason(&object(key), &c.video_filter()), want, "{key}");
         }
         let mut empty = object("videos/a.mp4");
         empty.size = 0;
-        assert_eq!(skip_reason(&empty, &c), Some(SkipReason::EmptyObject));
+        assert_eq!(skip_reason(&empty, &c.video_filter()), Some(SkipReason::EmptyObject));
     }
 }

@@ -27,7 +27,7 @@ pub const ALLOW_LONG_TERM_ENV: &str = "VINOFY_ALLOW_LONG_TERM_CREDENTIALS";
 /// `bucket` (`backfill --bucket`) stands for UPLOAD_BUCKET when that is unset; a different one is
 /// refused: the functions can only read the upload bucket, so its records would be unusable.
 pub fn full_config(bucket: Option<&str>) -> Result<Config, CliError> {
-    config_with(bucket, |name| env(name))
+    config_with(bucket, env)
 }
 
 /// The configuration without the Cloudflare part (a dry-run backfill decides what is a video but

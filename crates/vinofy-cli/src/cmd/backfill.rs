@@ -100,7 +100,7 @@ pub fn sequencer_after(recorded: &str) -> String {
 /// Decides what to do with `listed` (as listed: no version id, no sequencer) given its record.
 /// `retry_failed`: a version recorded as `failed` is ingested again instead of reported.
 pub fn plan(listed: &ObjectVersion, record: Option<&Item>, config: &Config, now_ms: i64, retry_failed: bool) -> Plan {
-    if let Some(reason) = skip_reason(listed, config) {
+    if let Some(reason) = skip_reason(listed, &config.video_filter()) {
         return Plan::Skip(reason.to_string());
     }
     let Some(record) = record else {
@@ -337,7 +337,7 @@ async fn plan_page(
     let mut listed = listed;
     fill_missing_etags(s3, &mut listed, config).await?;
     let candidates: Vec<String> =
-        listed.iter().filter(|o| skip_reason(o, config).is_none()).map(ObjectVersion::source).collect();
+        listed.iter().filter(|o| skip_reason(o, &config.video_filter()).is_none()).map(ObjectVersion::source).collect();
     let records: HashMap<String, Item> = if candidates.is_empty() {
         HashMap::new()
     } else {
@@ -360,8 +360,9 @@ async fn fill_missing_etags(
     listed: &mut [ObjectVersion],
     config: &Config,
 ) -> Result<(), CliError> {
-    let missing: Vec<usize> =
-        (0..listed.len()).filter(|&i| listed[i].etag.is_empty() && skip_reason(&listed[i], config).is_none()).collect();
+    let missing: Vec<usize> = (0..listed.len())
+        .filter(|&i| listed[i].etag.is_empty() && skip_reason(&listed[i], &config.video_filter()).is_none())
+        .collect();
     let heads: Vec<(usize, Result<Option<String>, String>)> = stream::iter(missing)
         .map(|i| {
             let (bucket, key) = (listed[i].bucket.clone(), listed[i].key.clone());

@@ -1,7 +1,7 @@
 //! `vinofy reconcile`: records that stopped moving are brought in line with Cloudflare Stream.
 //!
 //! - `submitted` (the webhook never came, or was lost): `GET /stream/{uid}` and the webhook's own
-//!   update (`apply_stream_state`); a video Cloudflare does not have any more becomes `error`.
+//!   update (`video_state::apply_video_state`, as the webhook); a video Cloudflare does not have any more becomes `error`.
 //! - `pending` whose claim expired (the invocation died): the ingest use case again, which takes
 //!   the claim over and adopts the video the dead attempt may have made, or copies.
 //! - a `replaced_video_uid` left behind (deleting the replaced video failed): delete it, clear it.
@@ -19,7 +19,8 @@ use vinofy_ingest::config::ReplacedVideoPolicy;
 use vinofy_ingest::domain::object::ObjectVersion;
 use vinofy_ingest::domain::record::{Status, status_for_stream_state};
 use vinofy_ingest::ingest::{Deadline, now_ms};
-use vinofy_ingest::ports::{StateUpdateOutcome, StreamClient, StreamStateStore, StreamVideo, VideoDetails, VideoStore};
+use vinofy_ingest::ports::{StreamClient, StreamVideo, VideoDetails, VideoStore};
+use vinofy_ingest::video_state::{StateUpdateOutcome, apply_video_state};
 
 use crate::cli::ReconcileArgs;
 use crate::error::CliError;
@@ -408,7 +409,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
                 let after = status_for_stream_state(&video.state).map_or(before.clone(), |s| s.as_str().to_owned());
                 return finished(after, Some(uid), detail);
             }
-            match ingestor.store.apply_stream_state(&video).await {
+            match apply_video_state(&ingestor.store, &video, now_ms()).await {
                 Ok(StateUpdateOutcome::Applied { .. }) => {}
                 Ok(StateUpdateOutcome::Ignored { .. }) => detail.push_str("; the record already had this or newer"),
                 Ok(StateUpdateOutcome::UnknownVideo) => detail.push_str("; no record points at this video any more"),

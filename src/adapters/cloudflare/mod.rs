@@ -7,6 +7,11 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+pub mod signature;
+pub mod webhook;
+
+pub use webhook::CloudflareWebhookVerifier;
+
 use super::StartupError;
 use crate::domain::scrub::scrub_provider_text;
 use crate::error::StreamError;
