@@ -42,6 +42,14 @@ impl<S: StreamStateStore, W: WebhookVerifier> WebhookHandler<S, W> {
         self
     }
 
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// Handles one Function URL request; always answers with an HTTP response (never a function
     /// error, which Function URLs would turn into an opaque 502).
     pub async fn handle(&self, request: &Value) -> Value {
