@@ -43,7 +43,7 @@ pub enum ReplacedVideoPolicy {
 
 /// Options sent with every copy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StreamOptions {
+pub struct CloudflareVideoOptions {
     pub require_signed_urls: bool,
     pub allowed_origins: Vec<String>,
     pub thumbnail_timestamp_pct: f64,
@@ -64,7 +64,7 @@ pub struct Config {
     pub video_extensions: Vec<String>,
     /// Only keys under this prefix are ingested ("" = all).
     pub source_prefix: String,
-    pub stream_options: StreamOptions,
+    pub cloudflare_options: CloudflareVideoOptions,
     pub replaced_video_policy: ReplacedVideoPolicy,
     /// Open the DynamoDB and Cloudflare connections during init (`WARM_UP_CONNECTIONS`, default true).
     pub warm_up_connections: bool,
@@ -162,7 +162,11 @@ impl Config {
             presign_ttl: Duration::from_secs(presign_ttl_seconds),
             video_extensions,
             source_prefix: get("SOURCE_PREFIX").unwrap_or_default(),
-            stream_options: StreamOptions { require_signed_urls, allowed_origins, thumbnail_timestamp_pct },
+            cloudflare_options: CloudflareVideoOptions {
+                require_signed_urls,
+                allowed_origins,
+                thumbnail_timestamp_pct,
+            },
             replaced_video_policy,
             warm_up_connections: !matches!(
                 get("WARM_UP_CONNECTIONS").map(|v| v.to_ascii_lowercase()).as_deref(),
@@ -288,8 +292,8 @@ mod tests {
         assert_eq!(c.cloudflare_api_url, DEFAULT_CLOUDFLARE_API_URL);
         assert!(c.video_extensions.contains(&"mov".to_owned()));
         assert_eq!(c.replaced_video_policy, ReplacedVideoPolicy::Delete);
-        assert_eq!(c.stream_options.thumbnail_timestamp_pct, 0.0);
-        assert!(!c.stream_options.require_signed_urls);
+        assert_eq!(c.cloudflare_options.thumbnail_timestamp_pct, 0.0);
+        assert!(!c.cloudflare_options.require_signed_urls);
     }
 
     #[test]
@@ -397,8 +401,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.video_extensions, ["mp4", "mov"]);
-        assert_eq!(c.stream_options.allowed_origins, ["vinofy.com", "*.vinofy.com"]);
-        assert!(c.stream_options.require_signed_urls);
+        assert_eq!(c.cloudflare_options.allowed_origins, ["vinofy.com", "*.vinofy.com"]);
+        assert!(c.cloudflare_options.require_signed_urls);
         assert_eq!(c.presign_ttl.as_secs(), MAX_PRESIGN_TTL_SECONDS);
         assert_eq!(c.cloudflare_api_url, "http://127.0.0.1:9/client/v4");
     }

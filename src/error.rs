@@ -10,7 +10,7 @@ use crate::domain::event::EventError;
 
 /// A failed call to Cloudflare Stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StreamError {
+pub enum ProviderError {
     /// Connection refused or reset, timeout: the request may or may not have been processed.
     #[error("could not complete the request to Cloudflare Stream: {0}")]
     Transport(String),
@@ -22,7 +22,7 @@ pub enum StreamError {
     InvalidResponse(String),
 }
 
-impl StreamError {
+impl ProviderError {
     /// Cloudflare's own SDKs retry connection errors, 408, 409, 429 and 5xx; never other 4xx.
     /// A 2xx we cannot read may hide a created video: retried, after a look-up.
     pub fn is_retryable(&self) -> bool {
@@ -114,8 +114,8 @@ impl From<IngestError> for Diagnostic {
 mod tests {
     use super::*;
 
-    fn http(status: u16) -> StreamError {
-        StreamError::Http { status, message: "x".into(), retry_after: None }
+    fn http(status: u16) -> ProviderError {
+        ProviderError::Http { status, message: "x".into(), retry_after: None }
     }
 
     #[test]
@@ -126,8 +126,8 @@ mod tests {
         for s in [400, 401, 403, 404, 405, 413, 422] {
             assert!(!http(s).is_retryable(), "{s}");
         }
-        assert!(StreamError::Transport("reset".into()).is_retryable());
-        assert!(StreamError::InvalidResponse("no uid".into()).is_retryable());
+        assert!(ProviderError::Transport("reset".into()).is_retryable());
+        assert!(ProviderError::InvalidResponse("no uid".into()).is_retryable());
     }
 
     #[test]

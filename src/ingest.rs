@@ -20,9 +20,10 @@ use crate::domain::event::{EventRules, Invocation, Notification, ObjectEvent, pa
 use crate::domain::object::{ObjectVersion, skip_reason, source_uri};
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
-use crate::error::{IngestError, StreamError};
+use crate::error::{IngestError, ProviderError};
 use crate::ports::{
-    Claim, ClaimOutcome, Clock, CopyRequest, ObjectPresigner, StreamClient, StreamVideo, SystemClock, VideoStore,
+    Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, SystemClock, VideoProvider,
+    VideoStore,
 };
 use crate::secret::PresignedUrl;
 
@@ -113,16 +114,16 @@ pub struct BatchItemFailure {
 
 pub struct Ingestor<P, S, V> {
     presigner: P,
-    pub stream: S,
+    pub provider: S,
     pub store: V,
     config: Config,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
 }
 
-impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
-    pub fn new(presigner: P, stream: S, store: V, config: Config) -> Self {
-        Self { presigner, stream, store, config, retry: RetryPolicy::default(), clock: Arc::new(SystemClock) }
+impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
+    pub fn new(presigner: P, provider: S, store: V, config: Config) -> Self {
+        Self { presigner, provider, store, config, retry: RetryPolicy::default(), clock: Arc::new(SystemClock) }
     }
 
     /// The same use case on another clock (tests).
@@ -256,7 +257,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             object,
             source: &source,
             version_key: object.version_key(),
-            creator: object.creator(),
+            version_tag: object.version_tag(),
             token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             expires_at_ms: deadline.epoch_ms,
             now_ms: self.clock.now_ms(),
@@ -374,7 +375,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
                 .map_err(|e| IngestError::StreamUnavailable { source_uri: source.to_owned(), reason: e.to_string() })?;
             // Delete first, then mark: if marking fails, the retry finds the record unchanged and
             // deletes again (a 404 counts as deleted).
-            self.stream.delete(uid, timeout).await.map_err(|e| IngestError::StreamUnavailable {
+            self.provider.delete(uid, timeout).await.map_err(|e| IngestError::StreamUnavailable {
                 source_uri: source.to_owned(),
                 reason: format!("deleting video {uid}: {e}"),
             })?;
@@ -395,16 +396,11 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         claim: &Claim<'_>,
         mut look_up_first: bool,
         deadline: Deadline,
-    ) -> Result<(StreamVideo, bool), SubmitError> {
+    ) -> Result<(ProviderVideo, bool), SubmitError> {
         let ttl = self.config.presign_ttl;
         let url = self.presigner.presign_get(claim.object, ttl).await.map_err(SubmitError::Presign)?;
-        let redact = |e: &StreamError| redact(&e.to_string(), &url);
-        let request = CopyRequest {
-            url: &url,
-            object: claim.object,
-            creator: &claim.creator,
-            options: &self.config.stream_options,
-        };
+        let redact = |e: &ProviderError| redact(&e.to_string(), &url);
+        let request = CreateVideoRequest { url: &url, object: claim.object, version_tag: &claim.version_tag };
         let per_call = self.config.cloudflare_request_timeout;
         let mut attempt = 0;
         loop {
@@ -412,13 +408,13 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             let result = async {
                 if look_up_first {
                     let timeout = self.timeout(per_call, deadline)?;
-                    if let Some(video) = self.stream.find_by_creator(&claim.creator, timeout).await? {
+                    if let Some(video) = earlier_video(&self.provider, &claim.version_tag, timeout).await? {
                         info!(video_uid = %video.uid, "found the video an earlier attempt created; adopting it");
                         return Ok((video, true));
                     }
                 }
                 let timeout = self.timeout(per_call, deadline)?;
-                self.stream.copy(&request, timeout).await.map(|v| (v, false))
+                self.provider.create_from_url(&request, timeout).await.map(|v| (v, false))
             }
             .await;
             let error = match result {
@@ -438,10 +434,10 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
         }
     }
 
-    fn timeout(&self, per_call: Duration, deadline: Deadline) -> Result<Duration, StreamError> {
+    fn timeout(&self, per_call: Duration, deadline: Deadline) -> Result<Duration, ProviderError> {
         self.retry
             .request_timeout(per_call, self.remaining(deadline))
-            .ok_or_else(|| StreamError::Transport("no time left before the invocation deadline".into()))
+            .ok_or_else(|| ProviderError::Transport("no time left before the invocation deadline".into()))
     }
 
     async fn release(&self, claim: &Claim<'_>, reason: &str) {
@@ -453,7 +449,7 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
 
     /// Deletes a video from Stream; `false` (logged) if that failed.
     async fn delete_video(&self, uid: &str) -> bool {
-        match self.stream.delete(uid, self.config.cloudflare_request_timeout).await {
+        match self.provider.delete(uid, self.config.cloudflare_request_timeout).await {
             Ok(()) => {
                 info!(deleted_video_uid = %uid, "deleted Stream video");
                 true
@@ -464,6 +460,22 @@ impl<P: ObjectPresigner, S: StreamClient, V: VideoStore> Ingestor<P, S, V> {
             }
         }
     }
+}
+
+/// The video an earlier attempt at this object version created, if any: the oldest, should there be
+/// several (only attempts racing past a lost claim could make two; the record keeps one).
+pub async fn earlier_video<S: VideoProvider>(
+    provider: &S,
+    version_tag: &str,
+    timeout: Duration,
+) -> Result<Option<ProviderVideo>, ProviderError> {
+    let mut videos = provider.videos_with_tag(version_tag, timeout).await?;
+    if videos.len() > 1 {
+        warn!(version_tag, count = videos.len(), "several videos share one version tag; adopting the oldest");
+    }
+    // RFC 3339 timestamps of one format sort as strings.
+    videos.sort_by(|a, b| a.created.cmp(&b.created));
+    Ok(videos.into_iter().next())
 }
 
 enum SubmitError {

@@ -1,13 +1,13 @@
-//! The small interfaces the ingest logic needs from the outside world. Adapters in
-//! [`crate::adapters`] implement them for S3, Cloudflare Stream and DynamoDB.
+//! The small, provider-neutral interfaces the use cases need from the outside world. Adapters in
+//! [`crate::adapters`] implement them for S3, DynamoDB and Cloudflare Stream; a second video
+//! provider is one more implementation of [`VideoProvider`] and [`WebhookVerifier`].
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::config::StreamOptions;
 use crate::domain::object::ObjectVersion;
 use crate::domain::record::{ClaimVerdict, Status, StoredVersion};
-use crate::error::{StoreError, StreamError};
+use crate::error::{ProviderError, StoreError};
 use crate::secret::PresignedUrl;
 
 /// The time, injected so that the use cases can be tested without waiting on the wall clock.
@@ -35,19 +35,20 @@ pub trait ObjectPresigner: Send + Sync {
     ) -> impl Future<Output = Result<PresignedUrl, String>> + Send;
 }
 
-/// A copy request: everything Cloudflare needs to fetch the object and label the video.
+/// Everything a provider needs to fetch the object and label the video. How the video is created
+/// (playback policy, origins, thumbnails) is the adapter's configuration, not the use case's.
 #[derive(Debug)]
-pub struct CopyRequest<'a> {
+pub struct CreateVideoRequest<'a> {
     pub url: &'a PresignedUrl,
     pub object: &'a ObjectVersion,
-    pub creator: &'a str,
-    pub options: &'a StreamOptions,
+    /// [`ObjectVersion::version_tag`]: every attempt at one version sends the same tag.
+    pub version_tag: &'a str,
 }
 
-/// What we keep of a Stream video. Deliberately not `meta`: Cloudflare echoes the source URL (our
-/// presigned URL, a credential) there as `downloaded-from`.
+/// What we keep of a provider's video. Deliberately not the provider's metadata: Cloudflare echoes
+/// the source URL (our presigned URL, a credential) there as `downloaded-from`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StreamVideo {
+pub struct ProviderVideo {
     pub uid: String,
     pub state: String,
     pub hls_url: Option<String>,
@@ -55,11 +56,11 @@ pub struct StreamVideo {
     pub thumbnail_url: Option<String>,
     pub preview_url: Option<String>,
     pub created: Option<String>,
-    /// The `creator` we sent (identifies the object version).
-    pub creator: Option<String>,
+    /// The version tag we created it with ([`ObjectVersion::version_tag`]): how a video is found again.
+    pub version_tag: Option<String>,
     /// `meta.source` we sent (`s3://bucket/key`). Only this key of `meta` is kept: Cloudflare adds
     /// the presigned URL there as `downloaded-from`.
-    pub meta_source: Option<String>,
+    pub source_tag: Option<String>,
     /// What finished processing tells (the webhook and `GET /stream/{uid}` carry it).
     pub details: VideoDetails,
 }
@@ -68,7 +69,6 @@ pub struct StreamVideo {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VideoDetails {
     pub modified: Option<String>,
-    pub ready_to_stream: bool,
     pub ready_at: Option<String>,
     /// Seconds; absent while unknown (Cloudflare sends -1).
     pub duration: Option<f64>,
@@ -80,27 +80,29 @@ pub struct VideoDetails {
     pub error_text: Option<String>,
 }
 
-/// Cloudflare Stream, one request per call (retries are the caller's decision).
-pub trait StreamClient: Send + Sync {
-    fn copy(
+/// A video platform (Cloudflare Stream today), one request per call: retries are the use case's
+/// decision, because no provider's create is idempotent (a repeated create is a second, billed video).
+pub trait VideoProvider: Send + Sync {
+    /// Creates a video that the provider fetches from the presigned URL, tagged with the version tag.
+    fn create_from_url(
         &self,
-        request: &CopyRequest<'_>,
+        request: &CreateVideoRequest<'_>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<StreamVideo, StreamError>> + Send;
-    /// The oldest video created with this `creator`, if any.
-    fn find_by_creator(
+    ) -> impl Future<Output = Result<ProviderVideo, ProviderError>> + Send;
+    /// Every video created with this version tag (normally none or one).
+    fn videos_with_tag(
         &self,
-        creator: &str,
+        version_tag: &str,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Option<StreamVideo>, StreamError>> + Send;
-    /// One video, or `None` if Cloudflare does not know it (deleted).
+    ) -> impl Future<Output = Result<Vec<ProviderVideo>, ProviderError>> + Send;
+    /// One video, or `None` if the provider does not know it (deleted).
     fn get(
         &self,
         uid: &str,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Option<StreamVideo>, StreamError>> + Send;
+    ) -> impl Future<Output = Result<Option<ProviderVideo>, ProviderError>> + Send;
     /// Deletes a video; an unknown uid counts as deleted.
-    fn delete(&self, uid: &str, timeout: Duration) -> impl Future<Output = Result<(), StreamError>> + Send;
+    fn delete(&self, uid: &str, timeout: Duration) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
 
 /// One invocation's claim on one object version.
@@ -110,7 +112,7 @@ pub struct Claim<'a> {
     pub object: &'a ObjectVersion,
     pub source: &'a str,
     pub version_key: String,
-    pub creator: String,
+    pub version_tag: String,
     /// Random per attempt: only the holder may complete or fail the record.
     pub token: String,
     /// The invocation deadline (epoch ms): past it, the claim is free to take over.
@@ -139,7 +141,7 @@ pub trait VideoStore: Send + Sync {
     fn complete(
         &self,
         claim: &Claim<'_>,
-        video: &StreamVideo,
+        video: &ProviderVideo,
         replaced_video_uid: Option<&str>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks the version failed for good, with a readable reason.
@@ -193,7 +195,7 @@ pub trait WebhookVerifier: Send + Sync {
         header: &dyn Fn(&str) -> Option<String>,
         body: &[u8],
         now_s: i64,
-    ) -> Result<StreamVideo, WebhookRejection>;
+    ) -> Result<ProviderVideo, WebhookRejection>;
 }
 
 /// What a record says about the video it references (a consistent read).
@@ -201,14 +203,14 @@ pub trait WebhookVerifier: Send + Sync {
 pub struct VideoReference {
     pub status: Status,
     pub video_uid: Option<String>,
-    /// The `creator` tag of the object version the record holds (or is claiming).
-    pub creator: Option<String>,
+    /// The version tag of the object version the record holds (or is claiming).
+    pub version_tag: Option<String>,
 }
 
 /// Keeps records in step with the provider's view of their videos (webhook, reconcile). The
 /// decisions are the use case's ([`crate::video_state::apply_video_state`]); these are its reads and
 /// its one conditional write.
-pub trait StreamStateStore: Send + Sync {
+pub trait VideoStateStore: Send + Sync {
     /// The source of the record that references this video uid (an eventually consistent index).
     fn source_of_video(&self, uid: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// What the record of `source` references, if there is a record (strongly consistent).
@@ -219,7 +221,7 @@ pub trait StreamStateStore: Send + Sync {
     fn write_video_state(
         &self,
         source: &str,
-        video: &StreamVideo,
+        video: &ProviderVideo,
         now_ms: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

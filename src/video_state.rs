@@ -6,7 +6,7 @@ use tracing::debug;
 
 use crate::domain::record::{Status, status_for_stream_state};
 use crate::error::StoreError;
-use crate::ports::{StreamStateStore, StreamVideo, VideoReference};
+use crate::ports::{ProviderVideo, VideoReference, VideoStateStore};
 
 /// What applying a video state did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +35,14 @@ pub enum Unindexed {
     Unknown,
 }
 
-pub fn judge_unindexed(reference: Option<&VideoReference>, video: &StreamVideo) -> Unindexed {
+pub fn judge_unindexed(reference: Option<&VideoReference>, video: &ProviderVideo) -> Unindexed {
     let Some(reference) = reference else { return Unindexed::Unknown };
     if reference.video_uid.as_deref() == Some(video.uid.as_str()) {
         Unindexed::Recorded
-    } else if reference.status == Status::Pending && video.creator.is_some() && reference.creator == video.creator {
+    } else if reference.status == Status::Pending
+        && video.version_tag.is_some()
+        && reference.version_tag == video.version_tag
+    {
         Unindexed::BeingRecorded
     } else {
         Unindexed::Unknown
@@ -47,15 +50,15 @@ pub fn judge_unindexed(reference: Option<&VideoReference>, video: &StreamVideo) 
 }
 
 /// Finds the record of `video` and applies its state to it.
-pub async fn apply_video_state<S: StreamStateStore>(
+pub async fn apply_video_state<S: VideoStateStore>(
     store: &S,
-    video: &StreamVideo,
+    video: &ProviderVideo,
     now_ms: i64,
 ) -> Result<StateUpdateOutcome, StoreError> {
     let source = match store.source_of_video(&video.uid).await? {
         Some(source) => source,
         None => {
-            let Some(source) = video.meta_source.as_deref() else { return Ok(StateUpdateOutcome::UnknownVideo) };
+            let Some(source) = video.source_tag.as_deref() else { return Ok(StateUpdateOutcome::UnknownVideo) };
             let reference = store.video_reference(source).await?;
             match judge_unindexed(reference.as_ref(), video) {
                 Unindexed::Recorded => {

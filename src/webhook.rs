@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
 use crate::domain::record::clamp_modified;
-use crate::ports::{Clock, StreamStateStore, SystemClock, WebhookRejection, WebhookVerifier};
+use crate::ports::{Clock, SystemClock, VideoStateStore, WebhookRejection, WebhookVerifier};
 use crate::video_state::{StateUpdateOutcome, apply_video_state};
 
 pub struct WebhookHandler<S, W> {
@@ -31,7 +31,7 @@ fn reply(status: u16, body: Value) -> Value {
     })
 }
 
-impl<S: StreamStateStore, W: WebhookVerifier> WebhookHandler<S, W> {
+impl<S: VideoStateStore, W: WebhookVerifier> WebhookHandler<S, W> {
     pub fn new(store: S, verifier: W, tolerance_seconds: i64) -> Self {
         Self { store, verifier, tolerance_seconds, clock: Arc::new(SystemClock) }
     }

@@ -107,7 +107,7 @@ async fn the_condition_expression_claims_exactly_when_the_rule_says_claim() {
             object: &object,
             source: &source,
             version_key: object.version_key(),
-            creator: object.creator(),
+            version_tag: object.version_tag(),
             token: format!("token-{n}"),
             expires_at_ms: NOW + 60_000,
             now_ms: NOW,

@@ -220,7 +220,7 @@ async fn transient_cloudflare_faults_are_retried_within_the_invocation_without_d
             version_id: None,
             sequencer: String::new(),
         }
-        .creator();
+        .version_tag();
         let mine: Vec<Value> =
             world.videos().await.into_iter().filter(|v| v["video"]["creator"] == creator.as_str()).collect();
         assert_eq!(mine.len(), 1, "{fault}: exactly one video, got {}", mine.len());

@@ -108,7 +108,7 @@ fn hostile_s3_records_decode_or_fail_cleanly() {
                         if let ObjectEvent::Created(o) = e {
                             prop_assert!(!o.bucket.is_empty());
                             prop_assert!(o.sequencer.is_empty() || o.sequencer.len() >= 64);
-                            prop_assert_eq!(o.creator().len(), 64);
+                            prop_assert_eq!(o.version_tag().len(), 64);
                         }
                     }
                 }

@@ -200,7 +200,7 @@ async fn a_webhook_that_outruns_the_completing_write_asks_for_a_redelivery() {
     let object = World::announced_object(&event);
     l.world.leave_claim(&object, 60_000).await;
     let now = vinofy_ingest::ingest::now_ms();
-    let body = json!({"uid": "0123456789abcdef0123456789abcdef", "creator": object.creator(),
+    let body = json!({"uid": "0123456789abcdef0123456789abcdef", "creator": object.version_tag(),
         "meta": {"source": object.source(), "downloaded-from": "http://s3/presigned?X-Amz-Signature=x"},
         "modified": "2026-11-25T10:00:00Z", "readyToStream": true, "status": {"state": "ready"}})
     .to_string();
@@ -210,7 +210,7 @@ async fn a_webhook_that_outruns_the_completing_write_asks_for_a_redelivery() {
     assert_eq!(s(&l.world.record("videos/early.mp4").await.unwrap(), "status").unwrap(), "pending");
 
     // Another object's creator naming this source: not ours, so just unknown (2xx, no change).
-    let foreign = body.replace(&object.creator(), &"f".repeat(64));
+    let foreign = body.replace(&object.version_tag(), &"f".repeat(64));
     let (status, _) =
         post_webhook(&l.webhook_url, &foreign, Some(sign(foreign.as_bytes(), WEBHOOK_SECRET.as_bytes(), now / 1000)))
             .await;

@@ -10,9 +10,9 @@ use vinofy_ingest::adapters::cloudflare::signature::sign;
 use vinofy_ingest::config::Config;
 use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_ingest::domain::record::Status;
-use vinofy_ingest::error::{IngestError, StoreError, StreamError};
+use vinofy_ingest::error::{IngestError, ProviderError, StoreError};
 use vinofy_ingest::ingest::{Deadline, Ingestor};
-use vinofy_ingest::ports::StreamVideo;
+use vinofy_ingest::ports::ProviderVideo;
 use vinofy_ingest::secret::SecretString;
 use vinofy_ingest::webhook::WebhookHandler;
 use vinofy_test_support::{MemoryPresigner, MemoryProvider, MemoryRecord, MemoryStore, Scripted, TokioClock};
@@ -89,18 +89,18 @@ async fn error_type(i: &Memory, event: &Value) -> (String, String) {
     (e.error_type(), e.to_string())
 }
 
-fn http(status: u16) -> StreamError {
-    StreamError::Http { status, message: format!("HTTP {status}"), retry_after: None }
+fn http(status: u16) -> ProviderError {
+    ProviderError::Http { status, message: format!("HTTP {status}"), retry_after: None }
 }
 
-fn transport() -> StreamError {
-    StreamError::Transport("connection reset".into())
+fn transport() -> ProviderError {
+    ProviderError::Transport("connection reset".into())
 }
 
 /// A record of `object` holding a video (submitted).
-fn submitted(i: &Memory, object: &ObjectVersion) -> StreamVideo {
-    let video = i.stream.new_video(Some(&object.creator()), Some(&object.source()));
-    i.stream.insert(video.clone());
+fn submitted(i: &Memory, object: &ObjectVersion) -> ProviderVideo {
+    let video = i.provider.new_video(Some(&object.version_tag()), Some(&object.source()));
+    i.provider.insert(video.clone());
     let mut record = MemoryRecord::of(object, Status::Submitted);
     record.video_uid = Some(video.uid.clone());
     i.store.put(&object.source(), record);
@@ -118,7 +118,7 @@ async fn a_new_upload_is_claimed_copied_and_recorded() {
     assert_eq!(record.status, Status::Submitted);
     assert_eq!(record.video_uid.as_deref(), reply["records"][0]["video_uid"].as_str());
     assert_eq!(record.claim_token, None, "the claim is gone once complete");
-    assert_eq!(*i.stream.calls.lock().unwrap(), ["copy"], "a first delivery copies without a look-up");
+    assert_eq!(*i.provider.calls.lock().unwrap(), ["copy"], "a first delivery copies without a look-up");
 }
 
 #[tokio::test(start_paused = true)]
@@ -130,7 +130,7 @@ async fn what_is_not_a_video_is_skipped_without_any_call() {
         assert_eq!(outcome(&i, &event).await, "skipped", "{event}");
     }
     assert!(i.store.records().is_empty());
-    assert!(i.stream.calls.lock().unwrap().is_empty());
+    assert!(i.provider.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -139,8 +139,8 @@ async fn a_duplicate_delivery_costs_no_provider_call() {
     let event = created("videos/a.mp4", "e1", SEQ);
     assert_eq!(outcome(&i, &event).await, "submitted");
     assert_eq!(outcome(&i, &event).await, "duplicate");
-    assert_eq!(i.stream.count("copy"), 1);
-    assert_eq!(i.stream.videos().len(), 1);
+    assert_eq!(i.provider.count("copy"), 1);
+    assert_eq!(i.provider.videos().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -153,7 +153,7 @@ async fn a_live_claim_is_left_to_its_invocation() {
     i.store.put(&o.source(), claimed.clone());
     assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "in_progress");
     assert_eq!(i.store.record(&o.source()).unwrap(), claimed, "nothing written");
-    assert!(i.stream.calls.lock().unwrap().is_empty());
+    assert!(i.provider.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,7 +162,7 @@ async fn an_older_version_arriving_late_is_outdated() {
     submitted(&i, &object("videos/a.mp4", "new", "0055AED6DCD90281E9"));
     assert_eq!(outcome(&i, &created("videos/a.mp4", "old", SEQ)).await, "outdated");
     assert_eq!(i.store.record(&source("videos/a.mp4")).unwrap().version_key, "etag:new");
-    assert!(i.stream.calls.lock().unwrap().is_empty());
+    assert!(i.provider.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -175,11 +175,11 @@ async fn a_failed_version_fails_again_without_a_call_unless_the_operator_retries
     let (kind, message) = error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await;
     assert_eq!(kind, "NonRetryable.PreviouslyFailed");
     assert!(message.contains("Authentication error"), "{message}");
-    assert!(i.stream.calls.lock().unwrap().is_empty());
+    assert!(i.provider.calls.lock().unwrap().is_empty());
 
     let report = i.retry_failed(&o, deadline()).await.unwrap();
     assert_eq!(format!("{:?}", report.outcome), "Submitted");
-    assert_eq!(*i.stream.calls.lock().unwrap(), ["find", "copy"], "a retry looks up before copying");
+    assert_eq!(*i.provider.calls.lock().unwrap(), ["find", "copy"], "a retry looks up before copying");
     let record = i.store.record(&o.source()).unwrap();
     assert_eq!((record.status, record.error), (Status::Submitted, None));
 }
@@ -192,12 +192,12 @@ async fn a_dead_claim_is_taken_over_and_the_video_it_made_adopted() {
     dead.claim_token = Some("dead".into());
     dead.claim_expires_at_ms = T0 - 1;
     i.store.put(&o.source(), dead);
-    let made = i.stream.new_video(Some(&o.creator()), Some(&o.source()));
-    i.stream.insert(made.clone());
+    let made = i.provider.new_video(Some(&o.version_tag()), Some(&o.source()));
+    i.provider.insert(made.clone());
     let reply = ok(&i, &created("videos/a.mp4", "e1", SEQ)).await;
     assert_eq!(reply["records"][0]["outcome"], "adopted");
     assert_eq!(reply["records"][0]["video_uid"], made.uid.as_str());
-    assert_eq!(*i.stream.calls.lock().unwrap(), ["find"], "no second copy");
+    assert_eq!(*i.provider.calls.lock().unwrap(), ["find"], "no second copy");
 }
 
 #[tokio::test(start_paused = true)]
@@ -208,28 +208,28 @@ async fn a_dead_claim_that_made_no_video_is_copied_after_the_look_up() {
     dead.claim_expires_at_ms = T0 - 1;
     i.store.put(&o.source(), dead);
     assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "submitted");
-    assert_eq!(*i.stream.calls.lock().unwrap(), ["find", "copy"]);
+    assert_eq!(*i.provider.calls.lock().unwrap(), ["find", "copy"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn retryable_failures_are_retried_with_a_look_up_before_each_copy() {
     for failure in [http(503), http(429), http(500), http(408), http(409), transport()] {
         let i = ingestor(&[]);
-        i.stream.script("copy", [Scripted::Fail(failure.clone())]);
+        i.provider.script("copy", [Scripted::Fail(failure.clone())]);
         assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "submitted", "{failure}");
-        assert_eq!(*i.stream.calls.lock().unwrap(), ["copy", "find", "copy"], "{failure}");
-        assert_eq!(i.stream.videos().len(), 1, "{failure}");
+        assert_eq!(*i.provider.calls.lock().unwrap(), ["copy", "find", "copy"], "{failure}");
+        assert_eq!(i.provider.videos().len(), 1, "{failure}");
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_copy_whose_reply_was_lost_is_adopted_not_made_twice() {
-    for lost in [transport(), StreamError::InvalidResponse("no uid".into()), http(502)] {
+    for lost in [transport(), ProviderError::InvalidResponse("no uid".into()), http(502)] {
         let i = ingestor(&[]);
-        i.stream.script("copy", [Scripted::DoThenFail(lost.clone())]);
+        i.provider.script("copy", [Scripted::DoThenFail(lost.clone())]);
         assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "adopted", "{lost}");
-        assert_eq!(i.stream.videos().len(), 1, "{lost}: exactly one video");
-        assert_eq!(*i.stream.calls.lock().unwrap(), ["copy", "find"], "{lost}");
+        assert_eq!(i.provider.videos().len(), 1, "{lost}: exactly one video");
+        assert_eq!(*i.provider.calls.lock().unwrap(), ["copy", "find"], "{lost}");
     }
 }
 
@@ -237,26 +237,26 @@ async fn a_copy_whose_reply_was_lost_is_adopted_not_made_twice() {
 async fn a_refused_copy_is_recorded_failed_with_a_scrubbed_reason() {
     for status in [400, 401, 403, 404, 413, 422] {
         let i = ingestor(&[]);
-        let echo = StreamError::Http {
+        let echo = ProviderError::Http {
             status,
             message: "10005: bad url https://s3.test/uploads/videos/a.mp4?X-Amz-Signature=5f2b6c1b0f3a4e7d".into(),
             retry_after: None,
         };
-        i.stream.script("copy", [Scripted::Fail(echo)]);
+        i.provider.script("copy", [Scripted::Fail(echo)]);
         let (kind, message) = error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await;
         assert_eq!(kind, "NonRetryable.CopyRejected", "{status}");
         assert!(!message.contains("X-Amz") && message.contains("10005"), "{status}: {message}");
         let record = i.store.record(&source("videos/a.mp4")).unwrap();
         assert_eq!(record.status, Status::Failed, "{status}");
         assert!(!record.error.unwrap().contains("X-Amz"), "{status}");
-        assert_eq!(i.stream.count("copy"), 1, "{status}: not retried");
+        assert_eq!(i.provider.count("copy"), 1, "{status}: not retried");
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_outage_stops_before_the_deadline_and_releases_the_claim() {
     let i = ingestor(&[]);
-    i.stream.script("copy", std::iter::repeat_n(Scripted::Fail(http(503)), 20));
+    i.provider.script("copy", std::iter::repeat_n(Scripted::Fail(http(503)), 20));
     let started = tokio::time::Instant::now();
     let (kind, message) = error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await;
     assert_eq!(kind, "Retryable.StreamUnavailable");
@@ -267,10 +267,10 @@ async fn an_outage_stops_before_the_deadline_and_releases_the_claim() {
     assert!(record.last_error.unwrap().contains("503"));
     // Once the provider recovers, the retry (a redelivery) takes the released claim at once and
     // looks up first.
-    i.stream.recover();
-    i.stream.calls.lock().unwrap().clear();
+    i.provider.recover();
+    i.provider.calls.lock().unwrap().clear();
     assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "submitted");
-    assert_eq!(*i.stream.calls.lock().unwrap(), ["find", "copy"]);
+    assert_eq!(*i.provider.calls.lock().unwrap(), ["find", "copy"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -278,7 +278,7 @@ async fn a_short_deadline_fails_fast_without_a_copy() {
     let i = ingestor(&[]);
     let e = i.handle(&created("videos/a.mp4", "e1", SEQ), Deadline::from_epoch_ms((T0 + 2_000) as u64)).await;
     assert_eq!(e.unwrap_err().error_type(), "Retryable.StreamUnavailable");
-    assert!(i.stream.calls.lock().unwrap().is_empty(), "no time for a call");
+    assert!(i.provider.calls.lock().unwrap().is_empty(), "no time for a call");
     assert_eq!(i.store.record(&source("videos/a.mp4")).unwrap().claim_expires_at_ms, 0, "claim released");
 }
 
@@ -288,7 +288,7 @@ async fn a_newer_version_taking_the_record_mid_copy_gets_our_video_deleted() {
     i.store.steal_next_complete(object("videos/a.mp4", "newer", "0055AED6DCD90281E9"));
     let reply = ok(&i, &created("videos/a.mp4", "e1", SEQ)).await;
     assert_eq!(reply["records"][0]["outcome"], "superseded");
-    assert!(i.stream.videos().is_empty(), "our video was deleted again");
+    assert!(i.provider.videos().is_empty(), "our video was deleted again");
     assert_eq!(i.store.record(&source("videos/a.mp4")).unwrap().version_key, "etag:newer");
 }
 
@@ -301,18 +301,18 @@ async fn a_new_version_replaces_and_deletes_the_old_video() {
     let record = i.store.record(&source("videos/a.mp4")).unwrap();
     assert_ne!(record.video_uid, Some(old.uid.clone()));
     assert_eq!(record.replaced_video_uid, None, "deleted, then forgotten");
-    assert!(i.stream.videos().iter().all(|v| v.uid != old.uid), "the old video is gone from the provider");
+    assert!(i.provider.videos().iter().all(|v| v.uid != old.uid), "the old video is gone from the provider");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_deletion_of_the_replaced_video_is_left_for_reconcile() {
     let i = ingestor(&[]);
     let old = submitted(&i, &object("videos/a.mp4", "old", SEQ));
-    i.stream.script("delete", [Scripted::Fail(http(503))]);
+    i.provider.script("delete", [Scripted::Fail(http(503))]);
     assert_eq!(outcome(&i, &created("videos/a.mp4", "new", "0055AED6DCD90281E9")).await, "submitted");
     let record = i.store.record(&source("videos/a.mp4")).unwrap();
     assert_eq!(record.replaced_video_uid, Some(old.uid.clone()), "kept for vinofy reconcile");
-    assert_eq!(i.stream.videos().len(), 2);
+    assert_eq!(i.provider.videos().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -320,7 +320,7 @@ async fn the_keep_policy_keeps_the_replaced_video() {
     let i = ingestor(&[("REPLACED_VIDEO_POLICY", "keep")]);
     let old = submitted(&i, &object("videos/a.mp4", "old", SEQ));
     assert_eq!(outcome(&i, &created("videos/a.mp4", "new", "0055AED6DCD90281E9")).await, "submitted");
-    assert_eq!(i.stream.count("delete"), 0);
+    assert_eq!(i.provider.count("delete"), 0);
     assert_eq!(i.store.record(&source("videos/a.mp4")).unwrap().replaced_video_uid, Some(old.uid));
 }
 
@@ -329,11 +329,12 @@ async fn a_presign_failure_releases_the_claim_and_is_retried() {
     let i = ingestor(&[]);
     let presigner = MemoryPresigner::default();
     presigner.fail_with("no credentials");
-    let i = Ingestor::new(presigner, i.stream, i.store, config(&[])).with_clock(Arc::new(TokioClock::starting_at(T0)));
+    let i =
+        Ingestor::new(presigner, i.provider, i.store, config(&[])).with_clock(Arc::new(TokioClock::starting_at(T0)));
     let (kind, message) = error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await;
     assert_eq!(kind, "Retryable.Presign");
     assert!(message.contains("no credentials"), "{message}");
-    assert!(i.stream.calls.lock().unwrap().is_empty());
+    assert!(i.provider.calls.lock().unwrap().is_empty());
     let record = i.store.record(&source("videos/a.mp4")).unwrap();
     assert_eq!((record.status, record.claim_expires_at_ms), (Status::Pending, 0));
 }
@@ -344,14 +345,14 @@ async fn store_errors_keep_their_class() {
         let i = ingestor(&[]);
         i.store.fail_next("claim", StoreError { retryable, message: "throttled".into() });
         assert_eq!(error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await.0, want);
-        assert!(i.stream.calls.lock().unwrap().is_empty());
+        assert!(i.provider.calls.lock().unwrap().is_empty());
     }
     // Failing to record a refusal fails the invocation retryably; the copy was refused, no video exists.
     let i = ingestor(&[]);
-    i.stream.script("copy", [Scripted::Fail(http(400))]);
+    i.provider.script("copy", [Scripted::Fail(http(400))]);
     i.store.fail_next("fail", StoreError { retryable: true, message: "throttled".into() });
     assert_eq!(error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await.0, "Retryable.VideoStore");
-    assert!(i.stream.videos().is_empty());
+    assert!(i.provider.videos().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -360,11 +361,11 @@ async fn a_failed_complete_after_the_copy_is_retried_and_the_video_adopted() {
     i.store.fail_next("complete", StoreError { retryable: true, message: "throttled".into() });
     assert_eq!(error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await.0, "Retryable.VideoStore");
     // Lambda retries after the claim expired (the invocation's deadline passed).
-    let later = Ingestor::new(MemoryPresigner::default(), i.stream, i.store, config(&[]))
+    let later = Ingestor::new(MemoryPresigner::default(), i.provider, i.store, config(&[]))
         .with_clock(Arc::new(TokioClock::starting_at(T0 + 61_000)));
     let reply = later.handle(&created("videos/a.mp4", "e1", SEQ), Deadline::from_epoch_ms((T0 + 121_000) as u64)).await;
     assert_eq!(reply.unwrap()["records"][0]["outcome"], "adopted");
-    assert_eq!(later.stream.videos().len(), 1, "exactly one video");
+    assert_eq!(later.provider.videos().len(), 1, "exactly one video");
 }
 
 #[tokio::test(start_paused = true)]
@@ -372,7 +373,7 @@ async fn several_records_fail_the_invocation_with_the_retryable_error_first() {
     let i = ingestor(&[]);
     let o = object("videos/failed.mp4", "e1", SEQ);
     i.store.put(&o.source(), MemoryRecord::of(&o, Status::Failed));
-    i.stream.script("copy", std::iter::repeat_n(Scripted::Fail(http(503)), 20));
+    i.provider.script("copy", std::iter::repeat_n(Scripted::Fail(http(503)), 20));
     let mut event = created("videos/failed.mp4", "e1", SEQ);
     let records = event["Records"].as_array_mut().unwrap();
     records.push(created("videos/outage.mp4", "e2", SEQ)["Records"][0].clone());
@@ -384,7 +385,7 @@ async fn several_records_fail_the_invocation_with_the_retryable_error_first() {
 async fn sqs_batches_report_only_the_failed_messages() {
     let i = ingestor(&[]);
     let body = |key: &str| created(key, "e1", SEQ).to_string();
-    i.stream.script("copy", [Scripted::Fail(http(400))]);
+    i.provider.script("copy", [Scripted::Fail(http(400))]);
     let event = json!({"Records": [
         {"messageId": "m-refused", "eventSource": "aws:sqs", "body": body("videos/refused.mp4")},
         {"messageId": "m-ok", "eventSource": "aws:sqs", "body": body("videos/ok.mp4")},
@@ -413,7 +414,7 @@ async fn invalid_events_and_test_events_write_nothing() {
 async fn removing_an_object_never_ingested_is_a_no_op() {
     let i = ingestor(&[]);
     assert_eq!(outcome(&i, &removed("videos/a.mp4", "0055AED6DCD90281E9", None, false)).await, "ignored");
-    assert!(i.stream.calls.lock().unwrap().is_empty());
+    assert!(i.provider.calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -422,12 +423,12 @@ async fn removing_an_ingested_object_deletes_its_video_and_keeps_a_deleted_recor
     let video = submitted(&i, &object("videos/a.mp4", "e1", SEQ));
     let reply = ok(&i, &removed("videos/a.mp4", "0055AED6DCD90281E9", None, true)).await;
     assert_eq!(reply["records"][0]["outcome"], "deleted");
-    assert!(i.stream.videos().is_empty());
+    assert!(i.provider.videos().is_empty());
     let record = i.store.record(&source("videos/a.mp4")).unwrap();
     assert_eq!((record.status, record.video_uid), (Status::Deleted, Some(video.uid)));
     // Again: already deleted, no call.
     assert_eq!(outcome(&i, &removed("videos/a.mp4", "0055AED6DCD90281EA", None, true)).await, "duplicate");
-    assert_eq!(i.stream.count("delete"), 1);
+    assert_eq!(i.provider.count("delete"), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -438,7 +439,7 @@ async fn removing_another_version_or_an_older_upload_keeps_the_video() {
     submitted(&i, &o);
     assert_eq!(outcome(&i, &removed("videos/a.mp4", "0055AED6DCD90281E9", Some("v1"), false)).await, "ignored");
     assert_eq!(outcome(&i, &removed("videos/a.mp4", "0055AED6DCD90281E0", None, true)).await, "outdated");
-    assert_eq!(i.stream.videos().len(), 1);
+    assert_eq!(i.provider.videos().len(), 1);
     assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Submitted);
 }
 
@@ -446,7 +447,7 @@ async fn removing_another_version_or_an_older_upload_keeps_the_video() {
 async fn a_failed_video_deletion_fails_retryably_and_changes_nothing() {
     let i = ingestor(&[]);
     submitted(&i, &object("videos/a.mp4", "e1", SEQ));
-    i.stream.script("delete", [Scripted::Fail(http(503))]);
+    i.provider.script("delete", [Scripted::Fail(http(503))]);
     let (kind, message) = error_type(&i, &removed("videos/a.mp4", "0055AED6DCD90281E9", None, true)).await;
     assert_eq!(kind, "Retryable.StreamUnavailable");
     assert!(message.contains("deleting video"), "{message}");
@@ -613,7 +614,7 @@ async fn a_delivery_that_outruns_the_index_or_the_completing_write() {
         &uid,
         "error",
         "2025-12-01T11:59:00Z",
-        json!({"meta": {"source": o.source()}, "creator": o.creator()}),
+        json!({"meta": {"source": o.source()}, "creator": o.version_tag()}),
     );
     assert_eq!(call(&hook, signed(&body)).await.0, 503);
     // Another object version's claim, or no meta.source: nothing will ever match.

@@ -16,7 +16,7 @@ use chrono::{SecondsFormat, TimeZone, Utc};
 
 use crate::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
 use crate::error::StoreError;
-use crate::ports::{Claim, ClaimOutcome, StreamStateStore, StreamVideo, VideoReference, VideoStore};
+use crate::ports::{Claim, ClaimOutcome, ProviderVideo, VideoReference, VideoStateStore, VideoStore};
 use crate::video_state::processing_error;
 
 /// Attribute names. `source`, `video_uid`, the URLs, `status`, `error`, `stream_state`, `bucket`,
@@ -273,7 +273,7 @@ impl VideoStore for DynamoVideoStore {
             .set_or_remove(attr::VERSION_ID, o.version_id.as_deref())
             .set(attr::SEQUENCER, s(&o.sequencer))
             .set(attr::VERSION_KEY, s(&claim.version_key))
-            .set(attr::CREATOR, s(&claim.creator))
+            .set(attr::CREATOR, s(&claim.version_tag))
             .set(attr::CLAIM_TOKEN, s(&claim.token))
             .set(attr::CLAIM_EXPIRES_AT, n(claim.expires_at_ms))
             .set(attr::UPDATED_AT, s(&now))
@@ -341,7 +341,7 @@ impl VideoStore for DynamoVideoStore {
     async fn complete(
         &self,
         claim: &Claim<'_>,
-        video: &StreamVideo,
+        video: &ProviderVideo,
         replaced_video_uid: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = rfc3339(crate::ingest::now_ms());
@@ -446,7 +446,7 @@ impl VideoStore for DynamoVideoStore {
 }
 
 /// Cloudflare's `modified` as epoch nanoseconds (0 when absent or unreadable: never newer).
-fn modified_ns(video: &StreamVideo) -> i64 {
+fn modified_ns(video: &ProviderVideo) -> i64 {
     video
         .details
         .modified
@@ -456,7 +456,7 @@ fn modified_ns(video: &StreamVideo) -> i64 {
         .unwrap_or(0)
 }
 
-impl StreamStateStore for DynamoVideoStore {
+impl VideoStateStore for DynamoVideoStore {
     async fn source_of_video(&self, uid: &str) -> Result<Option<String>, StoreError> {
         let found = self
             .client
@@ -481,11 +481,11 @@ impl StreamStateStore for DynamoVideoStore {
         Ok(Some(VideoReference {
             status,
             video_uid: get_s(&item, attr::VIDEO_UID).map(str::to_owned),
-            creator: get_s(&item, attr::CREATOR).map(str::to_owned),
+            version_tag: get_s(&item, attr::CREATOR).map(str::to_owned),
         }))
     }
 
-    async fn write_video_state(&self, source: &str, video: &StreamVideo, now_ms: i64) -> Result<bool, StoreError> {
+    async fn write_video_state(&self, source: &str, video: &ProviderVideo, now_ms: i64) -> Result<bool, StoreError> {
         let d = &video.details;
         let new_status = status_for_stream_state(&video.state);
         let mut u = Update::default();

@@ -78,7 +78,12 @@ pub async fn resolve_secret(source: &SecretSource, aws: &SdkConfig) -> Result<Se
 pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError> {
     let aws = aws_config().await;
     let token = resolve_secret(&config.cloudflare_token, &aws).await?;
-    let stream = CloudflareStream::new(&config.cloudflare_api_url, &config.cloudflare_account_id, token)?;
+    let stream = CloudflareStream::new(
+        &config.cloudflare_api_url,
+        &config.cloudflare_account_id,
+        token,
+        config.cloudflare_options.clone(),
+    )?;
     let presigner = S3Presigner::new(&aws);
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
     if config.warm_up_connections {

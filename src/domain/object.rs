@@ -112,7 +112,7 @@ impl ObjectVersion {
     /// A stable Cloudflare `creator` (64 hex chars, Cloudflare's maximum) for this object version:
     /// every attempt at the same version sends the same value, so a retry can find a video an earlier
     /// attempt created (`GET /stream?creator=`) instead of copying again.
-    pub fn creator(&self) -> String {
+    pub fn version_tag(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.source().as_bytes());
         h.update(b"\n");
@@ -223,12 +223,12 @@ pub(crate) mod tests {
         let mut o = object("videos/a.mp4");
         assert_eq!(o.source(), "s3://uploads/videos/a.mp4");
         assert_eq!(o.version_key(), "etag:d41d8cd98f00b204e9800998ecf8427e");
-        let by_etag = o.creator();
+        let by_etag = o.version_tag();
         o.version_id = Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into());
         assert_eq!(o.version_key(), "version:3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
-        assert_ne!(o.creator(), by_etag);
-        assert_eq!(o.creator(), o.clone().creator());
-        assert_eq!(o.creator().len(), 64);
+        assert_ne!(o.version_tag(), by_etag);
+        assert_eq!(o.version_tag(), o.clone().version_tag());
+        assert_eq!(o.version_tag().len(), 64);
     }
 
     #[test]

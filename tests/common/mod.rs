@@ -187,6 +187,7 @@ impl World {
             &config.cloudflare_api_url,
             &config.cloudflare_account_id,
             SecretString::new(token.expose()),
+            config.cloudflare_options.clone(),
         )
         .unwrap();
         Ingestor::new(s3, stream, store, config)
@@ -238,7 +239,7 @@ impl World {
         let claim = Claim {
             source: &object.source(),
             version_key: object.version_key(),
-            creator: object.creator(),
+            version_tag: object.version_tag(),
             token: "claim-left-by-a-test".into(),
             expires_at_ms: now + expires_in_ms,
             now_ms: now,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vinofy_ingest::adapters::S3Presigner;
 use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_ingest::ingest::Deadline;
-use vinofy_ingest::ports::{CopyRequest, ObjectPresigner, StreamClient};
+use vinofy_ingest::ports::{CreateVideoRequest, ObjectPresigner, VideoProvider};
 
 const SEQUENCER: &str = "0055AED6DCD90281E5";
 
@@ -590,10 +590,9 @@ async fn reconcile_adopts_the_video_of_a_dead_claim_without_copying_again() {
     // The dead invocation got as far as Cloudflare accepting the copy.
     let ingestor = world.ingestor(&[]).await;
     let url = S3Presigner::from_client(world.s3.clone()).presign_get(&orphan, Duration::from_secs(600)).await.unwrap();
-    let options = world.config_with(&[]).stream_options;
-    let creator = orphan.creator();
-    let request = CopyRequest { url: &url, object: &orphan, creator: &creator, options: &options };
-    let made = ingestor.stream.copy(&request, Duration::from_secs(10)).await.unwrap();
+    let tag = orphan.version_tag();
+    let request = CreateVideoRequest { url: &url, object: &orphan, version_tag: &tag };
+    let made = ingestor.provider.create_from_url(&request, Duration::from_secs(10)).await.unwrap();
     // Another object is claimed by an invocation that is still alive.
     let etag = world.put_object("videos/busy.mp4", &video).await;
     world.leave_claim(&object(&world, "videos/busy.mp4", video.len(), &etag), 600_000).await;

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use vinofy_ingest::domain::object::ObjectVersion;
 use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
-use vinofy_ingest::error::{StoreError, StreamError};
+use vinofy_ingest::error::{ProviderError, StoreError};
 use vinofy_ingest::ports::{
-    Claim, ClaimOutcome, Clock, CopyRequest, ObjectPresigner, StreamClient, StreamStateStore, StreamVideo,
-    VideoDetails, VideoReference, VideoStore,
+    Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, VideoDetails, VideoProvider,
+    VideoReference, VideoStateStore, VideoStore,
 };
 use vinofy_ingest::secret::PresignedUrl;
 use vinofy_ingest::video_state::processing_error;
@@ -81,15 +81,15 @@ impl ObjectPresigner for MemoryPresigner {
 #[derive(Debug, Clone)]
 pub enum Scripted {
     /// Fail without doing anything.
-    Fail(StreamError),
+    Fail(ProviderError),
     /// Do the work (create the video), then fail as if the reply was lost.
-    DoThenFail(StreamError),
+    DoThenFail(ProviderError),
 }
 
 /// An in-memory video provider: videos, tagged by the `creator` sent with the copy.
 #[derive(Default)]
 pub struct MemoryProvider {
-    videos: Mutex<Vec<StreamVideo>>,
+    videos: Mutex<Vec<ProviderVideo>>,
     scripts: Mutex<HashMap<&'static str, VecDeque<Scripted>>>,
     /// Every call, in order: `copy`, `find`, `get`, `delete`.
     pub calls: Mutex<Vec<&'static str>>,
@@ -107,7 +107,7 @@ impl MemoryProvider {
         lock(&self.scripts).clear();
     }
 
-    pub fn videos(&self) -> Vec<StreamVideo> {
+    pub fn videos(&self) -> Vec<ProviderVideo> {
         lock(&self.videos).clone()
     }
 
@@ -116,10 +116,10 @@ impl MemoryProvider {
     }
 
     /// A video as the provider returns it right after a copy.
-    pub fn new_video(&self, creator: Option<&str>, source: Option<&str>) -> StreamVideo {
+    pub fn new_video(&self, version_tag: Option<&str>, source: Option<&str>) -> ProviderVideo {
         let n = self.next_uid.fetch_add(1, Ordering::SeqCst);
         let uid = format!("{n:032x}");
-        StreamVideo {
+        ProviderVideo {
             hls_url: Some(format!("https://videos.test/{uid}/manifest/video.m3u8")),
             dash_url: Some(format!("https://videos.test/{uid}/manifest/video.mpd")),
             thumbnail_url: Some(format!("https://videos.test/{uid}/thumbnails/thumbnail.jpg")),
@@ -127,14 +127,14 @@ impl MemoryProvider {
             uid,
             state: "downloading".into(),
             created: Some(format!("2026-12-01T00:00:{:02}Z", n % 60)),
-            creator: creator.map(str::to_owned),
-            meta_source: source.map(str::to_owned),
+            version_tag: version_tag.map(str::to_owned),
+            source_tag: source.map(str::to_owned),
             details: VideoDetails::default(),
         }
     }
 
     /// Adds a video as if an earlier attempt had created it.
-    pub fn insert(&self, video: StreamVideo) {
+    pub fn insert(&self, video: ProviderVideo) {
         lock(&self.videos).push(video);
     }
 
@@ -144,13 +144,17 @@ impl MemoryProvider {
     }
 }
 
-impl StreamClient for MemoryProvider {
-    async fn copy(&self, request: &CopyRequest<'_>, _timeout: Duration) -> Result<StreamVideo, StreamError> {
+impl VideoProvider for MemoryProvider {
+    async fn create_from_url(
+        &self,
+        request: &CreateVideoRequest<'_>,
+        _timeout: Duration,
+    ) -> Result<ProviderVideo, ProviderError> {
         let step = self.begin("copy");
         if let Some(Scripted::Fail(e)) = step {
             return Err(e);
         }
-        let video = self.new_video(Some(request.creator), Some(&request.object.source()));
+        let video = self.new_video(Some(request.version_tag), Some(&request.object.source()));
         self.insert(video.clone());
         match step {
             Some(Scripted::DoThenFail(e)) => Err(e),
@@ -158,24 +162,25 @@ impl StreamClient for MemoryProvider {
         }
     }
 
-    async fn find_by_creator(&self, creator: &str, _timeout: Duration) -> Result<Option<StreamVideo>, StreamError> {
+    async fn videos_with_tag(
+        &self,
+        version_tag: &str,
+        _timeout: Duration,
+    ) -> Result<Vec<ProviderVideo>, ProviderError> {
         if let Some(Scripted::Fail(e) | Scripted::DoThenFail(e)) = self.begin("find") {
             return Err(e);
         }
-        let mut found: Vec<StreamVideo> =
-            lock(&self.videos).iter().filter(|v| v.creator.as_deref() == Some(creator)).cloned().collect();
-        found.sort_by(|a, b| a.created.cmp(&b.created));
-        Ok(found.into_iter().next())
+        Ok(lock(&self.videos).iter().filter(|v| v.version_tag.as_deref() == Some(version_tag)).cloned().collect())
     }
 
-    async fn get(&self, uid: &str, _timeout: Duration) -> Result<Option<StreamVideo>, StreamError> {
+    async fn get(&self, uid: &str, _timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
         if let Some(Scripted::Fail(e) | Scripted::DoThenFail(e)) = self.begin("get") {
             return Err(e);
         }
         Ok(lock(&self.videos).iter().find(|v| v.uid == uid).cloned())
     }
 
-    async fn delete(&self, uid: &str, _timeout: Duration) -> Result<(), StreamError> {
+    async fn delete(&self, uid: &str, _timeout: Duration) -> Result<(), ProviderError> {
         let step = self.begin("delete");
         if let Some(Scripted::Fail(e)) = step {
             return Err(e);
@@ -199,7 +204,7 @@ pub struct MemoryRecord {
     pub version_key: String,
     pub version_id: Option<String>,
     pub sequencer: String,
-    pub creator: Option<String>,
+    pub version_tag: Option<String>,
     pub claim_token: Option<String>,
     pub claim_expires_at_ms: i64,
     pub video_uid: Option<String>,
@@ -223,7 +228,7 @@ impl MemoryRecord {
             version_key: object.version_key(),
             version_id: object.version_id.clone(),
             sequencer: object.sequencer.clone(),
-            creator: Some(object.creator()),
+            version_tag: Some(object.version_tag()),
             claim_token: None,
             claim_expires_at_ms: 0,
             video_uid: None,
@@ -314,7 +319,7 @@ impl MemoryStore {
             version_key: claim.version_key.clone(),
             version_id: o.version_id.clone(),
             sequencer: o.sequencer.clone(),
-            creator: Some(claim.creator.clone()),
+            version_tag: Some(claim.version_tag.clone()),
             claim_token: Some(claim.token.clone()),
             claim_expires_at_ms: claim.expires_at_ms,
             error: None,
@@ -345,7 +350,7 @@ impl VideoStore for MemoryStore {
     async fn complete(
         &self,
         claim: &Claim<'_>,
-        video: &StreamVideo,
+        video: &ProviderVideo,
         replaced_video_uid: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.check("complete")?;
@@ -355,7 +360,7 @@ impl VideoStore for MemoryStore {
                 object: &newer,
                 source: claim.source,
                 version_key: newer.version_key(),
-                creator: newer.creator(),
+                version_tag: newer.version_tag(),
                 token: "a-newer-invocation".into(),
                 expires_at_ms: i64::MAX,
                 now_ms: claim.now_ms,
@@ -440,7 +445,7 @@ impl VideoStore for MemoryStore {
     }
 }
 
-impl StreamStateStore for MemoryStore {
+impl VideoStateStore for MemoryStore {
     async fn source_of_video(&self, uid: &str) -> Result<Option<String>, StoreError> {
         self.check("source_of_video")?;
         if self.index_lags.load(Ordering::SeqCst) {
@@ -454,11 +459,11 @@ impl StreamStateStore for MemoryStore {
         Ok(lock(&self.records).get(source).map(|r| VideoReference {
             status: r.status,
             video_uid: r.video_uid.clone(),
-            creator: r.creator.clone(),
+            version_tag: r.version_tag.clone(),
         }))
     }
 
-    async fn write_video_state(&self, source: &str, video: &StreamVideo, _now_ms: i64) -> Result<bool, StoreError> {
+    async fn write_video_state(&self, source: &str, video: &ProviderVideo, _now_ms: i64) -> Result<bool, StoreError> {
         self.check("write_video_state")?;
         let mut records = lock(&self.records);
         let Some(r) = records.get_mut(source) else { return Ok(false) };

@@ -1,4 +1,4 @@
-//! [`StreamClient`] for the Cloudflare Stream API (one HTTP request per call; retries are the
+//! [`VideoProvider`] for the Cloudflare Stream API (one HTTP request per call; retries are the
 //! ingest logic's decision, because repeating a `/copy` blindly creates a second, billed video).
 
 use std::time::Duration;
@@ -13,13 +13,16 @@ pub mod webhook;
 pub use webhook::CloudflareWebhookVerifier;
 
 use super::StartupError;
+use crate::config::CloudflareVideoOptions;
 use crate::domain::scrub::scrub_provider_text;
-use crate::error::StreamError;
-use crate::ports::{CopyRequest, StreamClient, StreamVideo, VideoDetails};
+use crate::error::ProviderError;
+use crate::ports::{CreateVideoRequest, ProviderVideo, VideoDetails, VideoProvider};
 use crate::secret::SecretString;
 
 pub struct CloudflareStream {
     http: reqwest::Client,
+    /// How videos are created (`requireSignedURLs`, `allowedOrigins`, `thumbnailTimestampPct`).
+    options: CloudflareVideoOptions,
     /// `{api}/accounts/{account}/stream`
     stream_url: String,
     token: SecretString,
@@ -51,8 +54,6 @@ struct VideoDto {
     preview: Option<String>,
     created: Option<String>,
     modified: Option<String>,
-    #[serde(default)]
-    ready_to_stream: Option<bool>,
     ready_to_stream_at: Option<String>,
     duration: Option<f64>,
     size: Option<f64>,
@@ -85,14 +86,20 @@ struct PlaybackDto {
 }
 
 impl CloudflareStream {
-    pub fn new(api_url: &str, account_id: &str, token: SecretString) -> Result<Self, StartupError> {
+    pub fn new(
+        api_url: &str,
+        account_id: &str,
+        token: SecretString,
+        options: CloudflareVideoOptions,
+    ) -> Result<Self, StartupError> {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(super::ring_tls_config()?)
             .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| StartupError::Init(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, stream_url: format!("{}/accounts/{account_id}/stream", api_url.trim_end_matches('/')), token })
+        let stream_url = format!("{}/accounts/{account_id}/stream", api_url.trim_end_matches('/'));
+        Ok(Self { http, options, stream_url, token })
     }
 
     /// Opens the connection with the cheapest authenticated read (an empty list). One API call per
@@ -116,8 +123,8 @@ impl CloudflareStream {
         url: &str,
         body: Option<&Value>,
         timeout: Duration,
-    ) -> Result<Value, StreamError> {
-        self.call_unscrubbed(method, url, body, timeout).await.map_err(StreamError::scrubbed)
+    ) -> Result<Value, ProviderError> {
+        self.call_unscrubbed(method, url, body, timeout).await.map_err(ProviderError::scrubbed)
     }
 
     async fn call_unscrubbed(
@@ -126,13 +133,13 @@ impl CloudflareStream {
         url: &str,
         body: Option<&Value>,
         timeout: Duration,
-    ) -> Result<Value, StreamError> {
+    ) -> Result<Value, ProviderError> {
         let mut request = self.http.request(method, url).bearer_auth(self.token.expose()).timeout(timeout);
         if let Some(body) = body {
             request = request.json(body);
         }
         // `without_url`: reqwest errors quote the URL; ours carry no secret, but keep errors short.
-        let response = request.send().await.map_err(|e| StreamError::Transport(describe(e.without_url())))?;
+        let response = request.send().await.map_err(|e| ProviderError::Transport(describe(e.without_url())))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -140,14 +147,14 @@ impl CloudflareStream {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| StreamError::Transport(describe(e.without_url())))?;
+        let bytes = response.bytes().await.map_err(|e| ProviderError::Transport(describe(e.without_url())))?;
         let envelope = if bytes.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
             match serde_json::from_slice::<Envelope>(&bytes) {
                 Ok(envelope) => Some(envelope),
                 Err(e) if status.is_success() => {
-                    return Err(StreamError::InvalidResponse(format!(
+                    return Err(ProviderError::InvalidResponse(format!(
                         "HTTP {status} with a body that is not the API envelope: {e}"
                     )));
                 }
@@ -160,12 +167,12 @@ impl CloudflareStream {
                 .map(|e| error_text(&e.errors))
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("no error details").to_owned());
-            return Err(StreamError::Http { status: status.as_u16(), message, retry_after });
+            return Err(ProviderError::Http { status: status.as_u16(), message, retry_after });
         }
         match envelope {
             None => Ok(Value::Null),
             Some(Envelope { success: Some(true), result, .. }) => Ok(result.unwrap_or(Value::Null)),
-            Some(Envelope { errors, .. }) => Err(StreamError::InvalidResponse(format!(
+            Some(Envelope { errors, .. }) => Err(ProviderError::InvalidResponse(format!(
                 "HTTP {status} but success is not true: {}",
                 error_text(&errors)
             ))),
@@ -199,29 +206,28 @@ fn error_text(errors: &[ApiMessage]) -> String {
 }
 
 /// Reads a Video object as Cloudflare sends it in a webhook body (no envelope).
-pub fn parse_video_json(body: &[u8]) -> Result<StreamVideo, StreamError> {
-    let value = serde_json::from_slice(body).map_err(|e| StreamError::InvalidResponse(format!("not JSON: {e}")))?;
+pub fn parse_video_json(body: &[u8]) -> Result<ProviderVideo, ProviderError> {
+    let value = serde_json::from_slice(body).map_err(|e| ProviderError::InvalidResponse(format!("not JSON: {e}")))?;
     parse_video(value)
 }
 
 /// Reads a Video object, insisting on a plausible `uid`. Errors and Cloudflare's error reasons are
 /// scrubbed: a serde message or `errReasonText` may quote `meta.downloaded-from`, our presigned URL.
-fn parse_video(value: Value) -> Result<StreamVideo, StreamError> {
-    parse_video_unscrubbed(value).map_err(StreamError::scrubbed)
+fn parse_video(value: Value) -> Result<ProviderVideo, ProviderError> {
+    parse_video_unscrubbed(value).map_err(ProviderError::scrubbed)
 }
 
-fn parse_video_unscrubbed(value: Value) -> Result<StreamVideo, StreamError> {
+fn parse_video_unscrubbed(value: Value) -> Result<ProviderVideo, ProviderError> {
     let dto: VideoDto = serde_json::from_value(value)
-        .map_err(|e| StreamError::InvalidResponse(format!("unexpected video object: {e}")))?;
+        .map_err(|e| ProviderError::InvalidResponse(format!("unexpected video object: {e}")))?;
     let uid = dto
         .uid
         .filter(|u| is_valid_uid(u))
-        .ok_or_else(|| StreamError::InvalidResponse("the video object has no valid uid".into()))?;
+        .ok_or_else(|| ProviderError::InvalidResponse("the video object has no valid uid".into()))?;
     let status = dto.status;
     let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let details = VideoDetails {
         modified: dto.modified,
-        ready_to_stream: dto.ready_to_stream.unwrap_or(false),
         ready_at: non_empty(dto.ready_to_stream_at),
         duration: dto.duration.filter(|d| *d >= 0.0),
         width: dto.input.as_ref().and_then(|i| i.width).filter(|w| *w > 0),
@@ -235,7 +241,7 @@ fn parse_video_unscrubbed(value: Value) -> Result<StreamVideo, StreamError> {
         error_code: status.as_ref().and_then(|s| non_empty(s.error_reason_code.as_deref().map(scrub_provider_text))),
         error_text: status.as_ref().and_then(|s| non_empty(s.error_reason_text.as_deref().map(scrub_provider_text))),
     };
-    Ok(StreamVideo {
+    Ok(ProviderVideo {
         uid,
         details,
         state: status.and_then(|s| s.state).unwrap_or_else(|| "unknown".into()),
@@ -244,8 +250,8 @@ fn parse_video_unscrubbed(value: Value) -> Result<StreamVideo, StreamError> {
         thumbnail_url: dto.thumbnail,
         preview_url: dto.preview,
         created: dto.created,
-        creator: dto.creator,
-        meta_source: dto.meta.as_ref().and_then(|m| m.get("source")).and_then(Value::as_str).map(str::to_owned),
+        version_tag: dto.creator,
+        source_tag: dto.meta.as_ref().and_then(|m| m.get("source")).and_then(Value::as_str).map(str::to_owned),
     })
 }
 
@@ -255,8 +261,8 @@ fn is_valid_uid(uid: &str) -> bool {
     !uid.is_empty() && uid.len() <= 64 && uid.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// The JSON body of `POST /stream/copy`.
-pub fn copy_body(request: &CopyRequest<'_>) -> Value {
+/// The JSON body of `POST /stream/copy`: our version tag is Cloudflare's `creator`.
+pub fn copy_body(request: &CreateVideoRequest<'_>, options: &CloudflareVideoOptions) -> Value {
     let object = request.object;
     let mut meta = Map::new();
     meta.insert("name".into(), json!(object.key));
@@ -267,56 +273,54 @@ pub fn copy_body(request: &CopyRequest<'_>) -> Value {
     json!({
         "url": request.url.expose(),
         "meta": meta,
-        "creator": request.creator,
-        "requireSignedURLs": request.options.require_signed_urls,
-        "allowedOrigins": request.options.allowed_origins,
-        "thumbnailTimestampPct": request.options.thumbnail_timestamp_pct,
+        "creator": request.version_tag,
+        "requireSignedURLs": options.require_signed_urls,
+        "allowedOrigins": options.allowed_origins,
+        "thumbnailTimestampPct": options.thumbnail_timestamp_pct,
     })
 }
 
-impl StreamClient for CloudflareStream {
-    async fn copy(&self, request: &CopyRequest<'_>, timeout: Duration) -> Result<StreamVideo, StreamError> {
-        let body = copy_body(request);
+impl VideoProvider for CloudflareStream {
+    async fn create_from_url(
+        &self,
+        request: &CreateVideoRequest<'_>,
+        timeout: Duration,
+    ) -> Result<ProviderVideo, ProviderError> {
+        let body = copy_body(request, &self.options);
         let result = self.call(Method::POST, &format!("{}/copy", self.stream_url), Some(&body), timeout).await?;
         parse_video(result)
     }
 
-    async fn find_by_creator(&self, creator: &str, timeout: Duration) -> Result<Option<StreamVideo>, StreamError> {
-        if !creator.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(StreamError::InvalidResponse("creator must be alphanumeric".into()));
+    async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
+        if !version_tag.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ProviderError::InvalidResponse("a version tag must be alphanumeric".into()));
         }
-        let url = format!("{}?creator={creator}&asc=true", self.stream_url);
+        let url = format!("{}?creator={version_tag}&asc=true", self.stream_url);
         let result = self.call(Method::GET, &url, None, timeout).await?;
         let Value::Array(videos) = result else {
-            return Err(StreamError::InvalidResponse("the list result is not an array".into()));
+            return Err(ProviderError::InvalidResponse("the list result is not an array".into()));
         };
-        let mut found: Vec<StreamVideo> = videos.into_iter().map(parse_video).collect::<Result<_, _>>()?;
-        if found.len() > 1 {
-            tracing::warn!(creator, count = found.len(), "several videos share one creator; adopting the oldest");
-        }
-        // RFC 3339 timestamps of one format sort as strings; `asc=true` already asks for this order.
-        found.sort_by(|a, b| a.created.cmp(&b.created));
-        Ok(found.into_iter().next())
+        videos.into_iter().map(parse_video).collect()
     }
 
-    async fn get(&self, uid: &str, timeout: Duration) -> Result<Option<StreamVideo>, StreamError> {
+    async fn get(&self, uid: &str, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
         if !is_valid_uid(uid) {
-            return Err(StreamError::InvalidResponse(format!("invalid uid {uid:?}")));
+            return Err(ProviderError::InvalidResponse(format!("invalid uid {uid:?}")));
         }
         match self.call(Method::GET, &format!("{}/{uid}", self.stream_url), None, timeout).await {
             Ok(result) => parse_video(result).map(Some),
-            Err(StreamError::Http { status: 404, .. }) => Ok(None),
+            Err(ProviderError::Http { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    async fn delete(&self, uid: &str, timeout: Duration) -> Result<(), StreamError> {
+    async fn delete(&self, uid: &str, timeout: Duration) -> Result<(), ProviderError> {
         if !is_valid_uid(uid) {
-            return Err(StreamError::InvalidResponse(format!("refusing to delete an invalid uid {uid:?}")));
+            return Err(ProviderError::InvalidResponse(format!("refusing to delete an invalid uid {uid:?}")));
         }
         match self.call(Method::DELETE, &format!("{}/{uid}", self.stream_url), None, timeout).await {
             Ok(_) => Ok(()),
-            Err(StreamError::Http { status, .. }) if status == StatusCode::NOT_FOUND.as_u16() => Ok(()),
+            Err(ProviderError::Http { status, .. }) if status == StatusCode::NOT_FOUND.as_u16() => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -325,7 +329,7 @@ impl StreamClient for CloudflareStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StreamOptions;
+    use crate::config::CloudflareVideoOptions;
     use crate::domain::object::ObjectVersion;
     use crate::secret::PresignedUrl;
 
@@ -340,13 +344,14 @@ mod tests {
             sequencer: String::new(),
         };
         let url = PresignedUrl::new("http://s3/b/videos/a%20b%2B%281%29.mp4?X-Amz-Signature=s");
-        let options = StreamOptions {
+        let options = CloudflareVideoOptions {
             require_signed_urls: true,
             allowed_origins: vec!["vinofy.com".into()],
             thumbnail_timestamp_pct: 0.25,
         };
-        let creator = object.creator();
-        let body = copy_body(&CopyRequest { url: &url, object: &object, creator: &creator, options: &options });
+        let creator = object.version_tag();
+        let request = CreateVideoRequest { url: &url, object: &object, version_tag: &creator };
+        let body = copy_body(&request, &options);
         assert_eq!(body["url"], url.expose());
         assert_eq!(body["meta"]["name"], "videos/a b+(1).mp4");
         assert_eq!(body["meta"]["s3_version"], "version:v1");
@@ -366,7 +371,7 @@ mod tests {
             ("downloading", Some("h"), Some("p"))
         );
         for bad in [json!({}), json!({"uid": ""}), json!({"uid": "../x"}), json!("str"), json!({"uid": 5})] {
-            assert!(matches!(parse_video(bad.clone()), Err(StreamError::InvalidResponse(_))), "{bad}");
+            assert!(matches!(parse_video(bad.clone()), Err(ProviderError::InvalidResponse(_))), "{bad}");
         }
     }
 
@@ -380,7 +385,6 @@ mod tests {
         )
         .unwrap();
         let d = &ready.details;
-        assert!(d.ready_to_stream);
         assert_eq!((d.duration, d.width, d.height, d.size), (Some(5.5), Some(560), Some(320), Some(383631)));
         assert_eq!((d.pct_complete.as_deref(), d.error_code.as_deref()), (Some("39.000000"), None));
         let failed = parse_video_json(br#"{"uid":"6b9e68b07dfee8cc2d116e4c51d6a957","duration":-1,"input":{"width":-1,"height":-1},
@@ -406,7 +410,7 @@ mod tests {
         assert!(!text.contains("X-Amz") && text.starts_with("could not fetch <redacted>"), "{text}");
         let bad = parse_video(json!({"uid": 5, "meta": {"downloaded-from": echo}})).unwrap_err();
         assert!(!bad.to_string().contains("X-Amz"), "{bad}");
-        let http = StreamError::Http { status: 400, message: format!("10005: bad url {echo}"), retry_after: None };
+        let http = ProviderError::Http { status: 400, message: format!("10005: bad url {echo}"), retry_after: None };
         assert!(!http.scrubbed().to_string().contains("X-Amz"));
     }
 

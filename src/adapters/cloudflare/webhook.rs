@@ -1,7 +1,7 @@
 //! [`WebhookVerifier`] for Cloudflare Stream: `Webhook-Signature` ([`super::signature`]), then the
 //! Video object in the body.
 
-use crate::ports::{StreamVideo, WebhookRejection, WebhookVerifier};
+use crate::ports::{ProviderVideo, WebhookRejection, WebhookVerifier};
 use crate::secret::SecretString;
 
 pub struct CloudflareWebhookVerifier {
@@ -21,7 +21,7 @@ impl WebhookVerifier for CloudflareWebhookVerifier {
         header: &dyn Fn(&str) -> Option<String>,
         body: &[u8],
         now_s: i64,
-    ) -> Result<StreamVideo, WebhookRejection> {
+    ) -> Result<ProviderVideo, WebhookRejection> {
         let signature = header("webhook-signature");
         super::signature::verify(
             signature.as_deref(),

@@ -18,8 +18,9 @@ use vinofy_ingest::adapters::dynamodb::{attr, rfc3339};
 use vinofy_ingest::config::ReplacedVideoPolicy;
 use vinofy_ingest::domain::object::ObjectVersion;
 use vinofy_ingest::domain::record::{Status, status_for_stream_state};
+use vinofy_ingest::ingest::earlier_video;
 use vinofy_ingest::ingest::{Deadline, now_ms};
-use vinofy_ingest::ports::{StreamClient, StreamVideo, VideoDetails, VideoStore};
+use vinofy_ingest::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoStore};
 use vinofy_ingest::video_state::{StateUpdateOutcome, apply_video_state};
 
 use crate::cli::ReconcileArgs;
@@ -108,8 +109,8 @@ fn recorded_version(item: &Item) -> Option<ObjectVersion> {
 }
 
 /// What Cloudflare answering 404 means for the record: the video is gone for good.
-pub fn missing_video(uid: &str, now_ms: i64) -> StreamVideo {
-    StreamVideo {
+pub fn missing_video(uid: &str, now_ms: i64) -> ProviderVideo {
+    ProviderVideo {
         uid: uid.to_owned(),
         state: "error".into(),
         hls_url: None,
@@ -117,8 +118,8 @@ pub fn missing_video(uid: &str, now_ms: i64) -> StreamVideo {
         thumbnail_url: None,
         preview_url: None,
         created: None,
-        creator: None,
-        meta_source: None,
+        version_tag: None,
+        source_tag: None,
         details: VideoDetails {
             modified: Some(rfc3339(now_ms)),
             error_code: Some(MISSING_VIDEO_CODE.into()),
@@ -399,7 +400,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             if !context.interrupt.slot(context.limiter).await {
                 return Done::NotStarted;
             }
-            let video = match ingestor.stream.get(&uid, context.timeout).await {
+            let video = match ingestor.provider.get(&uid, context.timeout).await {
                 Ok(Some(video)) => video,
                 Ok(None) => missing_video(&uid, now_ms()),
                 Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string()),
@@ -425,7 +426,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
                 return Done::NotStarted;
             }
             if context.dry_run {
-                return match ingestor.stream.find_by_creator(&object.creator(), context.timeout).await {
+                return match earlier_video(&ingestor.provider, &object.version_tag(), context.timeout).await {
                     Ok(Some(video)) => finished(
                         Status::Submitted.as_str().into(),
                         Some(video.uid.clone()),
@@ -462,7 +463,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             if !context.interrupt.slot(context.limiter).await {
                 return Done::NotStarted;
             }
-            if let Err(e) = ingestor.stream.delete(&uid, context.timeout).await {
+            if let Err(e) = ingestor.provider.delete(&uid, context.timeout).await {
                 return line(before.clone(), LineOutcome::Failed, Some(uid), format!("deleting replaced video: {e}"));
             }
             if let Err(e) = ingestor.store.clear_replaced(&source, &uid).await {
@@ -474,7 +475,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
 }
 
 /// What Cloudflare says about a video, in a few words.
-fn describe(video: &StreamVideo) -> String {
+fn describe(video: &ProviderVideo) -> String {
     let d = &video.details;
     match (d.error_code.as_deref(), d.error_text.as_deref()) {
         (Some(code), Some(text)) => format!("{code}: {text}"),
