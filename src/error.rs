@@ -12,13 +12,13 @@ use crate::domain::event::EventError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
     /// Connection refused or reset, timeout: the request may or may not have been processed.
-    #[error("could not complete the request to Cloudflare Stream: {0}")]
+    #[error("could not complete the request to the video provider: {0}")]
     Transport(String),
     /// An HTTP error status, with Cloudflare's error codes and messages.
-    #[error("Cloudflare Stream answered HTTP {status}: {message}")]
+    #[error("the video provider answered HTTP {status}: {message}")]
     Http { status: u16, message: String, retry_after: Option<Duration> },
     /// A 2xx answer that is not a success: `success: false`, malformed JSON, no `uid`.
-    #[error("Cloudflare Stream sent an unusable response: {0}")]
+    #[error("the video provider sent an unusable response: {0}")]
     InvalidResponse(String),
 }
 
@@ -64,9 +64,9 @@ pub struct StoreError {
 pub enum IngestError {
     #[error("invalid event: {0}")]
     InvalidEvent(#[from] EventError),
-    #[error("{source_uri}: Cloudflare Stream refused the copy: {reason}")]
+    #[error("{source_uri}: the video provider refused the copy: {reason}")]
     CopyRejected { source_uri: String, reason: String },
-    #[error("{source_uri}: Cloudflare Stream could not be reached in time (will be retried): {reason}")]
+    #[error("{source_uri}: the video provider could not be reached in time (will be retried): {reason}")]
     StreamUnavailable { source_uri: String, reason: String },
     #[error("{source_uri}: this object version failed earlier and is recorded as failed: {reason}")]
     PreviouslyFailed { source_uri: String, reason: String },

@@ -1,11 +1,11 @@
-//! The ingest use case: for each S3 record, claim the object version, copy it into Cloudflare
-//! Stream, and record the video. Exactly one video per object version, whatever is delivered twice
-//! or dies half-way:
+//! The ingest use case: for each S3 record, claim the object version, have the video provider
+//! fetch it, and record the video. Exactly one video per object version, whatever is delivered
+//! twice or dies half-way:
 //!
 //! 1. claim: one conditional write keyed by the object version (duplicates stop here, for the
-//!    price of that write and no Cloudflare call);
-//! 2. copy: presign, `POST /stream/copy` with a `creator` derived from the version; on a retry (or
-//!    when taking over a dead invocation's claim) first look the video up by that `creator`;
+//!    price of that write and no provider call);
+//! 2. create: presign, create the video from the URL with a version tag derived from the version;
+//!    on a retry (or when taking over a dead invocation's claim) first look the video up by that tag;
 //! 3. complete: a write that only the claim holder can make.
 
 use std::sync::Arc;
@@ -290,14 +290,14 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 };
             }
         };
-        // A failed attempt may have got as far as Cloudflare: look up before copying, as for a take-over.
+        // A failed attempt may have got as far as the provider: look up before creating, as for a take-over.
         let takeover = matches!(verdict, ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed);
         info!(takeover, retry_failed = verdict == ClaimVerdict::RetryFailed, "claimed object version");
 
         let (video, adopted) = match self.submit(&claim, takeover, deadline).await {
             Ok(v) => v,
             Err(SubmitError::Rejected(reason)) => {
-                error!(reason = %reason, "Cloudflare Stream refused the copy; recording the failure");
+                error!(reason = %reason, "the video provider refused the copy; recording the failure");
                 self.store.fail(&claim, &reason).await?;
                 return Err(IngestError::CopyRejected { source_uri: source, reason });
             }
@@ -306,7 +306,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 return Err(IngestError::Presign { source_uri: source, reason });
             }
             Err(SubmitError::Unavailable(reason)) => {
-                error!(reason = %reason, "Cloudflare Stream unavailable; releasing the claim for a retry");
+                error!(reason = %reason, "the video provider is unavailable; releasing the claim for a retry");
                 self.release(&claim, &reason).await;
                 return Err(IngestError::StreamUnavailable { source_uri: source, reason });
             }
@@ -429,7 +429,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             if !self.retry.fits(attempt, wait, per_call * 2, self.remaining(deadline)) {
                 return Err(SubmitError::Unavailable(format!("{} (after {attempt} attempts)", redact(&error))));
             }
-            warn!(attempt, wait_ms = wait.as_millis() as u64, error = %redact(&error), "Cloudflare call failed; retrying");
+            warn!(attempt, wait_ms = wait.as_millis() as u64, error = %redact(&error), "video provider call failed; retrying");
             tokio::time::sleep(wait).await;
         }
     }
@@ -484,7 +484,7 @@ enum SubmitError {
     Presign(String),
 }
 
-/// Cloudflare may quote the request back in an error; a presigned URL must not reach a log, an
+/// A provider may quote the request back in an error; a presigned URL must not reach a log, an
 /// error, or the table that way, in any form (the adapter already scrubbed generically).
 fn redact(text: &str, url: &PresignedUrl) -> String {
     crate::domain::scrub::scrub_with_known_secret(text, url.expose())

@@ -228,7 +228,7 @@ async fn transient_cloudflare_faults_are_retried_within_the_invocation_without_d
     }
     // The log says why it retried, without secrets.
     let logs = function.logs();
-    assert!(logs.contains("Cloudflare call failed; retrying"));
+    assert!(logs.contains("video provider call failed; retrying"));
     assert!(!logs.contains(&world.token) && !logs.contains("X-Amz-Signature"));
 }
 
