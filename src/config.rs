@@ -33,13 +33,7 @@ pub enum SecretSource {
     SecretsManager { arn: String, variable: &'static str },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplacedVideoPolicy {
-    /// A new upload to the same key deletes the Stream video of the version it replaces.
-    Delete,
-    /// Keep replaced videos in Stream (they stay billed for storage).
-    Keep,
-}
+pub use crate::ingest::ReplacedVideoPolicy;
 
 /// Options sent with every copy.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +68,18 @@ impl Config {
     /// What counts as a video to ingest.
     pub fn video_filter(&self) -> crate::domain::object::VideoFilter<'_> {
         crate::domain::object::VideoFilter { extensions: &self.video_extensions, source_prefix: &self.source_prefix }
+    }
+
+    /// The ingest use case's part of the configuration.
+    pub fn ingest_settings(&self) -> crate::ingest::IngestSettings {
+        crate::ingest::IngestSettings {
+            upload_bucket: self.upload_bucket.clone(),
+            video_extensions: self.video_extensions.clone(),
+            source_prefix: self.source_prefix.clone(),
+            presign_ttl: self.presign_ttl,
+            provider_request_timeout: self.cloudflare_request_timeout,
+            replaced_video_policy: self.replaced_video_policy,
+        }
     }
 
     /// Reads the process environment.

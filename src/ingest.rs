@@ -15,9 +15,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{Instrument, error, field, info, info_span, warn};
 
-use crate::config::{Config, ReplacedVideoPolicy};
 use crate::domain::event::{EventRules, Invocation, Notification, ObjectEvent, parse_invocation};
-use crate::domain::object::{ObjectVersion, skip_reason, source_uri};
+use crate::domain::object::{ObjectVersion, VideoFilter, skip_reason, source_uri};
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
 use crate::error::{IngestError, ProviderError};
@@ -26,6 +25,37 @@ use crate::ports::{
     VideoStore,
 };
 use crate::secret::PresignedUrl;
+
+/// What to do with a replaced version's video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplacedVideoPolicy {
+    /// A new upload to the same key deletes the video of the version it replaces.
+    Delete,
+    /// Keep replaced videos at the provider (they stay billed for storage).
+    Keep,
+}
+
+/// What the ingest use case is configured with (read from the environment by the edge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestSettings {
+    /// The one bucket whose notifications are ingested.
+    pub upload_bucket: String,
+    /// Lower-case, without the dot.
+    pub video_extensions: Vec<String>,
+    /// Only keys under this prefix are ingested ("" = all).
+    pub source_prefix: String,
+    pub presign_ttl: Duration,
+    /// The longest one call to the video provider may take (shortened to fit the deadline).
+    pub provider_request_timeout: Duration,
+    pub replaced_video_policy: ReplacedVideoPolicy,
+}
+
+impl IngestSettings {
+    /// What counts as a video to ingest.
+    pub fn video_filter(&self) -> VideoFilter<'_> {
+        VideoFilter { extensions: &self.video_extensions, source_prefix: &self.source_prefix }
+    }
+}
 
 /// The invocation deadline, as Lambda gives it (epoch milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,13 +146,13 @@ pub struct Ingestor<P, S, V> {
     presigner: P,
     pub provider: S,
     pub store: V,
-    config: Config,
+    config: IngestSettings,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
 }
 
 impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
-    pub fn new(presigner: P, provider: S, store: V, config: Config) -> Self {
+    pub fn new(presigner: P, provider: S, store: V, config: IngestSettings) -> Self {
         Self { presigner, provider, store, config, retry: RetryPolicy::default(), clock: Arc::new(SystemClock) }
     }
 
@@ -371,7 +401,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         if let Some(uid) = &video_uid {
             tracing::Span::current().record("video_uid", uid.as_str());
             let timeout = self
-                .timeout(self.config.cloudflare_request_timeout, deadline)
+                .timeout(self.config.provider_request_timeout, deadline)
                 .map_err(|e| IngestError::StreamUnavailable { source_uri: source.to_owned(), reason: e.to_string() })?;
             // Delete first, then mark: if marking fails, the retry finds the record unchanged and
             // deletes again (a 404 counts as deleted).
@@ -401,7 +431,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         let url = self.presigner.presign_get(claim.object, ttl).await.map_err(SubmitError::Presign)?;
         let redact = |e: &ProviderError| redact(&e.to_string(), &url);
         let request = CreateVideoRequest { url: &url, object: claim.object, version_tag: &claim.version_tag };
-        let per_call = self.config.cloudflare_request_timeout;
+        let per_call = self.config.provider_request_timeout;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -449,7 +479,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
 
     /// Deletes a video from Stream; `false` (logged) if that failed.
     async fn delete_video(&self, uid: &str) -> bool {
-        match self.provider.delete(uid, self.config.cloudflare_request_timeout).await {
+        match self.provider.delete(uid, self.config.provider_request_timeout).await {
             Ok(()) => {
                 info!(deleted_video_uid = %uid, "deleted Stream video");
                 true

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::domain::object::ObjectVersion;
-use crate::domain::record::{ClaimVerdict, Status, StoredVersion};
+use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord};
 use crate::error::{ProviderError, StoreError};
 use crate::secret::PresignedUrl;
 
@@ -159,6 +159,54 @@ pub trait VideoStore: Send + Sync {
     /// Marks the record `deleted` (kept, with `deleted_at`) unless a newer upload (a sequencer not
     /// below `sequencer`) is recorded. Also voids any claim in flight. `Ok(false)`: nothing changed.
     fn mark_deleted(&self, source: &str, sequencer: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Where the next page of a scan starts (opaque to the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageToken(pub String);
+
+/// A stored item that is not a valid record (a missing or unknown status, no version key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_uri}: the stored record cannot be read: {problem}")]
+pub struct UnreadableRecord {
+    pub source_uri: String,
+    pub problem: String,
+}
+
+impl From<UnreadableRecord> for StoreError {
+    fn from(e: UnreadableRecord) -> Self {
+        StoreError { retryable: false, message: e.to_string() }
+    }
+}
+
+/// A walk over the table reports an unreadable item on its own, so that one bad item does not stop it.
+pub type ReadRecord = Result<VideoRecord, UnreadableRecord>;
+
+/// One page of a scan; `next` is `None` on the last page.
+#[derive(Debug, Clone, Default)]
+pub struct RecordPage {
+    pub records: Vec<ReadRecord>,
+    pub next: Option<PageToken>,
+}
+
+/// The reads that the CLI and the operators' tools make of the video table (all strongly
+/// consistent, except the index).
+pub trait VideoRecords: Send + Sync {
+    /// The record of one source.
+    fn record(&self, source: &str) -> impl Future<Output = Result<Option<VideoRecord>, StoreError>> + Send;
+    /// The records that reference a video uid (the `by_video_uid` index; normally one).
+    fn records_of_video(&self, uid: &str) -> impl Future<Output = Result<Vec<VideoRecord>, StoreError>> + Send;
+    /// The records of many sources at once, by source; sources without a record are absent.
+    fn records_of(
+        &self,
+        sources: &[String],
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, ReadRecord>, StoreError>> + Send;
+    /// One page of the records that match `filter`, from `start` (`None`: the first page).
+    fn scan(
+        &self,
+        filter: &RecordFilter,
+        start: Option<PageToken>,
+    ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
 }
 
 /// What applying a Cloudflare video state did.

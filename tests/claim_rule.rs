@@ -3,14 +3,12 @@
 //! record, then claimed through the real adapter's conditional write: the write must succeed
 //! exactly when the rule says claim (or take over, or retry), and a refusal must say the rule's why.
 
-mod common;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use vinofy_ingest::adapters::DynamoVideoStore;
 use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
 use vinofy_ingest::ports::{Claim, ClaimOutcome, VideoStore};
+use vinofy_test_support::harness::*;
 
 const NOW: i64 = 1_764_590_400_000;
 const STATUSES: [Status; 6] =

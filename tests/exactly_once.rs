@@ -1,12 +1,10 @@
 //! Exactly one video per upload, whatever is delivered twice, races, or dies half-way: the real
 //! `ingest` binary against the local peers and the emulator's fault modes.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use serde_json::{Value, json};
+use vinofy_test_support::harness::*;
 
 fn outcome(reply: &Value) -> &str {
     reply["records"][0]["outcome"].as_str().unwrap_or_default()
@@ -309,7 +307,7 @@ async fn sqs_buffered_batches_report_only_the_failed_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dynamodb_throttling_is_retried_with_backoff_and_then_reported_retryable() {
-    use common::dynamo_proxy::DynamoProxy;
+    use vinofy_test_support::harness::dynamo_proxy::DynamoProxy;
     let world = World::new().await;
     let proxy = DynamoProxy::start().await;
     let env: std::collections::HashMap<String, String> = proxy.env(world.env()).into_iter().collect();

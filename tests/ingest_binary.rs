@@ -1,11 +1,9 @@
 //! End-to-end: the real `ingest` binary, driven through the Lambda Runtime API, against s3s-fs,
 //! moto and the Cloudflare Stream emulator.
 
-mod common;
-
-use common::peers::TlsFront;
-use common::*;
 use serde_json::{Value, json};
+use vinofy_test_support::harness::peers::TlsFront;
+use vinofy_test_support::harness::*;
 
 /// Keys that break naive decoding: every one must become a record for exactly that object.
 const HOSTILE_KEYS: &[&str] = &[

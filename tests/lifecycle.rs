@@ -1,16 +1,14 @@
 //! The video's life after the copy: the readiness webhook through the real `webhook` binary behind
 //! a local Function URL (signed deliveries from the emulator), and deletion sync through `ingest`.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::function_url::FunctionUrl;
-use common::*;
 use serde_json::{Value, json};
 use vinofy_ingest::adapters::cloudflare::signature::sign;
 use vinofy_ingest::domain::s3_key::encode_s3_key;
+use vinofy_test_support::harness::function_url::FunctionUrl;
+use vinofy_test_support::harness::*;
 
 const WEBHOOK_SECRET: &str = "whsec-local-0123456789abcdef";
 

@@ -2,15 +2,13 @@
 //! placeholder secrets, unbounded or foreign events, provider errors that echo the presigned URL,
 //! and TRACE logging.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::function_url::FunctionUrl;
-use common::*;
 use serde_json::{Value, json};
 use vinofy_ingest::domain::s3_key::encode_s3_key;
+use vinofy_test_support::harness::function_url::FunctionUrl;
+use vinofy_test_support::harness::*;
 
 async fn secret(world: &World, name: &str, value: &str) -> String {
     let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);

@@ -11,7 +11,7 @@ use vinofy_ingest::config::Config;
 use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_ingest::domain::record::Status;
 use vinofy_ingest::error::{IngestError, ProviderError, StoreError};
-use vinofy_ingest::ingest::{Deadline, Ingestor};
+use vinofy_ingest::ingest::{Deadline, IngestSettings, Ingestor};
 use vinofy_ingest::ports::ProviderVideo;
 use vinofy_ingest::secret::SecretString;
 use vinofy_ingest::webhook::WebhookHandler;
@@ -24,7 +24,7 @@ const SEQ: &str = "0055AED6DCD90281E5";
 
 type Memory = Ingestor<MemoryPresigner, MemoryProvider, MemoryStore>;
 
-fn config(overrides: &[(&str, &str)]) -> Config {
+fn config(overrides: &[(&str, &str)]) -> IngestSettings {
     Config::from_lookup(|k| {
         overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string()).or_else(|| {
             match k {
@@ -38,6 +38,7 @@ fn config(overrides: &[(&str, &str)]) -> Config {
         })
     })
     .unwrap()
+    .ingest_settings()
 }
 
 fn ingestor(overrides: &[(&str, &str)]) -> Memory {

@@ -3,15 +3,13 @@
 //! inline. This is also the call that exercises the webhook role's `secretsmanager:GetSecretValue`
 //! grant for the IAM conformance check (scripts/iam_conformance.py).
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::function_url::FunctionUrl;
-use common::*;
 use serde_json::json;
 use vinofy_ingest::adapters::cloudflare::signature::sign;
+use vinofy_test_support::harness::function_url::FunctionUrl;
+use vinofy_test_support::harness::*;
 
 async fn post_webhook(url: &str, body: &str, signature: String) -> (u16, String) {
     let resp = reqwest::Client::new().post(url).header("Webhook-Signature", signature).body(body.to_owned()).send();

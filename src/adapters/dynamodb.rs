@@ -11,12 +11,17 @@ use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{SecondsFormat, TimeZone, Utc};
 
-use crate::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
+use crate::domain::record::{
+    ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim, status_for_stream_state,
+};
 use crate::error::StoreError;
-use crate::ports::{Claim, ClaimOutcome, ProviderVideo, VideoReference, VideoStateStore, VideoStore};
+use crate::ports::{
+    Claim, ClaimOutcome, PageToken, ProviderVideo, ReadRecord, RecordPage, UnreadableRecord, VideoRecords,
+    VideoReference, VideoStateStore, VideoStore,
+};
 use crate::video_state::processing_error;
 
 /// Attribute names. `source`, `video_uid`, the URLs, `status`, `error`, `stream_state`, `bucket`,
@@ -116,24 +121,56 @@ fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
+fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Reads a stored item as a record: strictly for what the decisions need (status, version key),
+/// leniently for the rest (an attribute of the wrong type reads as absent).
+pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
+    let text = |name: &str| get_s(item, name).map(str::to_owned);
+    let source = text(attr::SOURCE).unwrap_or_default();
+    let malformed = |what: &str| UnreadableRecord { source_uri: source.clone(), problem: format!("no valid {what}") };
+    Ok(VideoRecord {
+        source: source.clone(),
+        status: get_s(item, attr::STATUS).and_then(Status::parse).ok_or_else(|| malformed("status"))?,
+        bucket: text(attr::BUCKET).unwrap_or_default(),
+        key: text(attr::KEY).unwrap_or_default(),
+        size: get_n(item, attr::SIZE),
+        etag: text(attr::ETAG),
+        version_id: text(attr::VERSION_ID),
+        version_key: text(attr::VERSION_KEY).ok_or_else(|| malformed("version_key"))?,
+        sequencer: text(attr::SEQUENCER).unwrap_or_default(),
+        version_tag: text(attr::CREATOR),
+        claim_token: text(attr::CLAIM_TOKEN),
+        claim_expires_at_ms: get_n(item, attr::CLAIM_EXPIRES_AT),
+        video_uid: text(attr::VIDEO_UID),
+        hls_url: text(attr::HLS_URL),
+        dash_url: text(attr::DASH_URL),
+        thumbnail_url: text(attr::THUMBNAIL_URL),
+        preview_url: text(attr::PREVIEW_URL),
+        stream_state: text(attr::STREAM_STATE),
+        pct_complete: text(attr::PCT_COMPLETE),
+        error: text(attr::ERROR),
+        stream_error_code: text(attr::STREAM_ERROR_CODE),
+        last_error: text(attr::LAST_ERROR),
+        replaced_video_uid: text(attr::REPLACED_VIDEO_UID),
+        duration: get_n(item, attr::DURATION),
+        width: get_n(item, attr::WIDTH),
+        height: get_n(item, attr::HEIGHT),
+        stream_size: get_n(item, attr::STREAM_SIZE),
+        stream_modified_ns: get_n(item, attr::STREAM_MODIFIED_NS),
+        created_at: text(attr::CREATED_AT),
+        updated_at: text(attr::UPDATED_AT),
+        submitted_at: text(attr::SUBMITTED_AT),
+        ready_at: text(attr::READY_AT),
+        deleted_at: text(attr::DELETED_AT),
+    })
+}
+
 /// Reads the claim-relevant part of a stored item.
 fn stored_version(item: &HashMap<String, AttributeValue>) -> Result<StoredVersion, StoreError> {
-    let malformed =
-        |what: &str| StoreError { retryable: false, message: format!("stored record is malformed: {what}") };
-    let status = get_s(item, attr::STATUS).and_then(Status::parse).ok_or_else(|| malformed("status"))?;
-    Ok(StoredVersion {
-        status,
-        version_key: get_s(item, attr::VERSION_KEY).ok_or_else(|| malformed("version_key"))?.to_owned(),
-        sequencer: get_s(item, attr::SEQUENCER).unwrap_or_default().to_owned(),
-        claim_expires_at_ms: item
-            .get(attr::CLAIM_EXPIRES_AT)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        video_uid: get_s(item, attr::VIDEO_UID).map(str::to_owned),
-        error: get_s(item, attr::ERROR).map(str::to_owned),
-        version_id: get_s(item, attr::VERSION_ID).map(str::to_owned),
-    })
+    Ok(record_from_item(item)?.stored_version())
 }
 
 /// Expression builder: every attribute name goes through a `#placeholder` (several of ours, such
@@ -454,6 +491,108 @@ fn modified_ns(video: &ProviderVideo) -> i64 {
         .and_then(|m| chrono::DateTime::parse_from_rfc3339(m).ok())
         .and_then(|t| t.timestamp_nanos_opt())
         .unwrap_or(0)
+}
+
+fn key(source: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(attr::SOURCE.to_owned(), s(source))])
+}
+
+impl VideoRecords for DynamoVideoStore {
+    async fn record(&self, source: &str) -> Result<Option<VideoRecord>, StoreError> {
+        Ok(self.read(source).await?.as_ref().map(record_from_item).transpose()?)
+    }
+
+    async fn records_of_video(&self, uid: &str) -> Result<Vec<VideoRecord>, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(VIDEO_UID_INDEX)
+            .key_condition_expression("#uid = :uid")
+            .expression_attribute_names("#uid", attr::VIDEO_UID)
+            .expression_attribute_values(":uid", s(uid))
+            .send()
+            .await
+            .map_err(|e| store_error("Query (by video uid)", e))?;
+        Ok(found.items().iter().map(record_from_item).collect::<Result<_, _>>()?)
+    }
+
+    async fn records_of(&self, sources: &[String]) -> Result<HashMap<String, ReadRecord>, StoreError> {
+        let mut found = HashMap::new();
+        // BatchGetItem takes 100 keys a request.
+        for chunk in sources.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk.iter().map(|source| key(source)).collect();
+            let mut retries = 0u32;
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError { retryable: false, message: format!("BatchGetItem request: {e}") })?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("BatchGetItem", e))?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    if let Some(source) = get_s(&item, attr::SOURCE) {
+                        found.insert(source.to_owned(), record_from_item(&item));
+                    }
+                }
+                // DynamoDB may leave keys unprocessed under load: ask again, backing off.
+                keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                if !keys.is_empty() {
+                    retries += 1;
+                    if retries > 10 {
+                        return Err(StoreError {
+                            retryable: true,
+                            message: "BatchGetItem kept leaving keys unprocessed (throttled?)".into(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << retries.min(6))).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn scan(&self, filter: &RecordFilter, start: Option<PageToken>) -> Result<RecordPage, StoreError> {
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.map(|t| key(&t.0)));
+        let mut u = Update::default();
+        let mut clauses = Vec::new();
+        if !filter.statuses.is_empty() {
+            let status = u.name(attr::STATUS);
+            let values: Vec<String> =
+                filter.statuses.iter().map(|st| u.value(&format!("status_{}", st.as_str()), s(st.as_str()))).collect();
+            let mut wanted = format!("{status} IN ({})", values.join(", "));
+            if filter.or_replaced_video {
+                wanted = format!("({wanted} OR attribute_exists({}))", u.name(attr::REPLACED_VIDEO_UID));
+            }
+            clauses.push(wanted);
+        }
+        if let Some(cutoff) = &filter.updated_before {
+            let updated = u.name(attr::UPDATED_AT);
+            let cutoff = u.value("cutoff", s(cutoff));
+            clauses.push(format!("({updated} < {cutoff} OR attribute_not_exists({updated}))"));
+        }
+        if !clauses.is_empty() {
+            request = request
+                .filter_expression(clauses.join(" AND "))
+                .set_expression_attribute_names(Some(u.names))
+                .set_expression_attribute_values((!u.values.is_empty()).then_some(u.values));
+        }
+        let out = request.send().await.map_err(|e| store_error("Scan", e))?;
+        let next =
+            out.last_evaluated_key.as_ref().and_then(|k| get_s(k, attr::SOURCE)).map(|s| PageToken(s.to_owned()));
+        Ok(RecordPage { records: out.items().iter().map(record_from_item).collect(), next })
+    }
 }
 
 impl VideoStateStore for DynamoVideoStore {

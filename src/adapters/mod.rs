@@ -92,7 +92,7 @@ pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError
         let (a, b) = tokio::join!(store.warm_up(), stream.warm_up());
         tracing::debug!(dynamodb = a, cloudflare = b, "warmed up connections");
     }
-    Ok(Ingestor::new(presigner, stream, store, config))
+    Ok(Ingestor::new(presigner, stream, store, config.ingest_settings()))
 }
 
 pub type LiveWebhook = WebhookHandler<DynamoVideoStore, CloudflareWebhookVerifier>;

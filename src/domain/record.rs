@@ -5,9 +5,10 @@
 use std::fmt;
 
 /// `status` attribute values. Outside tools read them: the strings are a contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Status {
-    /// Claimed by an invocation that is submitting it to Cloudflare.
+    /// Claimed by an invocation that is submitting it to the video provider.
+    #[default]
     Pending,
     /// Cloudflare accepted the copy; it is downloading / encoding.
     Submitted,
@@ -44,6 +45,124 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A record of the videos table: the README's record contract as a type. Attribute names are the
+/// field names (what `vinofy export` prints); only the DynamoDB adapter reads and writes items.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct VideoRecord {
+    /// `s3://<bucket>/<key>`, the partition key.
+    pub source: String,
+    #[serde(serialize_with = "status_str")]
+    pub status: Status,
+    pub bucket: String,
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// What identifies the object version ([`super::object::ObjectVersion::version_key`]).
+    pub version_key: String,
+    /// Normalised S3 sequencer of the recorded version ("" when a backfill recorded it).
+    pub sequencer: String,
+    /// The version tag the video was created with (the attribute keeps its first name, `creator`).
+    #[serde(rename = "creator", skip_serializing_if = "Option::is_none")]
+    pub version_tag: Option<String>,
+    /// A live invocation's credential on the record: never shown or exported.
+    #[serde(skip)]
+    pub claim_token: Option<String>,
+    /// Epoch ms; a `pending` claim past this belongs to a dead invocation.
+    #[serde(rename = "claim_expires_at", skip_serializing_if = "Option::is_none")]
+    pub claim_expires_at_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hls_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dash_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+    /// The provider's processing state (`downloading`, `ready`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pct_complete: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_video_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<i64>,
+    /// The provider's stored size; `size` stays the S3 object's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_modified_ns: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+fn status_str<S: serde::Serializer>(status: &Status, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(status.as_str())
+}
+
+impl VideoRecord {
+    /// What the claim rule reads.
+    pub fn stored_version(&self) -> StoredVersion {
+        StoredVersion {
+            status: self.status,
+            version_key: self.version_key.clone(),
+            sequencer: self.sequencer.clone(),
+            claim_expires_at_ms: self.claim_expires_at_ms.unwrap_or(0),
+            video_uid: self.video_uid.clone(),
+            error: self.error.clone(),
+            version_id: self.version_id.clone(),
+        }
+    }
+
+    /// The object version the record holds, exactly as its claim recorded it (`None` when the record
+    /// lacks the size or the eTag, which every claim writes).
+    pub fn object_version(&self) -> Option<super::object::ObjectVersion> {
+        Some(super::object::ObjectVersion {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            size: self.size?,
+            etag: self.etag.clone()?,
+            version_id: self.version_id.clone(),
+            sequencer: self.sequencer.clone(),
+        })
+    }
+}
+
+/// Which records a scan returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFilter {
+    /// Only these statuses (empty: any).
+    pub statuses: Vec<Status>,
+    /// Also records that still reference a replaced video, whatever their status.
+    pub or_replaced_video: bool,
+    /// Only records not updated since this RFC 3339 time (or never).
+    pub updated_before: Option<String>,
 }
 
 /// The parts of a stored record that decide a claim.
@@ -182,6 +301,30 @@ mod tests {
             error: Some("bad".into()),
             version_id: None,
         }
+    }
+
+    #[test]
+    fn a_record_serialises_as_the_contract_says_without_its_claim_token() {
+        let record = VideoRecord {
+            source: "s3://b/k.mp4".into(),
+            status: Status::Pending,
+            version_key: "etag:e".into(),
+            version_tag: Some("tag".into()),
+            claim_token: Some("live-claim".into()),
+            claim_expires_at_ms: Some(5),
+            duration: Some(5.5),
+            ..VideoRecord::default()
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["status"], "pending");
+        assert_eq!(json["creator"], "tag", "the attribute keeps its name");
+        assert_eq!(json["claim_expires_at"], 5);
+        assert_eq!(json["duration"], 5.5);
+        assert!(json.get("video_uid").is_none(), "absent attributes are left out");
+        let text = json.to_string();
+        assert!(!text.contains("claim_token") && !text.contains("live-claim"), "{text}");
+        assert_eq!(record.stored_version().claim_expires_at_ms, 5);
+        assert_eq!(record.object_version(), None, "no size or eTag recorded");
     }
 
     #[test]

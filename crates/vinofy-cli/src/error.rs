@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use vinofy_ingest::config::ConfigError;
 
 #[derive(Debug)]
@@ -42,6 +42,12 @@ impl CliError {
     }
 }
 
+impl From<vinofy_ingest::error::StoreError> for CliError {
+    fn from(e: vinofy_ingest::error::StoreError) -> Self {
+        Self::Fatal(e.to_string())
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -70,11 +76,4 @@ where
         }
         other => DisplayErrorContext(other).to_string(),
     }
-}
-
-pub fn aws_error<E>(operation: &str, e: SdkError<E, HttpResponse>) -> CliError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    CliError::Fatal(format!("{operation} failed: {}", describe_aws(&e)))
 }

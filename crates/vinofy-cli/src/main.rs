@@ -5,12 +5,11 @@ mod cli;
 mod cmd;
 mod error;
 mod interrupt;
-mod item;
 mod outcome;
 mod output;
 mod ratelimit;
 mod settings;
-mod table;
+mod walk;
 
 use std::process::ExitCode;
 

@@ -96,6 +96,18 @@ pub fn elapsed(d: Duration) -> String {
     if secs < 60.0 { format!("{secs:.1} s") } else { format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60) }
 }
 
+/// A record as one plain JSON object with its attributes sorted by name (the claim token is never
+/// part of a record's serialisation).
+pub fn record_json(record: &vinofy_ingest::domain::record::VideoRecord) -> serde_json::Value {
+    let value = serde_json::to_value(record).unwrap_or_default();
+    let sorted: std::collections::BTreeMap<String, serde_json::Value> = match value {
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        _ => Default::default(),
+    };
+    // Rebuilt from a BTreeMap so the order holds even if serde_json's `preserve_order` is on.
+    serde_json::Value::Object(sorted.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,15 @@
 //! The real `vinofy` binary against the local peers (s3s-fs, moto, the Cloudflare Stream emulator),
 //! through the root crate's test harness.
 
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::*;
 use serde_json::{Value, json};
 use vinofy_ingest::adapters::S3Presigner;
 use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_ingest::ingest::Deadline;
 use vinofy_ingest::ports::{CreateVideoRequest, ObjectPresigner, VideoProvider};
+use vinofy_test_support::harness::*;
 
 const SEQUENCER: &str = "0055AED6DCD90281E5";
 
@@ -63,7 +60,7 @@ async fn vinofy(env: &Env, args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
         .env_clear()
         .env(ALLOW_LONG_TERM.0, ALLOW_LONG_TERM.1)
-        .envs(common::iam_recorder::recorded("vinofy", env.iter().cloned()))
+        .envs(vinofy_test_support::harness::iam_recorder::recorded("vinofy", env.iter().cloned()))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args(args)
         .output()
@@ -190,7 +187,7 @@ async fn flags_and_configuration_are_checked_before_anything_runs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn backfill_ingests_existing_videos_and_a_rerun_makes_no_cloudflare_call_and_no_write() {
     let world = World::new().await;
-    let spy = common::dynamo_proxy::DynamoProxy::start().await;
+    let spy = vinofy_test_support::harness::dynamo_proxy::DynamoProxy::start().await;
     let video = sample_video();
     let videos = ["videos/tasting.mp4", "videos/cellar tour (1)+final.mov", "videos/deep/nested/PAIRING.MOV"];
     let mut etags = HashMap::new();
@@ -277,7 +274,7 @@ async fn ctrl_c_stops_starting_new_ingests_and_a_rerun_resumes() {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
         .env_clear()
         .env(ALLOW_LONG_TERM.0, ALLOW_LONG_TERM.1)
-        .envs(common::iam_recorder::recorded("vinofy", world.env()))
+        .envs(vinofy_test_support::harness::iam_recorder::recorded("vinofy", world.env()))
         .args(["--json", "backfill", "--bucket", &world.bucket, "--rate", "1", "--concurrency", "2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -320,7 +317,7 @@ async fn ctrl_c_stops_starting_new_ingests_and_a_rerun_resumes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_lists_what_would_be_ingested_and_writes_nothing() {
     let world = World::new().await;
-    let spy = common::dynamo_proxy::DynamoProxy::start().await;
+    let spy = vinofy_test_support::harness::dynamo_proxy::DynamoProxy::start().await;
     world.put_object("videos/a.mp4", &sample_video()).await;
     world.put_object("videos/readme.md", b"# hi").await;
     // No Cloudflare configuration at all: a dry run does not need it.

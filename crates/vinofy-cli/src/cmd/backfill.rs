@@ -11,38 +11,23 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
-use vinofy_ingest::adapters::LiveIngestor;
-use vinofy_ingest::adapters::dynamodb::attr;
+use vinofy_ingest::adapters::{DynamoVideoStore, LiveIngestor};
 use vinofy_ingest::config::Config;
 use vinofy_ingest::domain::object::{ObjectVersion, skip_reason};
-use vinofy_ingest::domain::record::Status;
+use vinofy_ingest::domain::record::{ClaimVerdict, Status, VideoRecord, judge_claim};
 use vinofy_ingest::ingest::{Deadline, now_ms};
+use vinofy_ingest::ports::{ReadRecord, VideoRecords};
 
 use crate::cli::BackfillArgs;
 use crate::error::{CliError, describe_aws};
 use crate::interrupt::Interrupt;
-use crate::item::{Item, get_n, get_s};
 use crate::outcome::{Outcome, Tally};
 use crate::output::{Output, elapsed, plural};
 use crate::ratelimit::RateLimiter;
-use crate::{settings, table};
+use crate::settings;
 
 /// Generous, so retries with backoff fit; a claim left by a killed run frees itself after it.
 const INGEST_DEADLINE: Duration = Duration::from_secs(120);
-
-/// What the decision needs from a record (BatchGetItem projection).
-const RECORD_ATTRIBUTES: &[&str] = &[
-    attr::SOURCE,
-    attr::STATUS,
-    attr::ETAG,
-    attr::BUCKET,
-    attr::KEY,
-    attr::SIZE,
-    attr::VERSION_ID,
-    attr::SEQUENCER,
-    attr::CLAIM_EXPIRES_AT,
-    attr::ERROR,
-];
 
 /// What to do with one listed object.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,50 +82,59 @@ pub fn sequencer_after(recorded: &str) -> String {
     format!("{recorded}0")
 }
 
-/// Decides what to do with `listed` (as listed: no version id, no sequencer) given its record.
+/// Decides what to do with `listed` (as listed: no version id, no sequencer) given its record, by
+/// the functions' own claim rule (`judge_claim`). A listing carries no version id, so the listed
+/// object is taken as the recorded version when the eTags agree (it takes the record's version id),
+/// and as another version otherwise; as its sequencer it takes [`sequencer_after`] the recorded one.
 /// `retry_failed`: a version recorded as `failed` is ingested again instead of reported.
-pub fn plan(listed: &ObjectVersion, record: Option<&Item>, config: &Config, now_ms: i64, retry_failed: bool) -> Plan {
+pub fn plan(
+    listed: &ObjectVersion,
+    record: Option<&ReadRecord>,
+    config: &Config,
+    now_ms: i64,
+    retry_failed: bool,
+) -> Plan {
     if let Some(reason) = skip_reason(listed, &config.video_filter()) {
         return Plan::Skip(reason.to_string());
     }
-    let Some(record) = record else {
-        return Plan::Ingest { object: listed.clone(), why: Why::New };
+    let record = match record {
+        None => return Plan::Ingest { object: listed.clone(), why: Why::New },
+        Some(Err(e)) => return Plan::Unreadable(e.problem.clone()),
+        Some(Ok(record)) => record,
     };
-    let Some(status) = get_s(record, attr::STATUS).and_then(Status::parse) else {
-        return Plan::Unreadable("the record has no readable status".into());
+    let same_version = record.etag.as_deref() == Some(listed.etag.as_str());
+    let candidate = ObjectVersion {
+        version_id: if same_version { record.version_id.clone() } else { None },
+        sequencer: sequencer_after(&record.sequencer),
+        ..listed.clone()
     };
-    let recorded_sequencer = get_s(record, attr::SEQUENCER).unwrap_or_default();
-    let with_sequencer = |sequencer: String| ObjectVersion { sequencer, ..listed.clone() };
-    if get_s(record, attr::ETAG) != Some(listed.etag.as_str()) {
-        return Plan::Ingest { object: with_sequencer(sequencer_after(recorded_sequencer)), why: Why::OtherVersion };
+    let stored = record.stored_version();
+    match judge_claim(Some(&stored), &candidate.version_key(), &candidate.sequencer, now_ms, retry_failed) {
+        ClaimVerdict::Claim if !same_version => Plan::Ingest { object: candidate, why: Why::OtherVersion },
+        ClaimVerdict::Claim if record.status == Status::Deleted => {
+            Plan::Ingest { object: candidate, why: Why::UploadedAgain }
+        }
+        ClaimVerdict::Claim => Plan::Ingest { object: candidate, why: Why::New },
+        // The claimed version exactly as recorded, so the claim rule sees the same version.
+        ClaimVerdict::TakeOver => Plan::Ingest { object: recorded(record, listed), why: Why::DeadClaim },
+        ClaimVerdict::RetryFailed => Plan::Ingest { object: recorded(record, listed), why: Why::RetryFailed },
+        ClaimVerdict::InProgress => Plan::InProgress { until_ms: stored.claim_expires_at_ms },
+        ClaimVerdict::PreviouslyFailed(reason) => {
+            Plan::PreviouslyFailed(reason.unwrap_or_else(|| "no reason recorded".into()))
+        }
+        ClaimVerdict::Duplicate(status) => Plan::Duplicate(status),
+        // Cannot happen (the candidate's sequencer is after the recorded one); nothing to do if it did.
+        ClaimVerdict::Outdated => Plan::Duplicate(record.status),
     }
-    match status {
-        Status::Deleted => {
-            Plan::Ingest { object: with_sequencer(sequencer_after(recorded_sequencer)), why: Why::UploadedAgain }
-        }
-        Status::Pending => {
-            let until_ms = get_n::<i64>(record, attr::CLAIM_EXPIRES_AT).unwrap_or(0);
-            if until_ms >= now_ms {
-                return Plan::InProgress { until_ms };
-            }
-            // The claimed version exactly as recorded, so the claim rule sees the same version.
-            let object = ObjectVersion {
-                bucket: get_s(record, attr::BUCKET).unwrap_or(&listed.bucket).to_owned(),
-                key: get_s(record, attr::KEY).unwrap_or(&listed.key).to_owned(),
-                size: get_n(record, attr::SIZE).unwrap_or(listed.size),
-                etag: listed.etag.clone(),
-                version_id: get_s(record, attr::VERSION_ID).map(str::to_owned),
-                sequencer: recorded_sequencer.to_owned(),
-            };
-            Plan::Ingest { object, why: Why::DeadClaim }
-        }
-        // The recorded sequencer, so that the retry keeps the record's place in the event order.
-        Status::Failed if retry_failed => {
-            Plan::Ingest { object: with_sequencer(recorded_sequencer.to_owned()), why: Why::RetryFailed }
-        }
-        Status::Failed => Plan::PreviouslyFailed(get_s(record, attr::ERROR).unwrap_or("no reason recorded").to_owned()),
-        done @ (Status::Submitted | Status::Ready | Status::Error) => Plan::Duplicate(done),
-    }
+}
+
+/// The version a record holds, its missing parts taken from the listing.
+fn recorded(record: &VideoRecord, listed: &ObjectVersion) -> ObjectVersion {
+    record.object_version().unwrap_or_else(|| ObjectVersion {
+        version_id: record.version_id.clone(),
+        sequencer: record.sequencer.clone(),
+        ..listed.clone()
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -210,9 +204,9 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
     } else {
         Some(settings::ingestor(config.clone(), args.allow_long_term_credentials).await?)
     };
-    let ddb = match &ingestor {
-        Some(i) => i.store.client().clone(),
-        None => vinofy_ingest::adapters::DynamoVideoStore::new(&aws, &config.videos_table).client().clone(),
+    let table = match &ingestor {
+        Some(i) => i.store.clone(),
+        None => DynamoVideoStore::new(&aws, &config.videos_table),
     };
     // Without --prefix, list only SOURCE_PREFIX: nothing outside it would be ingested anyway.
     let prefix = args.prefix.clone().unwrap_or_else(|| config.source_prefix.clone());
@@ -229,7 +223,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
         .set_prefix(Some(prefix.clone()).filter(|p| !p.is_empty()))
         .into_paginator()
         .send();
-    let (config, ddb, bucket, prefix, s3) = (&config, &ddb, args.bucket.as_str(), prefix.as_str(), &s3);
+    let (config, table, bucket, prefix, s3) = (&config, &table, args.bucket.as_str(), prefix.as_str(), &s3);
     let retry_failed = args.retry_failed;
     let tasks = stream::unfold(Some(pages), move |pages| async move {
         let mut pages = pages?;
@@ -240,7 +234,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
                 return Some((vec![Task::Fatal(message)], None));
             }
         };
-        match plan_page(page.contents(), s3, bucket, config, ddb, retry_failed).await {
+        match plan_page(page.contents(), s3, bucket, config, table, retry_failed).await {
             Ok(tasks) => {
                 out.add_to_total(tasks.len() as u64);
                 Some((tasks, Some(pages)))
@@ -317,7 +311,7 @@ async fn plan_page(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     config: &Config,
-    ddb: &aws_sdk_dynamodb::Client,
+    table: &DynamoVideoStore,
     retry_failed: bool,
 ) -> Result<Vec<Task>, CliError> {
     let listed: Vec<ObjectVersion> = objects
@@ -338,11 +332,8 @@ async fn plan_page(
     fill_missing_etags(s3, &mut listed, config).await?;
     let candidates: Vec<String> =
         listed.iter().filter(|o| skip_reason(o, &config.video_filter()).is_none()).map(ObjectVersion::source).collect();
-    let records: HashMap<String, Item> = if candidates.is_empty() {
-        HashMap::new()
-    } else {
-        table::batch_get(ddb, &config.videos_table, &candidates, RECORD_ATTRIBUTES).await?
-    };
+    let records: HashMap<String, ReadRecord> =
+        if candidates.is_empty() { HashMap::new() } else { table.records_of(&candidates).await? };
     let now = now_ms();
     Ok(listed
         .into_iter()
@@ -505,8 +496,8 @@ fn report(out: &Output, line: &ObjectLine) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::types::AttributeValue;
     use vinofy_ingest::domain::object::normalize_sequencer;
+    use vinofy_ingest::ports::UnreadableRecord;
 
     fn config() -> Config {
         Config::from_lookup(|k| {
@@ -533,12 +524,25 @@ mod tests {
         }
     }
 
-    fn record(status: &str, etag: &str, sequencer: &str) -> Item {
-        HashMap::from([
-            (attr::STATUS.to_owned(), AttributeValue::S(status.into())),
-            (attr::ETAG.to_owned(), AttributeValue::S(etag.into())),
-            (attr::SEQUENCER.to_owned(), AttributeValue::S(sequencer.into())),
-        ])
+    fn record(status: &str, etag: &str, sequencer: &str) -> ReadRecord {
+        Ok(VideoRecord {
+            source: "s3://b/v/a.mp4".into(),
+            status: Status::parse(status).unwrap(),
+            bucket: "b".into(),
+            key: "v/a.mp4".into(),
+            size: Some(10),
+            etag: Some(etag.into()),
+            version_key: format!("etag:{etag}"),
+            sequencer: sequencer.into(),
+            ..VideoRecord::default()
+        })
+    }
+
+    fn with(record: ReadRecord, edit: impl FnOnce(&mut VideoRecord)) -> ReadRecord {
+        record.map(|mut r| {
+            edit(&mut r);
+            r
+        })
     }
 
     #[test]
@@ -548,8 +552,7 @@ mod tests {
         for (status, want) in [("submitted", Status::Submitted), ("ready", Status::Ready), ("error", Status::Error)] {
             assert_eq!(plan(&o, Some(&record(status, "e1", &seq)), &c, 0, false), Plan::Duplicate(want));
         }
-        let mut failed = record("failed", "e1", &seq);
-        failed.insert(attr::ERROR.into(), AttributeValue::S("HTTP 413".into()));
+        let failed = with(record("failed", "e1", &seq), |r| r.error = Some("HTTP 413".into()));
         assert_eq!(plan(&o, Some(&failed), &c, 0, false), Plan::PreviouslyFailed("HTTP 413".into()));
         // --retry-failed: the same version again, keeping the record's sequencer (its event order).
         let Plan::Ingest { object, why: Why::RetryFailed } = plan(&o, Some(&failed), &c, 0, true) else { panic!() };
@@ -559,15 +562,19 @@ mod tests {
             plan(&listed("v/notes.txt", "e"), None, &c, 0, false),
             Plan::Skip("extension \"txt\" is not in VIDEO_EXTENSIONS".into())
         );
-        assert!(matches!(plan(&o, Some(&record("weird", "e1", &seq)), &c, 0, false), Plan::Unreadable(_)));
+        let unreadable =
+            Err(UnreadableRecord { source_uri: "s3://b/v/a.mp4".into(), problem: "no valid status".into() });
+        assert!(matches!(plan(&o, Some(&unreadable), &c, 0, false), Plan::Unreadable(_)));
     }
 
     #[test]
     fn claims_are_left_to_live_invocations_and_taken_from_dead_ones() {
         let (c, o, seq) = (config(), listed("v/a.mp4", "e1"), normalize_sequencer("0055AED6DCD90281E5"));
-        let mut pending = record("pending", "e1", &seq);
-        pending.insert(attr::CLAIM_EXPIRES_AT.into(), AttributeValue::N("5000".into()));
-        pending.insert(attr::VERSION_ID.into(), AttributeValue::S("v1".into()));
+        let pending = with(record("pending", "e1", &seq), |r| {
+            r.claim_expires_at_ms = Some(5000);
+            r.version_id = Some("v1".into());
+            r.version_key = "version:v1".into();
+        });
         assert_eq!(plan(&o, Some(&pending), &c, 4_000, false), Plan::InProgress { until_ms: 5000 });
         let Plan::Ingest { object, why: Why::DeadClaim } = plan(&o, Some(&pending), &c, 6_000, false) else { panic!() };
         assert_eq!((object.sequencer, object.version_id.as_deref()), (seq, Some("v1")), "the recorded version");

@@ -2,47 +2,47 @@
 
 use std::process::ExitCode;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use vinofy_ingest::adapters::dynamodb::attr;
+use vinofy_ingest::domain::record::RecordFilter;
 
 use crate::cli::ListArgs;
 use crate::error::CliError;
-use crate::item::{get_s, to_json};
-use crate::output::{Output, plural};
+use crate::output::{Output, plural, record_json};
 use crate::settings;
-use crate::table::Scan;
+use crate::walk::Walk;
 
 pub async fn run(args: ListArgs, out: &Output) -> Result<ExitCode, CliError> {
     let table_name = settings::videos_table()?;
     let store = settings::store(&table_name).await;
-    let mut scan = Scan::new(store.client().clone(), &table_name);
-    if let Some(status) = args.status {
-        scan = scan.filter(
-            "#status = :status",
-            &[attr::STATUS],
-            &[(":status", AttributeValue::S(status.as_str().to_owned()))],
-        );
-    }
+    let filter = RecordFilter { statuses: args.status.into_iter().collect(), ..RecordFilter::default() };
+    let mut walk = Walk::new(&store, filter);
     let limit = args.limit.unwrap_or(u64::MAX);
     if !out.json {
         out.line(&format!("{:<9}  {:<32}  {}  {}", "STATUS", "VIDEO_UID", "SOURCE", "HLS_URL"))?;
     }
-    let mut shown = 0u64;
-    'pages: while let Some(items) = scan.next_page().await? {
-        for item in &items {
+    let (mut shown, mut unreadable) = (0u64, 0u64);
+    'pages: while let Some(records) = walk.next_page().await? {
+        for record in records {
             if shown == limit {
                 break 'pages;
             }
             shown += 1;
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    eprintln!("vinofy: {e}");
+                    unreadable += 1;
+                    continue;
+                }
+            };
             if out.json {
-                out.json_line(&to_json(item))?;
+                out.json_line(&record_json(&record))?;
             } else {
                 out.line(&format!(
                     "{:<9}  {:<32}  {}  {}",
-                    get_s(item, attr::STATUS).unwrap_or("?"),
-                    get_s(item, attr::VIDEO_UID).unwrap_or("-"),
-                    get_s(item, attr::SOURCE).unwrap_or("?"),
-                    get_s(item, attr::HLS_URL).unwrap_or("-"),
+                    record.status.as_str(),
+                    record.video_uid.as_deref().unwrap_or("-"),
+                    record.source,
+                    record.hls_url.as_deref().unwrap_or("-"),
                 ))?;
             }
         }
@@ -51,5 +51,5 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<ExitCode, CliError> {
         let more = if shown == limit { " (--limit reached)" } else { "" };
         out.line(&format!("{}{more}", plural(shown, "record")))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if unreadable > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -10,27 +10,25 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 use vinofy_ingest::adapters::LiveIngestor;
-use vinofy_ingest::adapters::dynamodb::{attr, rfc3339};
+use vinofy_ingest::adapters::dynamodb::rfc3339;
 use vinofy_ingest::config::ReplacedVideoPolicy;
 use vinofy_ingest::domain::object::ObjectVersion;
-use vinofy_ingest::domain::record::{Status, status_for_stream_state};
+use vinofy_ingest::domain::record::{RecordFilter, Status, VideoRecord, status_for_stream_state};
 use vinofy_ingest::ingest::earlier_video;
 use vinofy_ingest::ingest::{Deadline, now_ms};
-use vinofy_ingest::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoStore};
+use vinofy_ingest::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoRecords, VideoStore};
 use vinofy_ingest::video_state::{StateUpdateOutcome, apply_video_state};
 
 use crate::cli::ReconcileArgs;
 use crate::error::CliError;
 use crate::interrupt::Interrupt;
-use crate::item::{Item, get_n, get_s};
 use crate::output::{Output, elapsed};
 use crate::ratelimit::RateLimiter;
 use crate::settings;
-use crate::table::{self, Scan};
+use crate::walk::Walk;
 
 const INGEST_DEADLINE: Duration = Duration::from_secs(120);
 pub const MISSING_VIDEO_CODE: &str = "ERR_VIDEO_MISSING";
@@ -70,19 +68,19 @@ impl Action {
 }
 
 /// Decides what a stale record needs.
-pub fn actions(item: &Item, now_ms: i64, delete_replaced: bool) -> Vec<Action> {
+pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<Action> {
     let mut actions = Vec::new();
-    match get_s(item, attr::STATUS).and_then(Status::parse) {
-        Some(Status::Submitted) => match get_s(item, attr::VIDEO_UID) {
-            Some(uid) => actions.push(Action::Refresh { uid: uid.to_owned() }),
+    match record.status {
+        Status::Submitted => match &record.video_uid {
+            Some(uid) => actions.push(Action::Refresh { uid: uid.clone() }),
             None => actions.push(Action::Unreadable("submitted, but no video_uid".into())),
         },
-        Some(Status::Pending) => {
-            let until_ms = get_n::<i64>(item, attr::CLAIM_EXPIRES_AT).unwrap_or(0);
+        Status::Pending => {
+            let until_ms = record.claim_expires_at_ms.unwrap_or(0);
             if until_ms >= now_ms {
                 actions.push(Action::LeaveClaim { until_ms });
             } else {
-                match recorded_version(item) {
+                match record.object_version() {
                     Some(object) => actions.push(Action::Reingest { object }),
                     None => actions.push(Action::Unreadable("pending, but the object version is incomplete".into())),
                 }
@@ -90,22 +88,10 @@ pub fn actions(item: &Item, now_ms: i64, delete_replaced: bool) -> Vec<Action> {
         }
         _ => {}
     }
-    if delete_replaced && let Some(uid) = get_s(item, attr::REPLACED_VIDEO_UID) {
-        actions.push(Action::DeleteReplaced { uid: uid.to_owned() });
+    if delete_replaced && let Some(uid) = &record.replaced_video_uid {
+        actions.push(Action::DeleteReplaced { uid: uid.clone() });
     }
     actions
-}
-
-/// The object version a record holds, exactly as its claim recorded it.
-fn recorded_version(item: &Item) -> Option<ObjectVersion> {
-    Some(ObjectVersion {
-        bucket: get_s(item, attr::BUCKET)?.to_owned(),
-        key: get_s(item, attr::KEY)?.to_owned(),
-        size: get_n(item, attr::SIZE)?,
-        etag: get_s(item, attr::ETAG)?.to_owned(),
-        version_id: get_s(item, attr::VERSION_ID).map(str::to_owned),
-        sequencer: get_s(item, attr::SEQUENCER).unwrap_or_default().to_owned(),
-    })
 }
 
 /// What Cloudflare answering 404 means for the record: the video is gone for good.
@@ -187,7 +173,6 @@ enum Done {
 
 struct Context<'a> {
     ingestor: &'a LiveIngestor,
-    table: &'a str,
     limiter: &'a RateLimiter,
     interrupt: &'a Interrupt,
     timeout: Duration,
@@ -198,53 +183,50 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
     let config = settings::full_config(None)?;
     let delete_replaced = config.replaced_video_policy == ReplacedVideoPolicy::Delete;
     let timeout = config.cloudflare_request_timeout;
-    let table_name = config.videos_table.clone();
     let ingestor = settings::ingestor(config, args.allow_long_term_credentials).await?;
     let started = Instant::now();
     let older_than_ms = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = rfc3339(now_ms().saturating_sub(older_than_ms));
 
-    let stale = "(#updated_at < :cutoff OR attribute_not_exists(#updated_at))";
-    let wanted = if delete_replaced {
-        "(#status IN (:pending, :submitted) OR attribute_exists(#replaced_video_uid))"
-    } else {
-        "#status IN (:pending, :submitted)"
+    // Records that stopped moving: pending or submitted (and, when replaced videos are deleted, any
+    // record that still references one), not updated since the cutoff.
+    let filter = RecordFilter {
+        statuses: vec![Status::Pending, Status::Submitted],
+        or_replaced_video: delete_replaced,
+        updated_before: Some(cutoff.clone()),
     };
-    let mut names = vec![attr::STATUS, attr::UPDATED_AT];
-    if delete_replaced {
-        names.push(attr::REPLACED_VIDEO_UID);
-    }
-    let scan = Scan::new(ingestor.store.client().clone(), &table_name).filter(
-        &format!("{wanted} AND {stale}"),
-        &names,
-        &[
-            (":pending", AttributeValue::S(Status::Pending.as_str().into())),
-            (":submitted", AttributeValue::S(Status::Submitted.as_str().into())),
-            (":cutoff", AttributeValue::S(cutoff.clone())),
-        ],
-    );
+    let walk = Walk::new(&ingestor.store, filter);
     out.start_progress("reconcile");
 
-    let tasks = stream::unfold(Some(scan), move |scan| async move {
-        let mut scan = scan?;
-        match scan.next_page().await {
+    let tasks = stream::unfold(Some(walk), move |walk| async move {
+        let mut walk = walk?;
+        match walk.next_page().await {
             Ok(None) => None,
-            Ok(Some(items)) => {
+            Ok(Some(records)) => {
                 let now = now_ms();
-                let tasks: Vec<Task> = items
-                    .iter()
-                    .flat_map(|item| {
-                        let source = get_s(item, attr::SOURCE).unwrap_or("?").to_owned();
-                        let before = get_s(item, attr::STATUS).unwrap_or("?").to_owned();
-                        actions(item, now, delete_replaced).into_iter().map(move |action| Task::Record {
-                            source: source.clone(),
-                            before: before.clone(),
-                            action,
-                        })
+                let tasks: Vec<Task> = records
+                    .into_iter()
+                    .flat_map(|record| {
+                        let record = match record {
+                            Ok(record) => record,
+                            Err(e) => {
+                                let action = Action::Unreadable(e.problem);
+                                return vec![Task::Record { source: e.source_uri, before: "?".into(), action }];
+                            }
+                        };
+                        let before = record.status.as_str().to_owned();
+                        actions(&record, now, delete_replaced)
+                            .into_iter()
+                            .map(|action| Task::Record {
+                                source: record.source.clone(),
+                                before: before.clone(),
+                                action,
+                            })
+                            .collect()
                     })
                     .collect();
                 out.add_to_total(tasks.len() as u64);
-                Some((tasks, Some(scan)))
+                Some((tasks, Some(walk)))
             }
             Err(e) => Some((vec![Task::Fatal(e.message().unwrap_or_default())], None)),
         }
@@ -253,14 +235,8 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
 
     let limiter = RateLimiter::per_minute(args.rate);
     let interrupt = Interrupt::new();
-    let context = Context {
-        ingestor: &ingestor,
-        table: &table_name,
-        limiter: &limiter,
-        interrupt: &interrupt,
-        timeout,
-        dry_run: args.dry_run,
-    };
+    let context =
+        Context { ingestor: &ingestor, limiter: &limiter, interrupt: &interrupt, timeout, dry_run: args.dry_run };
     let done = tasks
         .take_until(context.interrupt.requested())
         .map(|task| process(task, &context))
@@ -372,8 +348,8 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
     let ingestor = context.ingestor;
     // The record's status once the action is done: the table's word, not our guess.
     let read_back = || async {
-        match table::get(ingestor.store.client(), context.table, &source).await {
-            Ok(Some(item)) => get_s(&item, attr::STATUS).unwrap_or("?").to_owned(),
+        match ingestor.store.record(&source).await {
+            Ok(Some(record)) => record.status.as_str().to_owned(),
             Ok(None) => "(no record)".to_owned(),
             Err(_) => "?".to_owned(),
         }
@@ -504,20 +480,20 @@ fn report(out: &Output, line: &RecordLine) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn item(pairs: &[(&str, &str)]) -> Item {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                let value = if [attr::SIZE, attr::CLAIM_EXPIRES_AT].contains(k) {
-                    AttributeValue::N((*v).into())
-                } else {
-                    AttributeValue::S((*v).into())
-                };
-                ((*k).to_owned(), value)
-            })
-            .collect::<HashMap<_, _>>()
+    fn item(pairs: &[(&str, &str)]) -> VideoRecord {
+        let get = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+        VideoRecord {
+            status: Status::parse(&get("status").unwrap()).unwrap(),
+            bucket: get("bucket").unwrap_or_default(),
+            key: get("key").unwrap_or_default(),
+            size: get("size").map(|s| s.parse().unwrap()),
+            etag: get("etag"),
+            sequencer: get("sequencer").unwrap_or_default(),
+            claim_expires_at_ms: get("claim_expires_at").map(|s| s.parse().unwrap()),
+            video_uid: get("video_uid"),
+            replaced_video_uid: get("replaced_video_uid"),
+            ..VideoRecord::default()
+        }
     }
 
     #[test]

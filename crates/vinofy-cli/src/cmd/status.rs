@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use vinofy_ingest::adapters::dynamodb::attr;
+use vinofy_ingest::domain::record::{Status, VideoRecord};
+use vinofy_ingest::ports::VideoRecords;
 
 use crate::cli::StatusArgs;
 use crate::error::CliError;
-use crate::item::{Item, get_n, get_s, to_json};
-use crate::output::Output;
-use crate::{settings, table};
+use crate::output::{Output, record_json};
+use crate::settings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -52,23 +52,22 @@ pub async fn run(args: StatusArgs, out: &Output) -> Result<ExitCode, CliError> {
     let lookup = resolve(&args.target, args.bucket.as_deref()).map_err(CliError::Usage)?;
     let table_name = settings::videos_table()?;
     let store = settings::store(&table_name).await;
-    let (items, what) = match &lookup {
-        Lookup::Source(source) => {
-            (table::get(store.client(), &table_name, source).await?.into_iter().collect(), source)
-        }
-        Lookup::Uid(uid) => (table::by_video_uid(store.client(), &table_name, uid).await?, uid),
+    let (records, what) = match &lookup {
+        Lookup::Source(source) => (store.record(source).await.map(|r| r.into_iter().collect()), source),
+        Lookup::Uid(uid) => (store.records_of_video(uid).await, uid),
     };
-    if items.is_empty() {
+    let records: Vec<VideoRecord> = records.map_err(|e| CliError::Fatal(e.to_string()))?;
+    if records.is_empty() {
         return Err(CliError::NotFound(format!("no record for {what} in table {table_name}")));
     }
-    for (i, item) in items.iter().enumerate() {
+    for (i, record) in records.iter().enumerate() {
         if out.json {
-            out.json_line(&to_json(item))?;
+            out.json_line(&record_json(record))?;
         } else {
             if i > 0 {
                 out.line("")?;
             }
-            for line in human(item) {
+            for line in human(record) {
                 out.line(&line)?;
             }
         }
@@ -77,52 +76,49 @@ pub async fn run(args: StatusArgs, out: &Output) -> Result<ExitCode, CliError> {
 }
 
 /// The record for a reader: the source, then one `name  value` line per thing that is known.
-pub fn human(item: &Item) -> Vec<String> {
+pub fn human(record: &VideoRecord) -> Vec<String> {
     let mut rows: Vec<(&str, String)> = Vec::new();
     let mut add = |name: &'static str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             rows.push((name, v));
         }
     };
-    let text = |name: &str| get_s(item, name).map(str::to_owned);
-    add("status", text(attr::STATUS));
-    add("video_uid", text(attr::VIDEO_UID));
+    add("status", Some(record.status.as_str().to_owned()));
+    add("video_uid", record.video_uid.clone());
     add(
         "stream_state",
-        text(attr::STREAM_STATE).map(|s| match get_s(item, attr::PCT_COMPLETE) {
+        record.stream_state.clone().map(|s| match &record.pct_complete {
             Some(pct) if s != "ready" => format!("{s} ({pct}%)"),
             _ => s,
         }),
     );
-    add("hls", text(attr::HLS_URL));
-    add("dash", text(attr::DASH_URL));
-    add("thumbnail", text(attr::THUMBNAIL_URL));
-    add("preview", text(attr::PREVIEW_URL));
-    let media = [
-        get_n::<f64>(item, attr::DURATION).map(|d| format!("{d} s")),
-        get_n::<i64>(item, attr::WIDTH).zip(get_n::<i64>(item, attr::HEIGHT)).map(|(w, h)| format!("{w}x{h}")),
-    ];
+    add("hls", record.hls_url.clone());
+    add("dash", record.dash_url.clone());
+    add("thumbnail", record.thumbnail_url.clone());
+    add("preview", record.preview_url.clone());
+    let media =
+        [record.duration.map(|d| format!("{d} s")), record.width.zip(record.height).map(|(w, h)| format!("{w}x{h}"))];
     add("media", Some(media.into_iter().flatten().collect::<Vec<_>>().join(", ")));
     let mut object = Vec::new();
-    if let Some(size) = get_n::<u64>(item, attr::SIZE) {
+    if let Some(size) = record.size {
         object.push(format!("{size} bytes"));
     }
-    if let Some(etag) = get_s(item, attr::ETAG) {
+    if let Some(etag) = &record.etag {
         object.push(format!("eTag {etag}"));
     }
-    if let Some(version) = get_s(item, attr::VERSION_ID) {
+    if let Some(version) = &record.version_id {
         object.push(format!("version {version}"));
     }
     add("object", Some(object.join(", ")));
-    add("created_at", text(attr::CREATED_AT));
-    add("submitted_at", text(attr::SUBMITTED_AT));
-    add("ready_at", text(attr::READY_AT));
-    add("deleted_at", text(attr::DELETED_AT));
-    add("updated_at", text(attr::UPDATED_AT));
-    add("error", text(attr::ERROR));
-    add("last_error", text(attr::LAST_ERROR));
-    if get_s(item, attr::STATUS) == Some("pending") {
-        let until = get_n::<i64>(item, attr::CLAIM_EXPIRES_AT).unwrap_or(0);
+    add("created_at", record.created_at.clone());
+    add("submitted_at", record.submitted_at.clone());
+    add("ready_at", record.ready_at.clone());
+    add("deleted_at", record.deleted_at.clone());
+    add("updated_at", record.updated_at.clone());
+    add("error", record.error.clone());
+    add("last_error", record.last_error.clone());
+    if record.status == Status::Pending {
+        let until = record.claim_expires_at_ms.unwrap_or(0);
         let claim = if until > vinofy_ingest::ingest::now_ms() {
             format!("held until {}", vinofy_ingest::adapters::dynamodb::rfc3339(until))
         } else {
@@ -130,9 +126,9 @@ pub fn human(item: &Item) -> Vec<String> {
         };
         add("claim", Some(claim));
     }
-    add("replaced_video_uid", text(attr::REPLACED_VIDEO_UID));
+    add("replaced_video_uid", record.replaced_video_uid.clone());
 
-    let mut lines = vec![get_s(item, attr::SOURCE).unwrap_or("(no source)").to_owned()];
+    let mut lines = vec![record.source.clone()];
     lines.extend(rows.into_iter().map(|(name, value)| format!("  {name:<14}{value}")));
     lines
 }

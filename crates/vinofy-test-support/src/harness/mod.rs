@@ -1,6 +1,5 @@
-//! Shared test harness: the local world (peers, bucket, table, emulator) and the real `ingest`
-//! binary driven through the Lambda Runtime API.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+//! The local world (peers, bucket, table, emulator) and the real binaries driven through the
+//! Lambda Runtime API.
 
 pub mod dynamo_proxy;
 pub mod function_url;
@@ -190,7 +189,7 @@ impl World {
             config.cloudflare_options.clone(),
         )
         .unwrap();
-        Ingestor::new(s3, stream, store, config)
+        Ingestor::new(s3, stream, store, config.ingest_settings())
     }
 
     /// Uploads an object and returns its eTag (quotes stripped, as notifications carry it).

@@ -1,0 +1,500 @@
+//! In-memory implementations of every port of `vinofy-ingest`, in the spirit of
+//! serverless-rust-demo's `MemoryStore`: the use cases run against them in microseconds, with no
+//! peer. They keep the adapters' contracts (conditions, not-found answers) and take the claim rule
+//! from the one pure `judge_claim`; `tests/claim_rule.rs` proves the DynamoDB condition agrees.
+//!
+//! Each fake can be told to fail its next calls, and records what it was asked.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use vinofy_ingest::domain::object::ObjectVersion;
+use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
+use vinofy_ingest::error::{ProviderError, StoreError};
+use vinofy_ingest::ports::{
+    Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, VideoDetails, VideoProvider,
+    VideoReference, VideoStateStore, VideoStore,
+};
+use vinofy_ingest::secret::PresignedUrl;
+use vinofy_ingest::video_state::processing_error;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ------------------------------------------------------------------------------------------ clock
+
+/// A clock that runs on tokio's time: in a `#[tokio::test(start_paused = true)]`, sleeps (the
+/// retry backoff) advance it at once, so deadlines are tested without waiting.
+pub struct TokioClock {
+    epoch_ms_at_start: i64,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(epoch_ms: i64) -> Self {
+        Self { epoch_ms_at_start: epoch_ms, start: tokio::time::Instant::now() }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> i64 {
+        self.epoch_ms_at_start + self.start.elapsed().as_millis() as i64
+    }
+}
+
+// ------------------------------------------------------------------------------------- presigner
+
+/// Presigns fake URLs that look like S3's (so scrubbing has something to scrub).
+#[derive(Default)]
+pub struct MemoryPresigner {
+    fail_with: Mutex<Option<String>>,
+    pub calls: AtomicUsize,
+}
+
+impl MemoryPresigner {
+    pub fn fail_with(&self, reason: &str) {
+        *lock(&self.fail_with) = Some(reason.to_owned());
+    }
+}
+
+impl ObjectPresigner for MemoryPresigner {
+    async fn presign_get(&self, object: &ObjectVersion, ttl: Duration) -> Result<PresignedUrl, String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(reason) = lock(&self.fail_with).clone() {
+            return Err(reason);
+        }
+        Ok(PresignedUrl::new(format!(
+            "https://s3.test/{}/{}?X-Amz-Expires={}&X-Amz-Signature=5f2b6c1b0f3a4e7d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d",
+            object.bucket,
+            object.key,
+            ttl.as_secs()
+        )))
+    }
+}
+
+// -------------------------------------------------------------------------------------- provider
+
+/// What a scripted provider call does instead of its normal behaviour.
+#[derive(Debug, Clone)]
+pub enum Scripted {
+    /// Fail without doing anything.
+    Fail(ProviderError),
+    /// Do the work (create the video), then fail as if the reply was lost.
+    DoThenFail(ProviderError),
+}
+
+/// An in-memory video provider: videos, tagged by the `creator` sent with the copy.
+#[derive(Default)]
+pub struct MemoryProvider {
+    videos: Mutex<Vec<ProviderVideo>>,
+    scripts: Mutex<HashMap<&'static str, VecDeque<Scripted>>>,
+    /// Every call, in order: `copy`, `find`, `get`, `delete`.
+    pub calls: Mutex<Vec<&'static str>>,
+    next_uid: AtomicUsize,
+}
+
+impl MemoryProvider {
+    /// The next calls of `operation` (`copy`, `find`, `get`, `delete`) do this, in order.
+    pub fn script(&self, operation: &'static str, steps: impl IntoIterator<Item = Scripted>) {
+        lock(&self.scripts).entry(operation).or_default().extend(steps);
+    }
+
+    /// Forgets the scripted steps not taken yet (the provider recovers).
+    pub fn recover(&self) {
+        lock(&self.scripts).clear();
+    }
+
+    pub fn videos(&self) -> Vec<ProviderVideo> {
+        lock(&self.videos).clone()
+    }
+
+    pub fn count(&self, operation: &str) -> usize {
+        lock(&self.calls).iter().filter(|c| **c == operation).count()
+    }
+
+    /// A video as the provider returns it right after a copy.
+    pub fn new_video(&self, version_tag: Option<&str>, source: Option<&str>) -> ProviderVideo {
+        let n = self.next_uid.fetch_add(1, Ordering::SeqCst);
+        let uid = format!("{n:032x}");
+        ProviderVideo {
+            hls_url: Some(format!("https://videos.test/{uid}/manifest/video.m3u8")),
+            dash_url: Some(format!("https://videos.test/{uid}/manifest/video.mpd")),
+            thumbnail_url: Some(format!("https://videos.test/{uid}/thumbnails/thumbnail.jpg")),
+            preview_url: Some(format!("https://videos.test/{uid}/watch")),
+            uid,
+            state: "downloading".into(),
+            created: Some(format!("2026-12-01T00:00:{:02}Z", n % 60)),
+            version_tag: version_tag.map(str::to_owned),
+            source_tag: source.map(str::to_owned),
+            details: VideoDetails::default(),
+        }
+    }
+
+    /// Adds a video as if an earlier attempt had created it.
+    pub fn insert(&self, video: ProviderVideo) {
+        lock(&self.videos).push(video);
+    }
+
+    fn begin(&self, operation: &'static str) -> Option<Scripted> {
+        lock(&self.calls).push(operation);
+        lock(&self.scripts).get_mut(operation).and_then(VecDeque::pop_front)
+    }
+}
+
+impl VideoProvider for MemoryProvider {
+    async fn create_from_url(
+        &self,
+        request: &CreateVideoRequest<'_>,
+        _timeout: Duration,
+    ) -> Result<ProviderVideo, ProviderError> {
+        let step = self.begin("copy");
+        if let Some(Scripted::Fail(e)) = step {
+            return Err(e);
+        }
+        let video = self.new_video(Some(request.version_tag), Some(&request.object.source()));
+        self.insert(video.clone());
+        match step {
+            Some(Scripted::DoThenFail(e)) => Err(e),
+            _ => Ok(video),
+        }
+    }
+
+    async fn videos_with_tag(
+        &self,
+        version_tag: &str,
+        _timeout: Duration,
+    ) -> Result<Vec<ProviderVideo>, ProviderError> {
+        if let Some(Scripted::Fail(e) | Scripted::DoThenFail(e)) = self.begin("find") {
+            return Err(e);
+        }
+        Ok(lock(&self.videos).iter().filter(|v| v.version_tag.as_deref() == Some(version_tag)).cloned().collect())
+    }
+
+    async fn get(&self, uid: &str, _timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+        if let Some(Scripted::Fail(e) | Scripted::DoThenFail(e)) = self.begin("get") {
+            return Err(e);
+        }
+        Ok(lock(&self.videos).iter().find(|v| v.uid == uid).cloned())
+    }
+
+    async fn delete(&self, uid: &str, _timeout: Duration) -> Result<(), ProviderError> {
+        let step = self.begin("delete");
+        if let Some(Scripted::Fail(e)) = step {
+            return Err(e);
+        }
+        lock(&self.videos).retain(|v| v.uid != uid);
+        match step {
+            Some(Scripted::DoThenFail(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------ store
+
+/// One record, with the attributes the use cases' decisions read or write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryRecord {
+    pub status: Status,
+    pub bucket: String,
+    pub key: String,
+    pub version_key: String,
+    pub version_id: Option<String>,
+    pub sequencer: String,
+    pub version_tag: Option<String>,
+    pub claim_token: Option<String>,
+    pub claim_expires_at_ms: i64,
+    pub video_uid: Option<String>,
+    pub hls_url: Option<String>,
+    pub stream_state: Option<String>,
+    pub error: Option<String>,
+    pub stream_error_code: Option<String>,
+    pub last_error: Option<String>,
+    pub replaced_video_uid: Option<String>,
+    pub stream_modified: Option<String>,
+    pub duration: Option<f64>,
+}
+
+impl MemoryRecord {
+    /// A record of `object` in `status`, as the functions would have left it (no claim, no video).
+    pub fn of(object: &ObjectVersion, status: Status) -> Self {
+        Self {
+            status,
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            version_key: object.version_key(),
+            version_id: object.version_id.clone(),
+            sequencer: object.sequencer.clone(),
+            version_tag: Some(object.version_tag()),
+            claim_token: None,
+            claim_expires_at_ms: 0,
+            video_uid: None,
+            hls_url: None,
+            stream_state: None,
+            error: None,
+            stream_error_code: None,
+            last_error: None,
+            replaced_video_uid: None,
+            stream_modified: None,
+            duration: None,
+        }
+    }
+
+    fn stored_version(&self) -> StoredVersion {
+        StoredVersion {
+            status: self.status,
+            version_key: self.version_key.clone(),
+            sequencer: self.sequencer.clone(),
+            claim_expires_at_ms: self.claim_expires_at_ms,
+            video_uid: self.video_uid.clone(),
+            error: self.error.clone(),
+            version_id: self.version_id.clone(),
+        }
+    }
+}
+
+/// The video table in memory: records by `source`, and the `by_video_uid` index.
+#[derive(Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<String, MemoryRecord>>,
+    failures: Mutex<HashMap<&'static str, VecDeque<StoreError>>>,
+    /// The index does not know any uid yet (it is eventually consistent).
+    pub index_lags: AtomicBool,
+    /// Before the next `complete`, a newer version of the object claims the record.
+    steal_next_complete: Mutex<Option<ObjectVersion>>,
+    /// Before the next `mark_deleted`, the key is uploaded again (a newer sequencer).
+    reupload_before_delete: AtomicBool,
+}
+
+fn is_newer(sequencer: &str, than: &str) -> bool {
+    sequencer > than
+}
+
+impl MemoryStore {
+    pub fn record(&self, source: &str) -> Option<MemoryRecord> {
+        lock(&self.records).get(source).cloned()
+    }
+
+    pub fn records(&self) -> HashMap<String, MemoryRecord> {
+        lock(&self.records).clone()
+    }
+
+    /// Stores a record as it stands (a test's starting point).
+    pub fn put(&self, source: &str, record: MemoryRecord) {
+        lock(&self.records).insert(source.to_owned(), record);
+    }
+
+    /// The next calls of `operation` (`claim`, `complete`, `fail`, `release`, `stored`,
+    /// `mark_deleted`, `source_of_video`, `video_reference`, `write_video_state`) fail like this.
+    pub fn fail_next(&self, operation: &'static str, error: StoreError) {
+        lock(&self.failures).entry(operation).or_default().push_back(error);
+    }
+
+    pub fn steal_next_complete(&self, newer: ObjectVersion) {
+        *lock(&self.steal_next_complete) = Some(newer);
+    }
+
+    pub fn reupload_before_next_delete(&self) {
+        self.reupload_before_delete.store(true, Ordering::SeqCst);
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), StoreError> {
+        match lock(&self.failures).get_mut(operation).and_then(VecDeque::pop_front) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A claim's write, as the DynamoDB adapter's `UpdateItem` makes it.
+    fn write_claim(records: &mut HashMap<String, MemoryRecord>, claim: &Claim<'_>) {
+        let o = claim.object;
+        let previous = records.remove(claim.source);
+        let record = MemoryRecord {
+            status: Status::Pending,
+            bucket: o.bucket.clone(),
+            key: o.key.clone(),
+            version_key: claim.version_key.clone(),
+            version_id: o.version_id.clone(),
+            sequencer: o.sequencer.clone(),
+            version_tag: Some(claim.version_tag.clone()),
+            claim_token: Some(claim.token.clone()),
+            claim_expires_at_ms: claim.expires_at_ms,
+            error: None,
+            last_error: None,
+            ..previous.unwrap_or_else(|| MemoryRecord::of(o, Status::Pending))
+        };
+        records.insert(claim.source.to_owned(), record);
+    }
+}
+
+impl VideoStore for MemoryStore {
+    async fn claim(&self, claim: &Claim<'_>) -> Result<ClaimOutcome, StoreError> {
+        self.check("claim")?;
+        let mut records = lock(&self.records);
+        let stored = records.get(claim.source).map(MemoryRecord::stored_version);
+        let verdict =
+            judge_claim(stored.as_ref(), &claim.version_key, &claim.object.sequencer, claim.now_ms, claim.retry_failed);
+        match verdict {
+            ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => {
+                let current_video_uid = stored.and_then(|s| s.video_uid);
+                Self::write_claim(&mut records, claim);
+                Ok(ClaimOutcome::Claimed { verdict, current_video_uid })
+            }
+            refusal => Ok(ClaimOutcome::Refused(refusal)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        claim: &Claim<'_>,
+        video: &ProviderVideo,
+        replaced_video_uid: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.check("complete")?;
+        let mut records = lock(&self.records);
+        if let Some(newer) = lock(&self.steal_next_complete).take() {
+            let theirs = Claim {
+                object: &newer,
+                source: claim.source,
+                version_key: newer.version_key(),
+                version_tag: newer.version_tag(),
+                token: "a-newer-invocation".into(),
+                expires_at_ms: i64::MAX,
+                now_ms: claim.now_ms,
+                retry_failed: false,
+            };
+            Self::write_claim(&mut records, &theirs);
+        }
+        let Some(r) = records.get_mut(claim.source) else { return Ok(false) };
+        if r.version_key != claim.version_key || r.claim_token.as_deref() != Some(claim.token.as_str()) {
+            return Ok(false);
+        }
+        r.status = Status::Submitted;
+        r.video_uid = Some(video.uid.clone());
+        r.hls_url = video.hls_url.clone();
+        r.stream_state = Some(video.state.clone());
+        r.claim_token = None;
+        r.claim_expires_at_ms = 0;
+        r.error = None;
+        r.last_error = None;
+        if let Some(old) = replaced_video_uid {
+            r.replaced_video_uid = Some(old.to_owned());
+        }
+        Ok(true)
+    }
+
+    async fn fail(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
+        self.check("fail")?;
+        if let Some(r) = lock(&self.records).get_mut(claim.source)
+            && r.claim_token.as_deref() == Some(claim.token.as_str())
+        {
+            r.status = Status::Failed;
+            r.error = Some(reason.to_owned());
+            r.claim_token = None;
+            r.claim_expires_at_ms = 0;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
+        self.check("release")?;
+        if let Some(r) = lock(&self.records).get_mut(claim.source)
+            && r.claim_token.as_deref() == Some(claim.token.as_str())
+        {
+            r.claim_expires_at_ms = 0;
+            r.last_error = Some(reason.to_owned());
+            r.claim_token = None;
+        }
+        Ok(())
+    }
+
+    async fn clear_replaced(&self, source: &str, replaced_video_uid: &str) -> Result<(), StoreError> {
+        self.check("clear_replaced")?;
+        if let Some(r) = lock(&self.records).get_mut(source)
+            && r.replaced_video_uid.as_deref() == Some(replaced_video_uid)
+        {
+            r.replaced_video_uid = None;
+        }
+        Ok(())
+    }
+
+    async fn stored(&self, source: &str) -> Result<Option<StoredVersion>, StoreError> {
+        self.check("stored")?;
+        Ok(lock(&self.records).get(source).map(MemoryRecord::stored_version))
+    }
+
+    async fn mark_deleted(&self, source: &str, sequencer: &str) -> Result<bool, StoreError> {
+        self.check("mark_deleted")?;
+        let mut records = lock(&self.records);
+        let Some(r) = records.get_mut(source) else { return Ok(false) };
+        if self.reupload_before_delete.swap(false, Ordering::SeqCst) {
+            r.sequencer = format!("{sequencer}F");
+            r.status = Status::Submitted;
+        }
+        if r.status == Status::Deleted || !is_newer(sequencer, &r.sequencer) {
+            return Ok(false);
+        }
+        r.status = Status::Deleted;
+        r.sequencer = sequencer.to_owned();
+        r.claim_token = None;
+        r.claim_expires_at_ms = 0;
+        Ok(true)
+    }
+}
+
+impl VideoStateStore for MemoryStore {
+    async fn source_of_video(&self, uid: &str) -> Result<Option<String>, StoreError> {
+        self.check("source_of_video")?;
+        if self.index_lags.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Ok(lock(&self.records).iter().find(|(_, r)| r.video_uid.as_deref() == Some(uid)).map(|(s, _)| s.clone()))
+    }
+
+    async fn video_reference(&self, source: &str) -> Result<Option<VideoReference>, StoreError> {
+        self.check("video_reference")?;
+        Ok(lock(&self.records).get(source).map(|r| VideoReference {
+            status: r.status,
+            video_uid: r.video_uid.clone(),
+            version_tag: r.version_tag.clone(),
+        }))
+    }
+
+    async fn write_video_state(&self, source: &str, video: &ProviderVideo, _now_ms: i64) -> Result<bool, StoreError> {
+        self.check("write_video_state")?;
+        let mut records = lock(&self.records);
+        let Some(r) = records.get_mut(source) else { return Ok(false) };
+        let past_submission = matches!(r.status, Status::Submitted | Status::Ready | Status::Error);
+        // RFC 3339 of one format order as strings here; the adapter compares epoch nanoseconds.
+        let newer = match (&r.stream_modified, &video.details.modified) {
+            (None, _) => true,
+            (Some(stored), Some(new)) => new > stored,
+            (Some(_), None) => false,
+        };
+        if r.video_uid.as_deref() != Some(video.uid.as_str()) || !past_submission || !newer {
+            return Ok(false);
+        }
+        r.stream_state = Some(video.state.clone());
+        r.stream_modified = video.details.modified.clone();
+        r.duration = video.details.duration;
+        match status_for_stream_state(&video.state) {
+            Some(Status::Error) => {
+                let (code, error) =
+                    processing_error(video.details.error_code.as_deref(), video.details.error_text.as_deref());
+                r.status = Status::Error;
+                r.stream_error_code = Some(code);
+                r.error = Some(error);
+            }
+            Some(status) => {
+                r.status = status;
+                r.error = None;
+                r.stream_error_code = None;
+            }
+            None => {}
+        }
+        Ok(true)
+    }
+}
