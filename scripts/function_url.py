@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A local Lambda Function URL for the demo: HTTP requests become payload-format-2.0 events, delivered
 to a function through the Lambda Runtime API with `cargo lambda invoke`, and its response goes back
-as HTTP. (The tests use the Rust twin in tests/common/function_url.rs.)
+as HTTP. (The tests use the Rust twin in crates/vinofy-test-support/src/harness/function_url.rs.)
 
 Usage: function_url.py LISTEN_PORT RUNTIME_API_PORT
 """

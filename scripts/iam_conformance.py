@@ -10,7 +10,7 @@ Inputs
                       Metadata.UnexercisedGrants (action list -> why no test exercises it).
   README.md           the operator's permissions for `vinofy` (not in the template): the table
                       between <!-- operator-permissions:begin --> and <!-- operator-permissions:end -->.
-  <log dir>/*.jsonl   the calls the test harness recorded (tests/common/iam_recorder.rs), one line per
+  <log dir>/*.jsonl   the calls the test harness recorded (crates/vinofy-test-support/src/harness/iam_recorder.rs), one line per
                       distinct call: principal, IAM action, resources with the configuration variables
                       that named them.
 

@@ -9,7 +9,7 @@ setup_tools
 cd "$ROOT"
 log "building"
 cargo build --workspace --bins --quiet
-# The harness logs every AWS call the binaries make here (tests/common/iam_recorder.rs); the IAM
+# The harness logs every AWS call the binaries make here (crates/vinofy-test-support/src/harness/iam_recorder.rs); the IAM
 # conformance check reads it after the run, so it starts empty.
 export VINOFY_IAM_LOG_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/iam-actions"
 rm -rf "$VINOFY_IAM_LOG_DIR"

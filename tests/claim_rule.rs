@@ -4,10 +4,10 @@
 //! exactly when the rule says claim (or take over, or retry), and a refusal must say the rule's why.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use vinofy_ingest::adapters::DynamoVideoStore;
-use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
-use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
-use vinofy_ingest::ports::{Claim, ClaimOutcome, VideoStore};
+use vinofy_adapters::DynamoVideoStore;
+use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
+use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
+use vinofy_core::ports::{Claim, ClaimOutcome, VideoStore};
 use vinofy_test_support::harness::*;
 
 const NOW: i64 = 1_764_590_400_000;

@@ -2,9 +2,9 @@
 //! their README says.
 
 use serde_json::Value;
-use vinofy_ingest::adapters::cloudflare::parse_video_json;
-use vinofy_ingest::adapters::cloudflare::signature::verify;
-use vinofy_ingest::domain::event::{EventRules, Invocation, MAX_SQS_MESSAGES, Notification, ObjectEvent};
+use vinofy_adapters::cloudflare::parse_video_json;
+use vinofy_adapters::cloudflare::signature::verify;
+use vinofy_core::domain::event::{EventRules, Invocation, MAX_SQS_MESSAGES, Notification, ObjectEvent};
 
 fn load(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -14,8 +14,8 @@ fn load(name: &str) -> Value {
 /// The samples' bucket, as the local stack (scripts/demo.sh) sets UPLOAD_BUCKET.
 const RULES: EventRules<'static> = EventRules { upload_bucket: "vinofy-uploads-local" };
 
-fn parse_invocation(event: &Value) -> Result<Invocation, vinofy_ingest::domain::event::EventError> {
-    vinofy_ingest::domain::event::parse_invocation(event, &RULES)
+fn parse_invocation(event: &Value) -> Result<Invocation, vinofy_core::domain::event::EventError> {
+    vinofy_core::domain::event::parse_invocation(event, &RULES)
 }
 
 fn created(name: &str) -> Vec<ObjectEvent> {
@@ -63,7 +63,7 @@ fn the_template_sqs_batch_fits_the_records_cap() {
 #[test]
 fn samples_of_another_bucket_are_refused() {
     let other = EventRules { upload_bucket: "another-bucket" };
-    let err = vinofy_ingest::domain::event::parse_invocation(&load("s3-put.json"), &other).unwrap_err();
+    let err = vinofy_core::domain::event::parse_invocation(&load("s3-put.json"), &other).unwrap_err();
     assert!(err.0.contains("UPLOAD_BUCKET"), "{err}");
 }
 

@@ -210,7 +210,7 @@ async fn transient_cloudflare_faults_are_retried_within_the_invocation_without_d
         assert!(["submitted", "adopted"].contains(&outcome(&reply)), "{fault}: {reply}");
         let record = world.record(&key).await.unwrap();
         assert_eq!(s(&record, "status").unwrap(), "submitted", "{fault}");
-        let creator = vinofy_ingest::domain::object::ObjectVersion {
+        let creator = vinofy_core::domain::object::ObjectVersion {
             bucket: world.bucket.clone(),
             key: key.clone(),
             size: 0,

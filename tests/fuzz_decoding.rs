@@ -6,15 +6,15 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use vinofy_ingest::domain::event::{EventError, EventRules, Invocation, ObjectEvent};
-use vinofy_ingest::domain::object::MAX_KEY_BYTES;
-use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
-use vinofy_ingest::domain::s3_key::{decode_s3_key, encode_s3_key};
+use vinofy_core::domain::event::{EventError, EventRules, Invocation, ObjectEvent};
+use vinofy_core::domain::object::MAX_KEY_BYTES;
+use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
+use vinofy_core::domain::s3_key::{decode_s3_key, encode_s3_key};
 
 const UPLOAD_BUCKET: &str = "uploads";
 
 fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
-    vinofy_ingest::domain::event::parse_invocation(event, &EventRules { upload_bucket: UPLOAD_BUCKET })
+    vinofy_core::domain::event::parse_invocation(event, &EventRules { upload_bucket: UPLOAD_BUCKET })
 }
 
 fn cases() -> u32 {

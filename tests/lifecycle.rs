@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vinofy_ingest::adapters::cloudflare::signature::sign;
-use vinofy_ingest::domain::s3_key::encode_s3_key;
+use vinofy_adapters::cloudflare::signature::sign;
+use vinofy_core::domain::s3_key::encode_s3_key;
 use vinofy_test_support::harness::function_url::FunctionUrl;
 use vinofy_test_support::harness::*;
 
@@ -55,7 +55,7 @@ async fn post_webhook(url: &str, body: &str, signature: Option<String>) -> (u16,
 }
 
 fn now() -> i64 {
-    vinofy_ingest::ingest::now_ms() / 1000
+    vinofy_core::ingest::now_ms() / 1000
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,7 +197,7 @@ async fn a_webhook_that_outruns_the_completing_write_asks_for_a_redelivery() {
     // The ingest claimed the version and Cloudflare accepted the copy, but the record is not complete.
     let object = World::announced_object(&event);
     l.world.leave_claim(&object, 60_000).await;
-    let now = vinofy_ingest::ingest::now_ms();
+    let now = vinofy_core::ingest::now_ms();
     let body = json!({"uid": "0123456789abcdef0123456789abcdef", "creator": object.version_tag(),
         "meta": {"source": object.source(), "downloaded-from": "http://s3/presigned?X-Amz-Signature=x"},
         "modified": "2026-11-25T10:00:00Z", "readyToStream": true, "status": {"state": "ready"}})

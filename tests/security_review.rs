@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use vinofy_ingest::domain::s3_key::encode_s3_key;
+use vinofy_core::domain::s3_key::encode_s3_key;
 use vinofy_test_support::harness::function_url::FunctionUrl;
 use vinofy_test_support::harness::*;
 

@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use vinofy_ingest::adapters::cloudflare::CloudflareWebhookVerifier;
-use vinofy_ingest::adapters::cloudflare::signature::sign;
-use vinofy_ingest::config::Config;
-use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
-use vinofy_ingest::domain::record::Status;
-use vinofy_ingest::error::{IngestError, ProviderError, StoreError};
-use vinofy_ingest::ingest::{Deadline, IngestSettings, Ingestor};
-use vinofy_ingest::ports::ProviderVideo;
-use vinofy_ingest::secret::SecretString;
-use vinofy_ingest::webhook::WebhookHandler;
+use vinofy_adapters::cloudflare::CloudflareWebhookVerifier;
+use vinofy_adapters::cloudflare::signature::sign;
+use vinofy_adapters::config::Config;
+use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
+use vinofy_core::domain::record::Status;
+use vinofy_core::error::{IngestError, ProviderError, StoreError};
+use vinofy_core::ingest::{Deadline, IngestSettings, Ingestor};
+use vinofy_core::ports::ProviderVideo;
+use vinofy_core::secret::SecretString;
+use vinofy_core::webhook::WebhookHandler;
 use vinofy_test_support::{MemoryPresigner, MemoryProvider, MemoryRecord, MemoryStore, Scripted, TokioClock};
 
 /// 2025-12-01T12:00:00Z.

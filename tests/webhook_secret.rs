@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::json;
-use vinofy_ingest::adapters::cloudflare::signature::sign;
+use vinofy_adapters::cloudflare::signature::sign;
 use vinofy_test_support::harness::function_url::FunctionUrl;
 use vinofy_test_support::harness::*;
 
@@ -31,7 +31,7 @@ async fn the_webhook_verifies_deliveries_with_the_secret_stored_in_secrets_manag
     let url = FunctionUrl::start(webhook.clone()).await.url;
 
     let body = json!({"uid": "f".repeat(32), "status": {"state": "ready"}}).to_string();
-    let now = vinofy_ingest::ingest::now_ms() / 1000;
+    let now = vinofy_core::ingest::now_ms() / 1000;
     let (status, text) = post_webhook(&url, &body, sign(body.as_bytes(), stored.as_bytes(), now)).await;
     assert_eq!((status, text.contains("unknown video")), (200, true), "{text}\n{}", webhook.logs());
     let (status, _) = post_webhook(&url, &body, sign(body.as_bytes(), b"some other secret", now)).await;

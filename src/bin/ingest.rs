@@ -1,10 +1,11 @@
-//! The `ingest` Lambda function: S3 `ObjectCreated` → Cloudflare Stream copy → DynamoDB record.
+//! The `ingest` Lambda function: S3 `ObjectCreated` / `ObjectRemoved` → video provider → DynamoDB record.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use vinofy_ingest::adapters::build_ingestor;
-use vinofy_ingest::config::Config;
-use vinofy_ingest::ingest::Deadline;
+use vinofy_adapters::build_ingestor;
+use vinofy_adapters::config::Config;
+use vinofy_core::ingest::Deadline;
+use vinofy_ingest::lambda::FunctionError;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -16,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .inspect_err(|e| tracing::error!("cannot start: {e}"))?;
     let ingestor = &ingestor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        ingestor.handle(&event.payload, Deadline::from_epoch_ms(event.context.deadline)).await
+        ingestor.handle(&event.payload, Deadline::from_epoch_ms(event.context.deadline)).await.map_err(FunctionError)
     }))
     .await
 }

@@ -2,8 +2,8 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use vinofy_ingest::adapters::build_webhook;
-use vinofy_ingest::config::WebhookConfig;
+use vinofy_adapters::build_webhook;
+use vinofy_adapters::config::WebhookConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use vinofy_ingest::domain::record::Status;
+use vinofy_core::domain::record::Status;
 
 /// Cloudflare locks an account out above 1,200 API calls in 5 minutes, i.e. 240 a minute.
 pub const MAX_RATE_PER_MINUTE: u32 = 240;

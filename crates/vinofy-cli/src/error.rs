@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use vinofy_ingest::config::ConfigError;
+use vinofy_adapters::config::ConfigError;
 
 #[derive(Debug)]
 pub enum CliError {
@@ -42,8 +42,8 @@ impl CliError {
     }
 }
 
-impl From<vinofy_ingest::error::StoreError> for CliError {
-    fn from(e: vinofy_ingest::error::StoreError) -> Self {
+impl From<vinofy_core::error::StoreError> for CliError {
+    fn from(e: vinofy_core::error::StoreError) -> Self {
         Self::Fatal(e.to_string())
     }
 }

@@ -98,7 +98,7 @@ pub fn elapsed(d: Duration) -> String {
 
 /// A record as one plain JSON object with its attributes sorted by name (the claim token is never
 /// part of a record's serialisation).
-pub fn record_json(record: &vinofy_ingest::domain::record::VideoRecord) -> serde_json::Value {
+pub fn record_json(record: &vinofy_core::domain::record::VideoRecord) -> serde_json::Value {
     let value = serde_json::to_value(record).unwrap_or_default();
     let sorted: std::collections::BTreeMap<String, serde_json::Value> = match value {
         serde_json::Value::Object(map) => map.into_iter().collect(),

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::ProvideCredentials;
-use vinofy_ingest::adapters::{DynamoVideoStore, LiveIngestor, StartupError, aws_config, build_ingestor};
-use vinofy_ingest::config::{Config, ConfigError};
+use vinofy_adapters::config::{Config, ConfigError};
+use vinofy_adapters::{DynamoVideoStore, LiveIngestor, StartupError, aws_config, build_ingestor};
 
 use crate::error::CliError;
 
@@ -47,7 +47,7 @@ fn env(name: &str) -> Option<String> {
 
 fn config_with(bucket: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, CliError> {
     if let Some(bucket) = bucket {
-        vinofy_ingest::domain::object::check_bucket_name(bucket)
+        vinofy_core::domain::object::check_bucket_name(bucket)
             .map_err(|e| CliError::Usage(format!("--bucket: {e}")))?;
     }
     if let (Some(bucket), Some(upload)) = (bucket, lookup("UPLOAD_BUCKET"))
@@ -113,7 +113,7 @@ fn videos_table_from(lookup: impl Fn(&str) -> Option<String>) -> Result<String, 
 }
 
 /// Whether S3 requests go to a custom endpoint (a local S3 peer), which wants path-style URLs
-/// (as `vinofy_ingest::adapters::s3` decides for the presigner).
+/// (as `vinofy_adapters::s3` decides for the presigner).
 fn custom_s3_endpoint() -> bool {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
 }

@@ -1,7 +1,7 @@
 //! A walk over the video table, page by page, through the store port.
 
-use vinofy_ingest::domain::record::RecordFilter;
-use vinofy_ingest::ports::{PageToken, ReadRecord, VideoRecords};
+use vinofy_core::domain::record::RecordFilter;
+use vinofy_core::ports::{PageToken, ReadRecord, VideoRecords};
 
 use crate::error::CliError;
 

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vinofy_ingest::adapters::S3Presigner;
-use vinofy_ingest::domain::object::{ObjectVersion, normalize_sequencer};
-use vinofy_ingest::ingest::Deadline;
-use vinofy_ingest::ports::{CreateVideoRequest, ObjectPresigner, VideoProvider};
+use vinofy_adapters::S3Presigner;
+use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
+use vinofy_core::ingest::Deadline;
+use vinofy_core::ports::{CreateVideoRequest, ObjectPresigner, VideoProvider};
 use vinofy_test_support::harness::*;
 
 const SEQUENCER: &str = "0055AED6DCD90281E5";

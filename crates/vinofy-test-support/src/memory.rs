@@ -10,15 +10,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use vinofy_ingest::domain::object::ObjectVersion;
-use vinofy_ingest::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
-use vinofy_ingest::error::{ProviderError, StoreError};
-use vinofy_ingest::ports::{
+use vinofy_core::domain::object::ObjectVersion;
+use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
+use vinofy_core::error::{ProviderError, StoreError};
+use vinofy_core::ports::{
     Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, VideoDetails, VideoProvider,
     VideoReference, VideoStateStore, VideoStore,
 };
-use vinofy_ingest::secret::PresignedUrl;
-use vinofy_ingest::video_state::processing_error;
+use vinofy_core::secret::PresignedUrl;
+use vinofy_core::video_state::processing_error;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

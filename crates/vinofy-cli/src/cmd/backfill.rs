@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
-use vinofy_ingest::adapters::{DynamoVideoStore, LiveIngestor};
-use vinofy_ingest::config::Config;
-use vinofy_ingest::domain::object::{ObjectVersion, skip_reason};
-use vinofy_ingest::domain::record::{ClaimVerdict, Status, VideoRecord, judge_claim};
-use vinofy_ingest::ingest::{Deadline, now_ms};
-use vinofy_ingest::ports::{ReadRecord, VideoRecords};
+use vinofy_adapters::config::Config;
+use vinofy_adapters::{DynamoVideoStore, LiveIngestor};
+use vinofy_core::domain::object::{ObjectVersion, skip_reason};
+use vinofy_core::domain::record::{ClaimVerdict, Status, VideoRecord, judge_claim};
+use vinofy_core::ingest::{Deadline, now_ms};
+use vinofy_core::ports::{ReadRecord, VideoRecords};
 
 use crate::cli::BackfillArgs;
 use crate::error::{CliError, describe_aws};
@@ -197,7 +197,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
     } else {
         settings::full_config(Some(&args.bucket))?
     };
-    let aws = vinofy_ingest::adapters::aws_config().await;
+    let aws = vinofy_adapters::aws_config().await;
     let s3 = settings::s3_client(&aws);
     let ingestor = if args.dry_run {
         None
@@ -398,7 +398,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
         Plan::Skip(reason) => return line(Outcome::Skipped, None, Some(reason)),
         Plan::Duplicate(status) => return line(Outcome::Duplicate, None, Some(format!("already {status}"))),
         Plan::InProgress { until_ms } => {
-            let until = vinofy_ingest::adapters::dynamodb::rfc3339(until_ms);
+            let until = vinofy_adapters::dynamodb::rfc3339(until_ms);
             return line(Outcome::InProgress, None, Some(format!("claimed by a live invocation until {until}")));
         }
         Plan::PreviouslyFailed(reason) => {
@@ -496,8 +496,8 @@ fn report(out: &Output, line: &ObjectLine) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vinofy_ingest::domain::object::normalize_sequencer;
-    use vinofy_ingest::ports::UnreadableRecord;
+    use vinofy_core::domain::object::normalize_sequencer;
+    use vinofy_core::ports::UnreadableRecord;
 
     fn config() -> Config {
         Config::from_lookup(|k| {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use vinofy_ingest::domain::record::RecordFilter;
+use vinofy_core::domain::record::RecordFilter;
 
 use crate::cli::ListArgs;
 use crate::error::CliError;

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
-use vinofy_ingest::adapters::LiveIngestor;
-use vinofy_ingest::adapters::dynamodb::rfc3339;
-use vinofy_ingest::config::ReplacedVideoPolicy;
-use vinofy_ingest::domain::object::ObjectVersion;
-use vinofy_ingest::domain::record::{RecordFilter, Status, VideoRecord, status_for_stream_state};
-use vinofy_ingest::ingest::earlier_video;
-use vinofy_ingest::ingest::{Deadline, now_ms};
-use vinofy_ingest::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoRecords, VideoStore};
-use vinofy_ingest::video_state::{StateUpdateOutcome, apply_video_state};
+use vinofy_adapters::LiveIngestor;
+use vinofy_adapters::config::ReplacedVideoPolicy;
+use vinofy_adapters::dynamodb::rfc3339;
+use vinofy_core::domain::object::ObjectVersion;
+use vinofy_core::domain::record::{RecordFilter, Status, VideoRecord, status_for_stream_state};
+use vinofy_core::ingest::earlier_video;
+use vinofy_core::ingest::{Deadline, now_ms};
+use vinofy_core::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoRecords, VideoStore};
+use vinofy_core::video_state::{StateUpdateOutcome, apply_video_state};
 
 use crate::cli::ReconcileArgs;
 use crate::error::CliError;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use vinofy_ingest::domain::record::{Status, VideoRecord};
-use vinofy_ingest::ports::VideoRecords;
+use vinofy_core::domain::record::{Status, VideoRecord};
+use vinofy_core::ports::VideoRecords;
 
 use crate::cli::StatusArgs;
 use crate::error::CliError;
@@ -37,7 +37,7 @@ pub fn resolve(target: &str, bucket: Option<&str>) -> Result<Lookup, String> {
         if bucket.is_empty() || target.is_empty() {
             return Err("--bucket and KEY must not be empty".into());
         }
-        return Ok(Lookup::Source(vinofy_ingest::domain::object::source_uri(bucket, target)));
+        return Ok(Lookup::Source(vinofy_core::domain::object::source_uri(bucket, target)));
     }
     if is_video_uid(target) {
         return Ok(Lookup::Uid(target.to_ascii_lowercase()));
@@ -119,8 +119,8 @@ pub fn human(record: &VideoRecord) -> Vec<String> {
     add("last_error", record.last_error.clone());
     if record.status == Status::Pending {
         let until = record.claim_expires_at_ms.unwrap_or(0);
-        let claim = if until > vinofy_ingest::ingest::now_ms() {
-            format!("held until {}", vinofy_ingest::adapters::dynamodb::rfc3339(until))
+        let claim = if until > vinofy_core::ingest::now_ms() {
+            format!("held until {}", vinofy_adapters::dynamodb::rfc3339(until))
         } else {
             "expired (its invocation died or gave up; `vinofy reconcile` takes it over)".to_owned()
         };

@@ -46,7 +46,7 @@ async fn forward(
         "version": "2.0", "rawPath": uri.path(), "rawQueryString": uri.query().unwrap_or_default(),
         "headers": headers, "body": body, "isBase64Encoded": is_base64,
         "requestContext": {"http": {"method": method.as_str(), "path": uri.path(), "sourceIp": "127.0.0.1"},
-                           "timeEpoch": vinofy_ingest::ingest::now_ms()},
+                           "timeEpoch": vinofy_core::ingest::now_ms()},
     });
     match function.invoke_with_deadline(&event, Duration::from_secs(10)).await {
         Some(Reply::Response(r)) => {

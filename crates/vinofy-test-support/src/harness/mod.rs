@@ -21,11 +21,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
-use vinofy_ingest::adapters::{CloudflareStream, DynamoVideoStore, S3Presigner};
-use vinofy_ingest::config::Config;
-use vinofy_ingest::domain::s3_key::encode_s3_key;
-use vinofy_ingest::ingest::Ingestor;
-use vinofy_ingest::secret::SecretString;
+use vinofy_adapters::config::Config;
+use vinofy_adapters::{CloudflareStream, DynamoVideoStore, S3Presigner};
+use vinofy_core::domain::s3_key::encode_s3_key;
+use vinofy_core::ingest::Ingestor;
+use vinofy_core::secret::SecretString;
 
 pub use peers::{ACCESS_KEY, Emulator, REGION, SECRET_KEY, shared};
 pub use runtime::{Reply, RuntimeApi};
@@ -50,7 +50,7 @@ fn unique(prefix: &str) -> String {
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(vinofy_ingest::adapters::aws_http_client())
+        .http_client(vinofy_adapters::aws_http_client())
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"))
@@ -179,7 +179,7 @@ impl World {
         let s3 = S3Presigner::from_client(self.s3.clone());
         let store = DynamoVideoStore::new(&sdk_config(&peers.dynamodb_endpoint).await, &self.table);
         let token = match &config.cloudflare_token {
-            vinofy_ingest::config::SecretSource::Inline(t) => t.clone(),
+            vinofy_adapters::config::SecretSource::Inline(t) => t.clone(),
             other => panic!("in-process tests use an inline token, not {other:?}"),
         };
         let stream = CloudflareStream::new(
@@ -232,9 +232,9 @@ impl World {
 
     /// Claims `object` as an invocation would and leaves it there, as one that died (or is still
     /// running) before completing; the claim expires in `expires_in_ms`.
-    pub async fn leave_claim(&self, object: &vinofy_ingest::domain::object::ObjectVersion, expires_in_ms: i64) {
-        use vinofy_ingest::ports::{Claim, ClaimOutcome, VideoStore};
-        let now = vinofy_ingest::ingest::now_ms();
+    pub async fn leave_claim(&self, object: &vinofy_core::domain::object::ObjectVersion, expires_in_ms: i64) {
+        use vinofy_core::ports::{Claim, ClaimOutcome, VideoStore};
+        let now = vinofy_core::ingest::now_ms();
         let claim = Claim {
             source: &object.source(),
             version_key: object.version_key(),
@@ -250,8 +250,8 @@ impl World {
     }
 
     /// The object version a notification announces (its first record).
-    pub fn announced_object(event: &Value) -> vinofy_ingest::domain::object::ObjectVersion {
-        use vinofy_ingest::domain::event::{EventRules, Invocation, ObjectEvent, parse_invocation};
+    pub fn announced_object(event: &Value) -> vinofy_core::domain::object::ObjectVersion {
+        use vinofy_core::domain::event::{EventRules, Invocation, ObjectEvent, parse_invocation};
         let bucket = event.pointer("/Records/0/s3/bucket/name").and_then(Value::as_str).unwrap_or_default();
         match parse_invocation(event, &EventRules { upload_bucket: bucket }) {
             Ok(Invocation::S3(events)) => match events.into_iter().next() {

@@ -74,7 +74,7 @@ impl RuntimeApi {
         let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
         let (tx, rx) = oneshot::channel();
         self.state.waiting.lock().await.insert(id.clone(), tx);
-        let deadline_ms = vinofy_ingest::ingest::now_ms() + deadline_in.as_millis() as i64;
+        let deadline_ms = vinofy_core::ingest::now_ms() + deadline_in.as_millis() as i64;
         self.sender.send(Pending { id, payload, deadline_ms }).await.unwrap();
         tokio::time::timeout(wait, rx).await.ok().and_then(Result::ok)
     }

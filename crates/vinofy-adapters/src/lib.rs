@@ -1,7 +1,10 @@
-//! Adapters: the ports implemented for AWS and Cloudflare, and the start-up wiring that builds
-//! them once per process (never per event).
+//! The edges of Vinofy video ingest: the core's ports implemented for AWS (S3, DynamoDB, Secrets
+//! Manager) and Cloudflare Stream, the configuration read from the environment, and the start-up
+//! wiring that builds every client once per process (never per event). A second video provider is
+//! one more module here.
 
 pub mod cloudflare;
+pub mod config;
 pub mod dynamodb;
 pub mod s3;
 pub mod secrets;
@@ -13,9 +16,9 @@ use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls;
 
 use crate::config::{Config, ConfigError, SecretSource, WebhookConfig};
-use crate::ingest::Ingestor;
-use crate::secret::SecretString;
-use crate::webhook::WebhookHandler;
+use vinofy_core::ingest::Ingestor;
+use vinofy_core::secret::SecretString;
+use vinofy_core::webhook::WebhookHandler;
 
 pub use cloudflare::{CloudflareStream, CloudflareWebhookVerifier};
 pub use dynamodb::DynamoVideoStore;

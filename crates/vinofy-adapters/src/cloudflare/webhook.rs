@@ -1,8 +1,8 @@
 //! [`WebhookVerifier`] for Cloudflare Stream: `Webhook-Signature` ([`super::signature`]), then the
 //! Video object in the body.
 
-use crate::ports::{ProviderVideo, WebhookRejection, WebhookVerifier};
-use crate::secret::SecretString;
+use vinofy_core::ports::{ProviderVideo, WebhookRejection, WebhookVerifier};
+use vinofy_core::secret::SecretString;
 
 pub struct CloudflareWebhookVerifier {
     secret: SecretString,

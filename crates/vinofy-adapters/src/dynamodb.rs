@@ -1,5 +1,5 @@
 //! [`VideoStore`] for DynamoDB. One item per source object (`source` = `s3://bucket/key`); the
-//! claim rule of [`crate::domain::record::judge_claim`] is enforced by a condition expression so it
+//! claim rule of [`vinofy_core::domain::record::judge_claim`] is enforced by a condition expression so it
 //! holds when invocations race.
 
 use std::collections::HashMap;
@@ -14,15 +14,15 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{SecondsFormat, TimeZone, Utc};
 
-use crate::domain::record::{
+use vinofy_core::domain::record::{
     ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim, status_for_stream_state,
 };
-use crate::error::StoreError;
-use crate::ports::{
+use vinofy_core::error::StoreError;
+use vinofy_core::ports::{
     Claim, ClaimOutcome, PageToken, ProviderVideo, ReadRecord, RecordPage, UnreadableRecord, VideoRecords,
     VideoReference, VideoStateStore, VideoStore,
 };
-use crate::video_state::processing_error;
+use vinofy_core::video_state::processing_error;
 
 /// Attribute names. `source`, `video_uid`, the URLs, `status`, `error`, `stream_state`, `bucket`,
 /// `key`, `size`, `etag`, `version_id`, `created_at`, `updated_at` are a contract with the apps.
@@ -251,7 +251,7 @@ impl DynamoVideoStore {
     /// half a read unit). Best effort: returns whether it worked.
     pub async fn warm_up(&self) -> bool {
         let read = self.client.get_item().table_name(&self.table).key(attr::SOURCE, s("warm-up://")).send();
-        match tokio::time::timeout(super::WARM_UP_TIMEOUT, read).await {
+        match tokio::time::timeout(crate::WARM_UP_TIMEOUT, read).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "DynamoDB warm-up failed");
@@ -381,7 +381,7 @@ impl VideoStore for DynamoVideoStore {
         video: &ProviderVideo,
         replaced_video_uid: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let now = rfc3339(crate::ingest::now_ms());
+        let now = rfc3339(vinofy_core::ingest::now_ms());
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Submitted.as_str()))
             .set(attr::VIDEO_UID, s(&video.uid))
@@ -413,7 +413,7 @@ impl VideoStore for DynamoVideoStore {
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Failed.as_str()))
             .set(attr::ERROR, s(reason))
-            .set(attr::UPDATED_AT, s(rfc3339(crate::ingest::now_ms())))
+            .set(attr::UPDATED_AT, s(rfc3339(vinofy_core::ingest::now_ms())))
             .remove(attr::CLAIM_TOKEN)
             .remove(attr::CLAIM_EXPIRES_AT);
         let token = u.value("expected_token", s(&claim.token));
@@ -430,7 +430,7 @@ impl VideoStore for DynamoVideoStore {
         let mut u = Update::default();
         u.set(attr::CLAIM_EXPIRES_AT, n(0))
             .set(attr::LAST_ERROR, s(reason))
-            .set(attr::UPDATED_AT, s(rfc3339(crate::ingest::now_ms())))
+            .set(attr::UPDATED_AT, s(rfc3339(vinofy_core::ingest::now_ms())))
             .remove(attr::CLAIM_TOKEN);
         let token = u.value("expected_token", s(&claim.token));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
@@ -458,7 +458,7 @@ impl VideoStore for DynamoVideoStore {
     }
 
     async fn mark_deleted(&self, source: &str, sequencer: &str) -> Result<bool, StoreError> {
-        let now = rfc3339(crate::ingest::now_ms());
+        let now = rfc3339(vinofy_core::ingest::now_ms());
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Deleted.as_str()))
             .set(attr::DELETED_AT, s(&now))

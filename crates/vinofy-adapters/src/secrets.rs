@@ -2,9 +2,9 @@
 
 use aws_config::SdkConfig;
 
-use super::StartupError;
+use crate::StartupError;
 use crate::config::validate_token;
-use crate::secret::SecretString;
+use vinofy_core::secret::SecretString;
 
 /// Reads a secret named by the ARN in `variable`: either the value as a plain string, or JSON with
 /// a `token` (or `secret`, or `CLOUDFLARE_API_TOKEN`) field, as the console's key/value editor

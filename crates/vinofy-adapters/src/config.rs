@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::secret::SecretString;
+use vinofy_core::secret::SecretString;
 
 /// Presigned URLs cannot outlive 7 days (SigV4), and in Lambda they die with the role's session anyway.
 pub const MAX_PRESIGN_TTL_SECONDS: u64 = 7 * 24 * 3600;
@@ -33,7 +33,7 @@ pub enum SecretSource {
     SecretsManager { arn: String, variable: &'static str },
 }
 
-pub use crate::ingest::ReplacedVideoPolicy;
+pub use vinofy_core::ingest::ReplacedVideoPolicy;
 
 /// Options sent with every copy.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,13 +66,16 @@ pub struct Config {
 
 impl Config {
     /// What counts as a video to ingest.
-    pub fn video_filter(&self) -> crate::domain::object::VideoFilter<'_> {
-        crate::domain::object::VideoFilter { extensions: &self.video_extensions, source_prefix: &self.source_prefix }
+    pub fn video_filter(&self) -> vinofy_core::domain::object::VideoFilter<'_> {
+        vinofy_core::domain::object::VideoFilter {
+            extensions: &self.video_extensions,
+            source_prefix: &self.source_prefix,
+        }
     }
 
     /// The ingest use case's part of the configuration.
-    pub fn ingest_settings(&self) -> crate::ingest::IngestSettings {
-        crate::ingest::IngestSettings {
+    pub fn ingest_settings(&self) -> vinofy_core::ingest::IngestSettings {
+        vinofy_core::ingest::IngestSettings {
             upload_bucket: self.upload_bucket.clone(),
             video_extensions: self.video_extensions.clone(),
             source_prefix: self.source_prefix.clone(),
@@ -95,7 +98,7 @@ impl Config {
 
         let videos_table = table_name(get("VIDEOS_TABLE"))?;
         let upload_bucket = required("UPLOAD_BUCKET")?;
-        if let Err(problem) = crate::domain::object::check_bucket_name(&upload_bucket) {
+        if let Err(problem) = vinofy_core::domain::object::check_bucket_name(&upload_bucket) {
             return Err(bad("UPLOAD_BUCKET", problem));
         }
 
@@ -385,7 +388,7 @@ mod tests {
     /// The one copy of the placeholder rule covers every placeholder the stack creates.
     #[test]
     fn every_placeholder_in_the_template_is_refused() {
-        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
         let placeholders: Vec<&str> =
             template.lines().filter_map(|l| l.trim().strip_prefix("SecretString:")).map(str::trim).collect();
         assert!(placeholders.len() >= 2, "the template's secrets: {placeholders:?}");

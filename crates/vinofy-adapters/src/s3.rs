@@ -5,9 +5,9 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::domain::object::ObjectVersion;
-use crate::ports::ObjectPresigner;
-use crate::secret::PresignedUrl;
+use vinofy_core::domain::object::ObjectVersion;
+use vinofy_core::ports::ObjectPresigner;
+use vinofy_core::secret::PresignedUrl;
 
 #[derive(Clone, Debug)]
 pub struct S3Presigner {

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use lambda_runtime::Diagnostic;
-
 use crate::domain::event::EventError;
 
 /// A failed call to Cloudflare Stream.
@@ -104,12 +102,6 @@ impl IngestError {
     }
 }
 
-impl From<IngestError> for Diagnostic {
-    fn from(e: IngestError) -> Self {
-        Diagnostic { error_type: e.error_type(), error_message: e.to_string() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,14 +123,15 @@ mod tests {
     }
 
     #[test]
-    fn diagnostics_name_class_and_kind() {
-        let d: Diagnostic =
-            IngestError::CopyRejected { source_uri: "s3://b/k".into(), reason: "HTTP 400".into() }.into();
-        assert_eq!(d.error_type, "NonRetryable.CopyRejected");
-        assert!(d.error_message.contains("s3://b/k"));
-        let d: Diagnostic = IngestError::Store(StoreError { retryable: true, message: "throttled".into() }).into();
-        assert_eq!(d.error_type, "Retryable.VideoStore");
-        let d: Diagnostic = IngestError::InvalidEvent(EventError("no Records".into())).into();
-        assert_eq!(d.error_type, "NonRetryable.InvalidEvent");
+    fn error_types_name_class_and_kind() {
+        let e = IngestError::CopyRejected { source_uri: "s3://b/k".into(), reason: "HTTP 400".into() };
+        assert_eq!(e.error_type(), "NonRetryable.CopyRejected");
+        assert!(e.to_string().contains("s3://b/k"));
+        let e = IngestError::Store(StoreError { retryable: true, message: "throttled".into() });
+        assert_eq!(e.error_type(), "Retryable.VideoStore");
+        assert_eq!(
+            IngestError::InvalidEvent(EventError("no Records".into())).error_type(),
+            "NonRetryable.InvalidEvent"
+        );
     }
 }

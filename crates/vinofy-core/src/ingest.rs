@@ -128,18 +128,19 @@ pub enum Outcome {
     Failed,
 }
 
-/// The response for an SQS-buffered invocation (partial batch failure reporting).
+/// The response for an SQS-buffered invocation: Lambda's partial batch failure report
+/// (`batchItemFailures`, `aws_lambda_events`' own type), plus a report per record.
 #[derive(Debug, Serialize)]
 pub struct SqsBatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<BatchItemFailure>,
+    #[serde(flatten)]
+    pub batch: aws_lambda_events::sqs::SqsBatchResponse,
     pub records: Vec<RecordReport>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct BatchItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
+fn batch_item_failure(message_id: String) -> aws_lambda_events::sqs::BatchItemFailure {
+    let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
+    failure.item_identifier = message_id;
+    failure
 }
 
 pub struct Ingestor<P, S, V> {
@@ -186,7 +187,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 }
             }
             Invocation::Sqs(messages) => {
-                let mut response = SqsBatchResponse { batch_item_failures: Vec::new(), records: Vec::new() };
+                let mut response = SqsBatchResponse { batch: Default::default(), records: Vec::new() };
                 for message in messages {
                     let failed = match message.body {
                         Err(e) => {
@@ -204,7 +205,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                         }
                     };
                     if failed {
-                        response.batch_item_failures.push(BatchItemFailure { item_identifier: message.message_id });
+                        response.batch.batch_item_failures.push(batch_item_failure(message.message_id));
                     }
                 }
                 Ok(serde_json::to_value(response).expect("plain structs serialise"))

@@ -12,12 +12,12 @@ pub mod webhook;
 
 pub use webhook::CloudflareWebhookVerifier;
 
-use super::StartupError;
+use crate::StartupError;
 use crate::config::CloudflareVideoOptions;
-use crate::domain::scrub::scrub_provider_text;
-use crate::error::ProviderError;
-use crate::ports::{CreateVideoRequest, ProviderVideo, VideoDetails, VideoProvider};
-use crate::secret::SecretString;
+use vinofy_core::domain::scrub::scrub_provider_text;
+use vinofy_core::error::ProviderError;
+use vinofy_core::ports::{CreateVideoRequest, ProviderVideo, VideoDetails, VideoProvider};
+use vinofy_core::secret::SecretString;
 
 pub struct CloudflareStream {
     http: reqwest::Client,
@@ -93,7 +93,7 @@ impl CloudflareStream {
         options: CloudflareVideoOptions,
     ) -> Result<Self, StartupError> {
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(super::ring_tls_config()?)
+            .tls_backend_preconfigured(crate::ring_tls_config()?)
             .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -106,7 +106,7 @@ impl CloudflareStream {
     /// cold start, against Cloudflare's 1,200 per 5 minutes. Best effort: returns whether it worked.
     pub async fn warm_up(&self) -> bool {
         let url = format!("{}?creator=warm-up&limit=1", self.stream_url);
-        match self.call(Method::GET, &url, None, super::WARM_UP_TIMEOUT).await {
+        match self.call(Method::GET, &url, None, crate::WARM_UP_TIMEOUT).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "Cloudflare warm-up failed");
@@ -330,8 +330,8 @@ impl VideoProvider for CloudflareStream {
 mod tests {
     use super::*;
     use crate::config::CloudflareVideoOptions;
-    use crate::domain::object::ObjectVersion;
-    use crate::secret::PresignedUrl;
+    use vinofy_core::domain::object::ObjectVersion;
+    use vinofy_core::secret::PresignedUrl;
 
     #[test]
     fn copy_body_carries_url_name_creator_and_options() {
