@@ -5,6 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use vinofy_adapters::DynamoVideoStore;
+use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
 use vinofy_core::ports::{Claim, ClaimOutcome, VideoStore};
@@ -43,7 +44,7 @@ fn cases() -> Vec<Case> {
                                 version_key: "etag:same".into(),
                                 sequencer: seq("05"),
                                 claim_expires_at_ms,
-                                video_uid: Some("0123456789abcdef0123456789abcdef".into()),
+                                video_uid: Some(VideoUid::parse("0123456789abcdef0123456789abcdef").unwrap()),
                                 error: Some("a reason".into()),
                                 version_id: None,
                             }),
@@ -73,7 +74,7 @@ fn item(source: &str, stored: &StoredVersion) -> std::collections::HashMap<Strin
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     if let Some(uid) = &stored.video_uid {
-        item.insert("video_uid".into(), s(uid));
+        item.insert("video_uid".into(), s(uid.as_str()));
     }
     if let Some(error) = &stored.error {
         item.insert("error".into(), s(error));
@@ -106,7 +107,7 @@ async fn the_condition_expression_claims_exactly_when_the_rule_says_claim() {
             source: &source,
             version_key: object.version_key(),
             version_tag: object.version_tag(),
-            token: format!("token-{n}"),
+            token: ClaimToken::from_stored(format!("token-{n}")),
             expires_at_ms: NOW + 60_000,
             now_ms: NOW,
             retry_failed: case.retry_failed,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use vinofy_adapters::cloudflare::CloudflareWebhookVerifier;
 use vinofy_adapters::cloudflare::signature::sign;
 use vinofy_adapters::config::Config;
+use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_core::domain::record::Status;
 use vinofy_core::error::{IngestError, ProviderError, StoreError};
@@ -117,7 +118,7 @@ async fn a_new_upload_is_claimed_copied_and_recorded() {
     let record = i.store.record(&source("videos/a b.mp4")).unwrap();
     assert_eq!(reply["records"][0]["outcome"], "submitted");
     assert_eq!(record.status, Status::Submitted);
-    assert_eq!(record.video_uid.as_deref(), reply["records"][0]["video_uid"].as_str());
+    assert_eq!(record.video_uid.as_ref().map(|u| u.as_str()), reply["records"][0]["video_uid"].as_str());
     assert_eq!(record.claim_token, None, "the claim is gone once complete");
     assert_eq!(*i.provider.calls.lock().unwrap(), ["copy"], "a first delivery copies without a look-up");
 }
@@ -149,7 +150,7 @@ async fn a_live_claim_is_left_to_its_invocation() {
     let i = ingestor(&[]);
     let o = object("videos/a.mp4", "e1", SEQ);
     let mut claimed = MemoryRecord::of(&o, Status::Pending);
-    claimed.claim_token = Some("someone".into());
+    claimed.claim_token = Some(ClaimToken::from_stored("someone"));
     claimed.claim_expires_at_ms = T0 + 30_000;
     i.store.put(&o.source(), claimed.clone());
     assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "in_progress");
@@ -190,7 +191,7 @@ async fn a_dead_claim_is_taken_over_and_the_video_it_made_adopted() {
     let i = ingestor(&[]);
     let o = object("videos/a.mp4", "e1", SEQ);
     let mut dead = MemoryRecord::of(&o, Status::Pending);
-    dead.claim_token = Some("dead".into());
+    dead.claim_token = Some(ClaimToken::from_stored("dead"));
     dead.claim_expires_at_ms = T0 - 1;
     i.store.put(&o.source(), dead);
     let made = i.provider.new_video(Some(&o.version_tag()), Some(&o.source()));
@@ -506,7 +507,7 @@ fn recorded() -> (MemoryStore, String, ObjectVersion) {
     let o = object("videos/a.mp4", "e1", SEQ);
     let uid = "6b9e68b07dfee8cc2d116e4c51d6a957".to_owned();
     let mut record = MemoryRecord::of(&o, Status::Submitted);
-    record.video_uid = Some(uid.clone());
+    record.video_uid = Some(VideoUid::parse(&uid).unwrap());
     store.put(&o.source(), record);
     (store, uid, o)
 }

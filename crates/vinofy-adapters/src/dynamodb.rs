@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{SecondsFormat, TimeZone, Utc};
 
+use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::record::{
     ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim, status_for_stream_state,
 };
@@ -131,6 +132,8 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
     let text = |name: &str| get_s(item, name).map(str::to_owned);
     let source = text(attr::SOURCE).unwrap_or_default();
     let malformed = |what: &str| UnreadableRecord { source_uri: source.clone(), problem: format!("no valid {what}") };
+    // A stored uid that is not one is a broken record, not a provider failure worth retrying.
+    let uid = |name: &str| get_s(item, name).map(VideoUid::parse).transpose().map_err(|_| malformed(name));
     Ok(VideoRecord {
         source: source.clone(),
         status: get_s(item, attr::STATUS).and_then(Status::parse).ok_or_else(|| malformed("status"))?,
@@ -142,9 +145,9 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
         version_key: text(attr::VERSION_KEY).ok_or_else(|| malformed("version_key"))?,
         sequencer: text(attr::SEQUENCER).unwrap_or_default(),
         version_tag: text(attr::CREATOR),
-        claim_token: text(attr::CLAIM_TOKEN),
+        claim_token: text(attr::CLAIM_TOKEN).map(ClaimToken::from_stored),
         claim_expires_at_ms: get_n(item, attr::CLAIM_EXPIRES_AT),
-        video_uid: text(attr::VIDEO_UID),
+        video_uid: uid(attr::VIDEO_UID)?,
         hls_url: text(attr::HLS_URL),
         dash_url: text(attr::DASH_URL),
         thumbnail_url: text(attr::THUMBNAIL_URL),
@@ -154,7 +157,7 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
         error: text(attr::ERROR),
         stream_error_code: text(attr::STREAM_ERROR_CODE),
         last_error: text(attr::LAST_ERROR),
-        replaced_video_uid: text(attr::REPLACED_VIDEO_UID),
+        replaced_video_uid: uid(attr::REPLACED_VIDEO_UID)?,
         duration: get_n(item, attr::DURATION),
         width: get_n(item, attr::WIDTH),
         height: get_n(item, attr::HEIGHT),
@@ -311,7 +314,7 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::SEQUENCER, s(&o.sequencer))
             .set(attr::VERSION_KEY, s(&claim.version_key))
             .set(attr::CREATOR, s(&claim.version_tag))
-            .set(attr::CLAIM_TOKEN, s(&claim.token))
+            .set(attr::CLAIM_TOKEN, s(claim.token.as_str()))
             .set(attr::CLAIM_EXPIRES_AT, n(claim.expires_at_ms))
             .set(attr::UPDATED_AT, s(&now))
             .remove(attr::ERROR)
@@ -379,12 +382,12 @@ impl VideoStore for DynamoVideoStore {
         &self,
         claim: &Claim<'_>,
         video: &ProviderVideo,
-        replaced_video_uid: Option<&str>,
+        replaced_video_uid: Option<&VideoUid>,
     ) -> Result<bool, StoreError> {
         let now = rfc3339(vinofy_core::ingest::now_ms());
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Submitted.as_str()))
-            .set(attr::VIDEO_UID, s(&video.uid))
+            .set(attr::VIDEO_UID, s(video.uid.as_str()))
             .set(attr::STREAM_STATE, s(&video.state))
             .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
             .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())
@@ -399,8 +402,10 @@ impl VideoStore for DynamoVideoStore {
         if let Some(old) = replaced_video_uid {
             u.set(attr::REPLACED_VIDEO_UID, s(old));
         }
-        let (vk, token) =
-            (u.value("expected_version_key", s(&claim.version_key)), u.value("expected_token", s(&claim.token)));
+        let (vk, token) = (
+            u.value("expected_version_key", s(&claim.version_key)),
+            u.value("expected_token", s(claim.token.as_str())),
+        );
         let condition = format!("{} = {vk} AND {} = {token}", u.name(attr::VERSION_KEY), u.name(attr::CLAIM_TOKEN));
         match self.update(claim.source, u, &condition).send().await {
             Ok(_) => Ok(true),
@@ -416,7 +421,7 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::UPDATED_AT, s(rfc3339(vinofy_core::ingest::now_ms())))
             .remove(attr::CLAIM_TOKEN)
             .remove(attr::CLAIM_EXPIRES_AT);
-        let token = u.value("expected_token", s(&claim.token));
+        let token = u.value("expected_token", s(claim.token.as_str()));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
         match self.update(claim.source, u, &condition).send().await {
             Ok(_) => Ok(()),
@@ -432,7 +437,7 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::LAST_ERROR, s(reason))
             .set(attr::UPDATED_AT, s(rfc3339(vinofy_core::ingest::now_ms())))
             .remove(attr::CLAIM_TOKEN);
-        let token = u.value("expected_token", s(&claim.token));
+        let token = u.value("expected_token", s(claim.token.as_str()));
         let condition = format!("{} = {token}", u.name(attr::CLAIM_TOKEN));
         match self.update(claim.source, u, &condition).send().await {
             Ok(_) => Ok(()),
@@ -441,7 +446,7 @@ impl VideoStore for DynamoVideoStore {
         }
     }
 
-    async fn clear_replaced(&self, source: &str, replaced_video_uid: &str) -> Result<(), StoreError> {
+    async fn clear_replaced(&self, source: &str, replaced_video_uid: &VideoUid) -> Result<(), StoreError> {
         let mut u = Update::default();
         u.remove(attr::REPLACED_VIDEO_UID);
         let uid = u.value("expected_replaced", s(replaced_video_uid));
@@ -502,7 +507,7 @@ impl VideoRecords for DynamoVideoStore {
         Ok(self.read(source).await?.as_ref().map(record_from_item).transpose()?)
     }
 
-    async fn records_of_video(&self, uid: &str) -> Result<Vec<VideoRecord>, StoreError> {
+    async fn records_of_video(&self, uid: &VideoUid) -> Result<Vec<VideoRecord>, StoreError> {
         let found = self
             .client
             .query()
@@ -596,7 +601,7 @@ impl VideoRecords for DynamoVideoStore {
 }
 
 impl VideoStateStore for DynamoVideoStore {
-    async fn source_of_video(&self, uid: &str) -> Result<Option<String>, StoreError> {
+    async fn source_of_video(&self, uid: &VideoUid) -> Result<Option<String>, StoreError> {
         let found = self
             .client
             .query()
@@ -619,7 +624,10 @@ impl VideoStateStore for DynamoVideoStore {
         })?;
         Ok(Some(VideoReference {
             status,
-            video_uid: get_s(&item, attr::VIDEO_UID).map(str::to_owned),
+            video_uid: get_s(&item, attr::VIDEO_UID)
+                .map(VideoUid::parse)
+                .transpose()
+                .map_err(|e| StoreError { retryable: false, message: format!("{source}: {e}") })?,
             version_tag: get_s(&item, attr::CREATOR).map(str::to_owned),
         }))
     }
@@ -658,7 +666,7 @@ impl VideoStateStore for DynamoVideoStore {
             }
         }
         let (uid, submitted, ready, error) = (
-            u.value("expected_uid", s(&video.uid)),
+            u.value("expected_uid", s(video.uid.as_str())),
             u.value("st_submitted", s(Status::Submitted.as_str())),
             u.value("st_ready", s(Status::Ready.as_str())),
             u.value("st_error", s(Status::Error.as_str())),
@@ -701,7 +709,14 @@ mod tests {
             (attr::VIDEO_UID.to_owned(), s("uid")),
         ]);
         let v = stored_version(&item).unwrap();
-        assert_eq!((v.status, v.claim_expires_at_ms, v.video_uid.as_deref()), (Status::Submitted, 42, Some("uid")));
+        assert_eq!(
+            (v.status, v.claim_expires_at_ms, v.video_uid.as_ref().map(|u| u.as_str())),
+            (Status::Submitted, 42, Some("uid"))
+        );
+        // A stored uid that is not one is a broken record (not retried), not a provider failure.
+        item.insert(attr::VIDEO_UID.to_owned(), s("../x"));
+        assert!(!stored_version(&item).unwrap_err().retryable);
+        item.insert(attr::VIDEO_UID.to_owned(), s("uid"));
         item.insert(attr::STATUS.to_owned(), s("weird"));
         assert!(!stored_version(&item).unwrap_err().retryable);
     }

@@ -618,7 +618,7 @@ async fn reconcile_adopts_the_video_of_a_dead_claim_without_copying_again() {
     assert_eq!(world.videos().await.len(), 1);
     let record = world.record("videos/orphan.mp4").await.unwrap();
     assert_eq!(s(&record, "status").unwrap(), "submitted");
-    assert_eq!(s(&record, "video_uid").unwrap(), made.uid);
+    assert_eq!(s(&record, "video_uid").unwrap(), made.uid.as_str());
     assert!(!record.contains_key("claim_token"));
     assert_eq!(s(&world.record("videos/busy.mp4").await.unwrap(), "status").unwrap(), "pending");
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tracing::{Instrument, error, field, info, info_span, warn};
 
 use crate::domain::event::{EventRules, Invocation, Notification, ObjectEvent, parse_invocation};
+use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::{ObjectVersion, VideoFilter, skip_reason, source_uri};
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
@@ -99,7 +100,7 @@ pub struct RecordReport {
     pub source: String,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub video_uid: Option<String>,
+    pub video_uid: Option<VideoUid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -273,7 +274,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         retry_failed: bool,
     ) -> Result<RecordReport, IngestError> {
         let source = object.source();
-        let report = |outcome, video_uid: Option<String>, detail: Option<String>| RecordReport {
+        let report = |outcome, video_uid: Option<VideoUid>, detail: Option<String>| RecordReport {
             source: source.clone(),
             outcome,
             video_uid,
@@ -289,7 +290,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             source: &source,
             version_key: object.version_key(),
             version_tag: object.version_tag(),
-            token: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            token: ClaimToken::random(),
             expires_at_ms: deadline.epoch_ms,
             now_ms: self.clock.now_ms(),
             retry_failed,
@@ -345,7 +346,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         tracing::Span::current().record("video_uid", video.uid.as_str());
 
         let replaced = current_video_uid.filter(|uid| *uid != video.uid);
-        if !self.store.complete(&claim, &video, replaced.as_deref()).await? {
+        if !self.store.complete(&claim, &video, replaced.as_ref()).await? {
             warn!("a newer version took the record while copying; deleting this video again");
             self.delete_video(&video.uid).await;
             return Ok(report(Outcome::Superseded, Some(video.uid), None));
@@ -373,7 +374,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         sequencer: &str,
         deadline: Deadline,
     ) -> Result<RecordReport, IngestError> {
-        let report = |outcome, video_uid: Option<String>, detail: &str| RecordReport {
+        let report = |outcome, video_uid: Option<VideoUid>, detail: &str| RecordReport {
             source: source.to_owned(),
             outcome,
             video_uid,
@@ -479,7 +480,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
     }
 
     /// Deletes a video from Stream; `false` (logged) if that failed.
-    async fn delete_video(&self, uid: &str) -> bool {
+    async fn delete_video(&self, uid: &VideoUid) -> bool {
         match self.provider.delete(uid, self.config.provider_request_timeout).await {
             Ok(()) => {
                 info!(deleted_video_uid = %uid, "deleted Stream video");

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::ObjectVersion;
 use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord};
 use crate::error::{ProviderError, StoreError};
@@ -49,7 +50,7 @@ pub struct CreateVideoRequest<'a> {
 /// the source URL (our presigned URL, a credential) there as `downloaded-from`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderVideo {
-    pub uid: String,
+    pub uid: VideoUid,
     pub state: String,
     pub hls_url: Option<String>,
     pub dash_url: Option<String>,
@@ -98,11 +99,11 @@ pub trait VideoProvider: Send + Sync {
     /// One video, or `None` if the provider does not know it (deleted).
     fn get(
         &self,
-        uid: &str,
+        uid: &VideoUid,
         timeout: Duration,
     ) -> impl Future<Output = Result<Option<ProviderVideo>, ProviderError>> + Send;
     /// Deletes a video; an unknown uid counts as deleted.
-    fn delete(&self, uid: &str, timeout: Duration) -> impl Future<Output = Result<(), ProviderError>> + Send;
+    fn delete(&self, uid: &VideoUid, timeout: Duration) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
 
 /// One invocation's claim on one object version.
@@ -114,7 +115,7 @@ pub struct Claim<'a> {
     pub version_key: String,
     pub version_tag: String,
     /// Random per attempt: only the holder may complete or fail the record.
-    pub token: String,
+    pub token: ClaimToken,
     /// The invocation deadline (epoch ms): past it, the claim is free to take over.
     pub expires_at_ms: i64,
     pub now_ms: i64,
@@ -127,7 +128,7 @@ pub struct Claim<'a> {
 pub enum ClaimOutcome {
     /// We hold the claim. `verdict` is `Claim` or `TakeOver`; `current_video_uid` is the video the
     /// record pointed at before (a replaced version's, or one adopted by a crashed attempt).
-    Claimed { verdict: ClaimVerdict, current_video_uid: Option<String> },
+    Claimed { verdict: ClaimVerdict, current_video_uid: Option<VideoUid> },
     /// Someone else's state wins; nothing was written.
     Refused(ClaimVerdict),
 }
@@ -142,7 +143,7 @@ pub trait VideoStore: Send + Sync {
         &self,
         claim: &Claim<'_>,
         video: &ProviderVideo,
-        replaced_video_uid: Option<&str>,
+        replaced_video_uid: Option<&VideoUid>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks the version failed for good, with a readable reason.
     fn fail(&self, claim: &Claim<'_>, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -152,7 +153,7 @@ pub trait VideoStore: Send + Sync {
     fn clear_replaced(
         &self,
         source: &str,
-        replaced_video_uid: &str,
+        replaced_video_uid: &VideoUid,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The stored version of a source, if any (strongly consistent).
     fn stored(&self, source: &str) -> impl Future<Output = Result<Option<StoredVersion>, StoreError>> + Send;
@@ -195,7 +196,7 @@ pub trait VideoRecords: Send + Sync {
     /// The record of one source.
     fn record(&self, source: &str) -> impl Future<Output = Result<Option<VideoRecord>, StoreError>> + Send;
     /// The records that reference a video uid (the `by_video_uid` index; normally one).
-    fn records_of_video(&self, uid: &str) -> impl Future<Output = Result<Vec<VideoRecord>, StoreError>> + Send;
+    fn records_of_video(&self, uid: &VideoUid) -> impl Future<Output = Result<Vec<VideoRecord>, StoreError>> + Send;
     /// The records of many sources at once, by source; sources without a record are absent.
     fn records_of(
         &self,
@@ -250,7 +251,7 @@ pub trait WebhookVerifier: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoReference {
     pub status: Status,
-    pub video_uid: Option<String>,
+    pub video_uid: Option<VideoUid>,
     /// The version tag of the object version the record holds (or is claiming).
     pub version_tag: Option<String>,
 }
@@ -260,7 +261,7 @@ pub struct VideoReference {
 /// its one conditional write.
 pub trait VideoStateStore: Send + Sync {
     /// The source of the record that references this video uid (an eventually consistent index).
-    fn source_of_video(&self, uid: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn source_of_video(&self, uid: &VideoUid) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// What the record of `source` references, if there is a record (strongly consistent).
     fn video_reference(&self, source: &str) -> impl Future<Output = Result<Option<VideoReference>, StoreError>> + Send;
     /// Writes the video's state into the record of `source`, only while the record still points at

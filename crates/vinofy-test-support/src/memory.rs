@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::ObjectVersion;
 use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
 use vinofy_core::error::{ProviderError, StoreError};
@@ -118,7 +119,7 @@ impl MemoryProvider {
     /// A video as the provider returns it right after a copy.
     pub fn new_video(&self, version_tag: Option<&str>, source: Option<&str>) -> ProviderVideo {
         let n = self.next_uid.fetch_add(1, Ordering::SeqCst);
-        let uid = format!("{n:032x}");
+        let uid = VideoUid::parse(&format!("{n:032x}")).expect("hex is a uid");
         ProviderVideo {
             hls_url: Some(format!("https://videos.test/{uid}/manifest/video.m3u8")),
             dash_url: Some(format!("https://videos.test/{uid}/manifest/video.mpd")),
@@ -173,19 +174,19 @@ impl VideoProvider for MemoryProvider {
         Ok(lock(&self.videos).iter().filter(|v| v.version_tag.as_deref() == Some(version_tag)).cloned().collect())
     }
 
-    async fn get(&self, uid: &str, _timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+    async fn get(&self, uid: &VideoUid, _timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
         if let Some(Scripted::Fail(e) | Scripted::DoThenFail(e)) = self.begin("get") {
             return Err(e);
         }
-        Ok(lock(&self.videos).iter().find(|v| v.uid == uid).cloned())
+        Ok(lock(&self.videos).iter().find(|v| v.uid == *uid).cloned())
     }
 
-    async fn delete(&self, uid: &str, _timeout: Duration) -> Result<(), ProviderError> {
+    async fn delete(&self, uid: &VideoUid, _timeout: Duration) -> Result<(), ProviderError> {
         let step = self.begin("delete");
         if let Some(Scripted::Fail(e)) = step {
             return Err(e);
         }
-        lock(&self.videos).retain(|v| v.uid != uid);
+        lock(&self.videos).retain(|v| v.uid != *uid);
         match step {
             Some(Scripted::DoThenFail(e)) => Err(e),
             _ => Ok(()),
@@ -205,15 +206,15 @@ pub struct MemoryRecord {
     pub version_id: Option<String>,
     pub sequencer: String,
     pub version_tag: Option<String>,
-    pub claim_token: Option<String>,
+    pub claim_token: Option<ClaimToken>,
     pub claim_expires_at_ms: i64,
-    pub video_uid: Option<String>,
+    pub video_uid: Option<VideoUid>,
     pub hls_url: Option<String>,
     pub stream_state: Option<String>,
     pub error: Option<String>,
     pub stream_error_code: Option<String>,
     pub last_error: Option<String>,
-    pub replaced_video_uid: Option<String>,
+    pub replaced_video_uid: Option<VideoUid>,
     pub stream_modified: Option<String>,
     pub duration: Option<f64>,
 }
@@ -351,7 +352,7 @@ impl VideoStore for MemoryStore {
         &self,
         claim: &Claim<'_>,
         video: &ProviderVideo,
-        replaced_video_uid: Option<&str>,
+        replaced_video_uid: Option<&VideoUid>,
     ) -> Result<bool, StoreError> {
         self.check("complete")?;
         let mut records = lock(&self.records);
@@ -361,7 +362,7 @@ impl VideoStore for MemoryStore {
                 source: claim.source,
                 version_key: newer.version_key(),
                 version_tag: newer.version_tag(),
-                token: "a-newer-invocation".into(),
+                token: ClaimToken::from_stored("a-newer-invocation"),
                 expires_at_ms: i64::MAX,
                 now_ms: claim.now_ms,
                 retry_failed: false,
@@ -369,7 +370,7 @@ impl VideoStore for MemoryStore {
             Self::write_claim(&mut records, &theirs);
         }
         let Some(r) = records.get_mut(claim.source) else { return Ok(false) };
-        if r.version_key != claim.version_key || r.claim_token.as_deref() != Some(claim.token.as_str()) {
+        if r.version_key != claim.version_key || r.claim_token.as_ref() != Some(&claim.token) {
             return Ok(false);
         }
         r.status = Status::Submitted;
@@ -381,7 +382,7 @@ impl VideoStore for MemoryStore {
         r.error = None;
         r.last_error = None;
         if let Some(old) = replaced_video_uid {
-            r.replaced_video_uid = Some(old.to_owned());
+            r.replaced_video_uid = Some(old.clone());
         }
         Ok(true)
     }
@@ -389,7 +390,7 @@ impl VideoStore for MemoryStore {
     async fn fail(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
         self.check("fail")?;
         if let Some(r) = lock(&self.records).get_mut(claim.source)
-            && r.claim_token.as_deref() == Some(claim.token.as_str())
+            && r.claim_token.as_ref() == Some(&claim.token)
         {
             r.status = Status::Failed;
             r.error = Some(reason.to_owned());
@@ -402,7 +403,7 @@ impl VideoStore for MemoryStore {
     async fn release(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
         self.check("release")?;
         if let Some(r) = lock(&self.records).get_mut(claim.source)
-            && r.claim_token.as_deref() == Some(claim.token.as_str())
+            && r.claim_token.as_ref() == Some(&claim.token)
         {
             r.claim_expires_at_ms = 0;
             r.last_error = Some(reason.to_owned());
@@ -411,10 +412,10 @@ impl VideoStore for MemoryStore {
         Ok(())
     }
 
-    async fn clear_replaced(&self, source: &str, replaced_video_uid: &str) -> Result<(), StoreError> {
+    async fn clear_replaced(&self, source: &str, replaced_video_uid: &VideoUid) -> Result<(), StoreError> {
         self.check("clear_replaced")?;
         if let Some(r) = lock(&self.records).get_mut(source)
-            && r.replaced_video_uid.as_deref() == Some(replaced_video_uid)
+            && r.replaced_video_uid.as_ref() == Some(replaced_video_uid)
         {
             r.replaced_video_uid = None;
         }
@@ -446,12 +447,12 @@ impl VideoStore for MemoryStore {
 }
 
 impl VideoStateStore for MemoryStore {
-    async fn source_of_video(&self, uid: &str) -> Result<Option<String>, StoreError> {
+    async fn source_of_video(&self, uid: &VideoUid) -> Result<Option<String>, StoreError> {
         self.check("source_of_video")?;
         if self.index_lags.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        Ok(lock(&self.records).iter().find(|(_, r)| r.video_uid.as_deref() == Some(uid)).map(|(s, _)| s.clone()))
+        Ok(lock(&self.records).iter().find(|(_, r)| r.video_uid.as_ref() == Some(uid)).map(|(s, _)| s.clone()))
     }
 
     async fn video_reference(&self, source: &str) -> Result<Option<VideoReference>, StoreError> {
@@ -474,7 +475,7 @@ impl VideoStateStore for MemoryStore {
             (Some(stored), Some(new)) => new > stored,
             (Some(_), None) => false,
         };
-        if r.video_uid.as_deref() != Some(video.uid.as_str()) || !past_submission || !newer {
+        if r.video_uid.as_ref() != Some(&video.uid) || !past_submission || !newer {
             return Ok(false);
         }
         r.stream_state = Some(video.state.clone());

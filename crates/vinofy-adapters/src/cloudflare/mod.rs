@@ -14,6 +14,7 @@ pub use webhook::CloudflareWebhookVerifier;
 
 use crate::StartupError;
 use crate::config::CloudflareVideoOptions;
+use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::scrub::scrub_provider_text;
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CreateVideoRequest, ProviderVideo, VideoDetails, VideoProvider};
@@ -222,7 +223,7 @@ fn parse_video_unscrubbed(value: Value) -> Result<ProviderVideo, ProviderError> 
         .map_err(|e| ProviderError::InvalidResponse(format!("unexpected video object: {e}")))?;
     let uid = dto
         .uid
-        .filter(|u| is_valid_uid(u))
+        .and_then(|u| VideoUid::parse(&u).ok())
         .ok_or_else(|| ProviderError::InvalidResponse("the video object has no valid uid".into()))?;
     let status = dto.status;
     let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
@@ -253,12 +254,6 @@ fn parse_video_unscrubbed(value: Value) -> Result<ProviderVideo, ProviderError> 
         version_tag: dto.creator,
         source_tag: dto.meta.as_ref().and_then(|m| m.get("source")).and_then(Value::as_str).map(str::to_owned),
     })
-}
-
-/// Cloudflare uids are 32 hex characters; anything else is a broken response (and would be unsafe
-/// to splice into a URL path).
-fn is_valid_uid(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 64 && uid.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// The JSON body of `POST /stream/copy`: our version tag is Cloudflare's `creator`.
@@ -303,10 +298,7 @@ impl VideoProvider for CloudflareStream {
         videos.into_iter().map(parse_video).collect()
     }
 
-    async fn get(&self, uid: &str, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
-        if !is_valid_uid(uid) {
-            return Err(ProviderError::InvalidResponse(format!("invalid uid {uid:?}")));
-        }
+    async fn get(&self, uid: &VideoUid, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
         match self.call(Method::GET, &format!("{}/{uid}", self.stream_url), None, timeout).await {
             Ok(result) => parse_video(result).map(Some),
             Err(ProviderError::Http { status: 404, .. }) => Ok(None),
@@ -314,10 +306,7 @@ impl VideoProvider for CloudflareStream {
         }
     }
 
-    async fn delete(&self, uid: &str, timeout: Duration) -> Result<(), ProviderError> {
-        if !is_valid_uid(uid) {
-            return Err(ProviderError::InvalidResponse(format!("refusing to delete an invalid uid {uid:?}")));
-        }
+    async fn delete(&self, uid: &VideoUid, timeout: Duration) -> Result<(), ProviderError> {
         match self.call(Method::DELETE, &format!("{}/{uid}", self.stream_url), None, timeout).await {
             Ok(_) => Ok(()),
             Err(ProviderError::Http { status, .. }) if status == StatusCode::NOT_FOUND.as_u16() => Ok(()),

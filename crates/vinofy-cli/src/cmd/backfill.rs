@@ -13,6 +13,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 use vinofy_adapters::config::Config;
 use vinofy_adapters::{DynamoVideoStore, LiveIngestor};
+use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::object::{ObjectVersion, skip_reason};
 use vinofy_core::domain::record::{ClaimVerdict, Status, VideoRecord, judge_claim};
 use vinofy_core::ingest::{Deadline, now_ms};
@@ -166,7 +167,7 @@ struct ObjectLine {
     etag: String,
     outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    video_uid: Option<String>,
+    video_uid: Option<VideoUid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
 }
@@ -381,7 +382,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
         Task::Fatal(message) => return Done::Fatal(message),
         Task::Object(planned) => *planned,
     };
-    let line = |outcome: Outcome, video_uid: Option<String>, detail: Option<String>| {
+    let line = |outcome: Outcome, video_uid: Option<VideoUid>, detail: Option<String>| {
         Done::Object(ObjectLine {
             kind: "object",
             source: listed.source(),

@@ -40,7 +40,7 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<ExitCode, CliError> {
                 out.line(&format!(
                     "{:<9}  {:<32}  {}  {}",
                     record.status.as_str(),
-                    record.video_uid.as_deref().unwrap_or("-"),
+                    record.video_uid.as_ref().map_or("-", |uid| uid.as_str()),
                     record.source,
                     record.hls_url.as_deref().unwrap_or("-"),
                 ))?;

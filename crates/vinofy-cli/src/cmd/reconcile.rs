@@ -15,6 +15,7 @@ use serde::Serialize;
 use vinofy_adapters::LiveIngestor;
 use vinofy_adapters::config::ReplacedVideoPolicy;
 use vinofy_adapters::dynamodb::rfc3339;
+use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::object::ObjectVersion;
 use vinofy_core::domain::record::{RecordFilter, Status, VideoRecord, status_for_stream_state};
 use vinofy_core::ingest::earlier_video;
@@ -38,7 +39,7 @@ pub const MISSING_VIDEO_CODE: &str = "ERR_VIDEO_MISSING";
 pub enum Action {
     /// `submitted`: ask Cloudflare for the video's state.
     Refresh {
-        uid: String,
+        uid: VideoUid,
     },
     /// `pending` with an expired claim: ingest this object version again.
     Reingest {
@@ -50,7 +51,7 @@ pub enum Action {
     },
     /// A replaced version's video that could not be deleted.
     DeleteReplaced {
-        uid: String,
+        uid: VideoUid,
     },
     Unreadable(String),
 }
@@ -95,9 +96,9 @@ pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<
 }
 
 /// What Cloudflare answering 404 means for the record: the video is gone for good.
-pub fn missing_video(uid: &str, now_ms: i64) -> ProviderVideo {
+pub fn missing_video(uid: &VideoUid, now_ms: i64) -> ProviderVideo {
     ProviderVideo {
-        uid: uid.to_owned(),
+        uid: uid.clone(),
         state: "error".into(),
         hls_url: None,
         dash_url: None,
@@ -109,7 +110,7 @@ pub fn missing_video(uid: &str, now_ms: i64) -> ProviderVideo {
         details: VideoDetails {
             modified: Some(rfc3339(now_ms)),
             error_code: Some(MISSING_VIDEO_CODE.into()),
-            error_text: Some("Cloudflare Stream no longer has this video (deleted outside the pipeline?)".into()),
+            error_text: Some("the video provider no longer has this video (deleted outside the pipeline?)".into()),
             ..VideoDetails::default()
         },
     }
@@ -134,7 +135,7 @@ struct RecordLine {
     after: String,
     outcome: LineOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    video_uid: Option<String>,
+    video_uid: Option<VideoUid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
 }
@@ -333,7 +334,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
         Task::Record { source, before, action } => (source, before, action),
     };
     let name = action.name();
-    let line = |after: String, outcome: LineOutcome, video_uid: Option<String>, detail: String| {
+    let line = |after: String, outcome: LineOutcome, video_uid: Option<VideoUid>, detail: String| {
         Done::Record(RecordLine {
             kind: "record",
             source: source.clone(),
@@ -354,7 +355,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             Err(_) => "?".to_owned(),
         }
     };
-    let finished = |after: String, video_uid: Option<String>, detail: String| {
+    let finished = |after: String, video_uid: Option<VideoUid>, detail: String| {
         let outcome = if context.dry_run {
             if after != before { LineOutcome::WouldChange } else { LineOutcome::Unchanged }
         } else if after != before {
@@ -490,8 +491,8 @@ mod tests {
             etag: get("etag"),
             sequencer: get("sequencer").unwrap_or_default(),
             claim_expires_at_ms: get("claim_expires_at").map(|s| s.parse().unwrap()),
-            video_uid: get("video_uid"),
-            replaced_video_uid: get("replaced_video_uid"),
+            video_uid: get("video_uid").map(|u| VideoUid::parse(&u).unwrap()),
+            replaced_video_uid: get("replaced_video_uid").map(|u| VideoUid::parse(&u).unwrap()),
             ..VideoRecord::default()
         }
     }
@@ -499,7 +500,7 @@ mod tests {
     #[test]
     fn each_stale_state_gets_its_remedy() {
         let submitted = item(&[("status", "submitted"), ("video_uid", "abc")]);
-        assert_eq!(actions(&submitted, 0, true), [Action::Refresh { uid: "abc".into() }]);
+        assert_eq!(actions(&submitted, 0, true), [Action::Refresh { uid: VideoUid::parse("abc").unwrap() }]);
         let version = [
             ("status", "pending"),
             ("bucket", "b"),
@@ -515,13 +516,13 @@ mod tests {
         assert_eq!((object.key.as_str(), object.size, object.sequencer.as_str()), ("k.mp4", 5, "0055"));
         assert!(matches!(actions(&item(&[("status", "pending")]), 1, true)[..], [Action::Unreadable(_)]));
         let replaced = item(&[("status", "ready"), ("replaced_video_uid", "old")]);
-        assert_eq!(actions(&replaced, 0, true), [Action::DeleteReplaced { uid: "old".into() }]);
+        assert_eq!(actions(&replaced, 0, true), [Action::DeleteReplaced { uid: VideoUid::parse("old").unwrap() }]);
         assert_eq!(actions(&replaced, 0, false), [], "REPLACED_VIDEO_POLICY=keep keeps them");
     }
 
     #[test]
     fn a_missing_video_becomes_an_error_with_a_code_and_a_reason() {
-        let v = missing_video("abc", 1_764_064_800_123);
+        let v = missing_video(&VideoUid::parse("abc").unwrap(), 1_764_064_800_123);
         assert_eq!(status_for_stream_state(&v.state), Some(Status::Error));
         assert_eq!(v.details.error_code.as_deref(), Some(MISSING_VIDEO_CODE));
         assert_eq!(v.details.modified.as_deref(), Some("2025-11-25T10:00:00.123Z"));

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::record::{Status, VideoRecord};
 use vinofy_core::ports::VideoRecords;
 
@@ -14,12 +15,8 @@ use crate::settings;
 pub enum Lookup {
     /// The partition key, `s3://bucket/key`.
     Source(String),
-    /// A Cloudflare Stream video uid.
-    Uid(String),
-}
-
-fn is_video_uid(text: &str) -> bool {
-    text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit())
+    /// A video provider's uid.
+    Uid(VideoUid),
 }
 
 /// Reads KEY_OR_UID (and --bucket).
@@ -39,11 +36,12 @@ pub fn resolve(target: &str, bucket: Option<&str>) -> Result<Lookup, String> {
         }
         return Ok(Lookup::Source(vinofy_core::domain::object::source_uri(bucket, target)));
     }
-    if is_video_uid(target) {
-        return Ok(Lookup::Uid(target.to_ascii_lowercase()));
+    // A key has a path or an extension; a uid is letters and digits only (the one uid rule).
+    if let Ok(uid) = VideoUid::parse(target) {
+        return Ok(Lookup::Uid(uid));
     }
     Err(format!(
-        "{target:?} is neither a Cloudflare video uid (32 hex digits) nor an s3:// URI; to look up a key, add \
+        "{target:?} is neither a video uid (letters and digits) nor an s3:// URI; to look up a key, add \
          --bucket BUCKET (or write s3://BUCKET/{target})"
     ))
 }
@@ -53,8 +51,8 @@ pub async fn run(args: StatusArgs, out: &Output) -> Result<ExitCode, CliError> {
     let table_name = settings::videos_table()?;
     let store = settings::store(&table_name).await;
     let (records, what) = match &lookup {
-        Lookup::Source(source) => (store.record(source).await.map(|r| r.into_iter().collect()), source),
-        Lookup::Uid(uid) => (store.records_of_video(uid).await, uid),
+        Lookup::Source(source) => (store.record(source).await.map(|r| r.into_iter().collect()), source.as_str()),
+        Lookup::Uid(uid) => (store.records_of_video(uid).await, uid.as_str()),
     };
     let records: Vec<VideoRecord> = records.map_err(|e| CliError::Fatal(e.to_string()))?;
     if records.is_empty() {
@@ -84,7 +82,7 @@ pub fn human(record: &VideoRecord) -> Vec<String> {
         }
     };
     add("status", Some(record.status.as_str().to_owned()));
-    add("video_uid", record.video_uid.clone());
+    add("video_uid", record.video_uid.as_ref().map(String::from));
     add(
         "stream_state",
         record.stream_state.clone().map(|s| match &record.pct_complete {
@@ -126,7 +124,7 @@ pub fn human(record: &VideoRecord) -> Vec<String> {
         };
         add("claim", Some(claim));
     }
-    add("replaced_video_uid", record.replaced_video_uid.clone());
+    add("replaced_video_uid", record.replaced_video_uid.as_ref().map(String::from));
 
     let mut lines = vec![record.source.clone()];
     lines.extend(rows.into_iter().map(|(name, value)| format!("  {name:<14}{value}")));
@@ -140,8 +138,10 @@ mod tests {
     #[test]
     fn targets_are_read_as_uri_key_or_uid() {
         let uid = "6b9e68b07dfee8cc2d116e4c51d6a957";
-        assert_eq!(resolve(uid, None), Ok(Lookup::Uid(uid.into())));
-        assert_eq!(resolve(&uid.to_uppercase(), None), Ok(Lookup::Uid(uid.into())));
+        assert_eq!(resolve(uid, None), Ok(Lookup::Uid(VideoUid::parse(uid).unwrap())));
+        // Providers' uids are case-sensitive (Mux's are mixed-case): looked up as given.
+        let mixed = "QrikEQpEXp3RvklQSHyHSYOakQkhcEXV";
+        assert_eq!(resolve(mixed, None), Ok(Lookup::Uid(VideoUid::parse(mixed).unwrap())));
         assert_eq!(resolve("s3://b/videos/a b.mp4", None), Ok(Lookup::Source("s3://b/videos/a b.mp4".into())));
         assert_eq!(resolve("videos/a.mp4", Some("b")), Ok(Lookup::Source("s3://b/videos/a.mp4".into())));
         // With --bucket, even 32 hex digits are a key.

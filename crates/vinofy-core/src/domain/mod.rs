@@ -1,6 +1,7 @@
 //! Pure logic: no I/O, no clocks read here (time is passed in), so all of it is unit-tested.
 
 pub mod event;
+pub mod ids;
 pub mod object;
 pub mod record;
 pub mod retry;

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use super::ids::{ClaimToken, VideoUid};
+
 /// `status` attribute values. Outside tools read them: the strings are a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Status {
@@ -72,12 +74,12 @@ pub struct VideoRecord {
     pub version_tag: Option<String>,
     /// A live invocation's credential on the record: never shown or exported.
     #[serde(skip)]
-    pub claim_token: Option<String>,
+    pub claim_token: Option<ClaimToken>,
     /// Epoch ms; a `pending` claim past this belongs to a dead invocation.
     #[serde(rename = "claim_expires_at", skip_serializing_if = "Option::is_none")]
     pub claim_expires_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub video_uid: Option<String>,
+    pub video_uid: Option<VideoUid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,7 +100,7 @@ pub struct VideoRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub replaced_video_uid: Option<String>,
+    pub replaced_video_uid: Option<VideoUid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,7 +175,7 @@ pub struct StoredVersion {
     pub sequencer: String,
     /// Epoch milliseconds; a pending claim past this belongs to a dead invocation.
     pub claim_expires_at_ms: i64,
-    pub video_uid: Option<String>,
+    pub video_uid: Option<VideoUid>,
     pub error: Option<String>,
     pub version_id: Option<String>,
 }
@@ -183,7 +185,7 @@ pub struct StoredVersion {
 pub enum RemovalVerdict {
     /// Delete the Stream video (if any) and mark the record `deleted`.
     Remove {
-        video_uid: Option<String>,
+        video_uid: Option<VideoUid>,
     },
     /// No record: the object was never ingested (not a video, or before the function existed).
     NotIngested,
@@ -297,7 +299,7 @@ mod tests {
             version_key: vk.into(),
             sequencer: seq.into(),
             claim_expires_at_ms: expires,
-            video_uid: Some("uid".into()),
+            video_uid: Some(VideoUid::parse("uid").unwrap()),
             error: Some("bad".into()),
             version_id: None,
         }
@@ -310,7 +312,7 @@ mod tests {
             status: Status::Pending,
             version_key: "etag:e".into(),
             version_tag: Some("tag".into()),
-            claim_token: Some("live-claim".into()),
+            claim_token: Some(ClaimToken::from_stored("live-claim")),
             claim_expires_at_ms: Some(5),
             duration: Some(5.5),
             ..VideoRecord::default()
@@ -331,7 +333,10 @@ mod tests {
     fn removal_respects_versions_and_order() {
         let live = stored(Status::Ready, "etag:a", "05", 0);
         assert_eq!(judge_removal(None, None, "06"), RemovalVerdict::NotIngested);
-        assert_eq!(judge_removal(Some(&live), None, "06"), RemovalVerdict::Remove { video_uid: Some("uid".into()) });
+        assert_eq!(
+            judge_removal(Some(&live), None, "06"),
+            RemovalVerdict::Remove { video_uid: Some(VideoUid::parse("uid").unwrap()) }
+        );
         assert_eq!(judge_removal(Some(&live), None, "04"), RemovalVerdict::Outdated, "a re-upload came after");
         let deleted = stored(Status::Deleted, "etag:a", "05", 0);
         assert_eq!(judge_removal(Some(&deleted), None, "09"), RemovalVerdict::AlreadyDeleted);

@@ -239,7 +239,7 @@ impl World {
             source: &object.source(),
             version_key: object.version_key(),
             version_tag: object.version_tag(),
-            token: "claim-left-by-a-test".into(),
+            token: vinofy_core::domain::ids::ClaimToken::from_stored("claim-left-by-a-test"),
             expires_at_ms: now + expires_in_ms,
             now_ms: now,
             retry_failed: false,
