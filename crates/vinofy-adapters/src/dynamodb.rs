@@ -15,9 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, Re
 use chrono::{SecondsFormat, TimeZone, Utc};
 
 use vinofy_core::domain::ids::{ClaimToken, VideoUid};
-use vinofy_core::domain::record::{
-    ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim, status_for_stream_state,
-};
+use vinofy_core::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim};
 use vinofy_core::error::StoreError;
 use vinofy_core::ports::{
     Claim, ClaimOutcome, PageToken, ProviderVideo, ReadRecord, RecordPage, UnreadableRecord, VideoRecords,
@@ -388,7 +386,7 @@ impl VideoStore for DynamoVideoStore {
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Submitted.as_str()))
             .set(attr::VIDEO_UID, s(video.uid.as_str()))
-            .set(attr::STREAM_STATE, s(&video.state))
+            .set(attr::STREAM_STATE, s(video.state.as_str()))
             .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
             .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())
             .set_or_remove(attr::THUMBNAIL_URL, video.thumbnail_url.as_deref())
@@ -634,9 +632,9 @@ impl VideoStateStore for DynamoVideoStore {
 
     async fn write_video_state(&self, source: &str, video: &ProviderVideo, now_ms: i64) -> Result<bool, StoreError> {
         let d = &video.details;
-        let new_status = status_for_stream_state(&video.state);
+        let new_status = video.state.final_status();
         let mut u = Update::default();
-        u.set(attr::STREAM_STATE, s(&video.state))
+        u.set(attr::STREAM_STATE, s(video.state.as_str()))
             .set(attr::STREAM_MODIFIED_NS, n(modified_ns(video)))
             .set(attr::UPDATED_AT, s(rfc3339(now_ms)))
             .set_or_remove(attr::PCT_COMPLETE, d.pct_complete.as_deref());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::ObjectVersion;
-use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord};
+use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, VideoState};
 use crate::error::{ProviderError, StoreError};
 use crate::secret::PresignedUrl;
 
@@ -51,7 +51,7 @@ pub struct CreateVideoRequest<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderVideo {
     pub uid: VideoUid,
-    pub state: String,
+    pub state: VideoState,
     pub hls_url: Option<String>,
     pub dash_url: Option<String>,
     pub thumbnail_url: Option<String>,

@@ -4,7 +4,7 @@
 
 use tracing::debug;
 
-use crate::domain::record::{Status, status_for_stream_state};
+use crate::domain::record::Status;
 use crate::error::StoreError;
 use crate::ports::{ProviderVideo, VideoReference, VideoStateStore};
 
@@ -73,7 +73,7 @@ pub async fn apply_video_state<S: VideoStateStore>(
         }
     };
     if store.write_video_state(&source, video, now_ms).await? {
-        Ok(StateUpdateOutcome::Applied { source, status: status_for_stream_state(&video.state) })
+        Ok(StateUpdateOutcome::Applied { source, status: video.state.final_status() })
     } else {
         Ok(StateUpdateOutcome::Ignored { source })
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::ObjectVersion;
-use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim, status_for_stream_state};
+use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, VideoState, judge_claim};
 use vinofy_core::error::{ProviderError, StoreError};
 use vinofy_core::ports::{
     Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, VideoDetails, VideoProvider,
@@ -126,7 +126,7 @@ impl MemoryProvider {
             thumbnail_url: Some(format!("https://videos.test/{uid}/thumbnails/thumbnail.jpg")),
             preview_url: Some(format!("https://videos.test/{uid}/watch")),
             uid,
-            state: "downloading".into(),
+            state: VideoState::Downloading,
             created: Some(format!("2026-12-01T00:00:{:02}Z", n % 60)),
             version_tag: version_tag.map(str::to_owned),
             source_tag: source.map(str::to_owned),
@@ -376,7 +376,7 @@ impl VideoStore for MemoryStore {
         r.status = Status::Submitted;
         r.video_uid = Some(video.uid.clone());
         r.hls_url = video.hls_url.clone();
-        r.stream_state = Some(video.state.clone());
+        r.stream_state = Some(video.state.as_str().to_owned());
         r.claim_token = None;
         r.claim_expires_at_ms = 0;
         r.error = None;
@@ -478,10 +478,10 @@ impl VideoStateStore for MemoryStore {
         if r.video_uid.as_ref() != Some(&video.uid) || !past_submission || !newer {
             return Ok(false);
         }
-        r.stream_state = Some(video.state.clone());
+        r.stream_state = Some(video.state.as_str().to_owned());
         r.stream_modified = video.details.modified.clone();
         r.duration = video.details.duration;
-        match status_for_stream_state(&video.state) {
+        match video.state.final_status() {
             Some(Status::Error) => {
                 let (code, error) =
                     processing_error(video.details.error_code.as_deref(), video.details.error_text.as_deref());

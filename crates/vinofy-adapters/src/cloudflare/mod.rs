@@ -15,6 +15,7 @@ pub use webhook::CloudflareWebhookVerifier;
 use crate::StartupError;
 use crate::config::CloudflareVideoOptions;
 use vinofy_core::domain::ids::VideoUid;
+use vinofy_core::domain::record::VideoState;
 use vinofy_core::domain::scrub::scrub_provider_text;
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CreateVideoRequest, ProviderVideo, VideoDetails, VideoProvider};
@@ -245,7 +246,8 @@ fn parse_video_unscrubbed(value: Value) -> Result<ProviderVideo, ProviderError> 
     Ok(ProviderVideo {
         uid,
         details,
-        state: status.and_then(|s| s.state).unwrap_or_else(|| "unknown".into()),
+        // Cloudflare's state names are the record's vocabulary.
+        state: VideoState::from_name(status.and_then(|s| s.state).as_deref().unwrap_or("unknown")),
         hls_url: dto.playback.as_ref().and_then(|p| p.hls.clone()),
         dash_url: dto.playback.and_then(|p| p.dash),
         thumbnail_url: dto.thumbnail,
@@ -379,7 +381,7 @@ mod tests {
         let failed = parse_video_json(br#"{"uid":"6b9e68b07dfee8cc2d116e4c51d6a957","duration":-1,"input":{"width":-1,"height":-1},
             "status":{"state":"error","pctComplete":39,"errReasonCode":"ERR_MALFORMED_VIDEO","errReasonText":"corrupt"}}"#)
         .unwrap();
-        assert_eq!(failed.state, "error");
+        assert_eq!(failed.state, VideoState::Error);
         assert_eq!(failed.details.error_code.as_deref(), Some("ERR_MALFORMED_VIDEO"));
         assert_eq!(failed.details.error_text.as_deref(), Some("corrupt"));
         assert_eq!(

@@ -17,7 +17,7 @@ use vinofy_adapters::config::ReplacedVideoPolicy;
 use vinofy_adapters::dynamodb::rfc3339;
 use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::object::ObjectVersion;
-use vinofy_core::domain::record::{RecordFilter, Status, VideoRecord, status_for_stream_state};
+use vinofy_core::domain::record::{RecordFilter, Status, VideoRecord, VideoState};
 use vinofy_core::ingest::earlier_video;
 use vinofy_core::ingest::{Deadline, now_ms};
 use vinofy_core::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoRecords, VideoStore};
@@ -99,7 +99,7 @@ pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<
 pub fn missing_video(uid: &VideoUid, now_ms: i64) -> ProviderVideo {
     ProviderVideo {
         uid: uid.clone(),
-        state: "error".into(),
+        state: VideoState::Error,
         hls_url: None,
         dash_url: None,
         thumbnail_url: None,
@@ -384,7 +384,7 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             };
             let mut detail = describe(&video);
             if context.dry_run {
-                let after = status_for_stream_state(&video.state).map_or(before.clone(), |s| s.as_str().to_owned());
+                let after = video.state.final_status().map_or(before.clone(), |s| s.as_str().to_owned());
                 return finished(after, Some(uid), detail);
             }
             match apply_video_state(&ingestor.store, &video, now_ms()).await {
@@ -458,8 +458,8 @@ fn describe(video: &ProviderVideo) -> String {
         (Some(code), Some(text)) => format!("{code}: {text}"),
         (Some(code), None) => code.to_owned(),
         _ => match d.pct_complete.as_deref() {
-            Some(pct) if video.state != "ready" => format!("Cloudflare: {} ({pct}%)", video.state),
-            _ => format!("Cloudflare: {}", video.state),
+            Some(pct) if video.state != VideoState::Ready => format!("provider: {} ({pct}%)", video.state),
+            _ => format!("provider: {}", video.state),
         },
     }
 }
@@ -523,7 +523,7 @@ mod tests {
     #[test]
     fn a_missing_video_becomes_an_error_with_a_code_and_a_reason() {
         let v = missing_video(&VideoUid::parse("abc").unwrap(), 1_764_064_800_123);
-        assert_eq!(status_for_stream_state(&v.state), Some(Status::Error));
+        assert_eq!(v.state.final_status(), Some(Status::Error));
         assert_eq!(v.details.error_code.as_deref(), Some(MISSING_VIDEO_CODE));
         assert_eq!(v.details.modified.as_deref(), Some("2025-11-25T10:00:00.123Z"));
         assert!(describe(&v).starts_with("ERR_VIDEO_MISSING: "));

@@ -219,13 +219,60 @@ pub fn judge_removal(
     RemovalVerdict::Remove { video_uid: stored.video_uid.clone() }
 }
 
-/// The record status a Cloudflare state moves to; `None` leaves the status as it is (the video is
-/// still downloading / queued / encoding).
-pub fn status_for_stream_state(state: &str) -> Option<Status> {
-    match state {
-        "ready" => Some(Status::Ready),
-        "error" => Some(Status::Error),
-        _ => None,
+/// Where a provider is with a video, in the record's vocabulary (`stream_state`; Cloudflare's names,
+/// which each adapter maps its provider's states onto).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoState {
+    /// Waiting for its source.
+    PendingUpload,
+    Downloading,
+    Queued,
+    InProgress,
+    Ready,
+    Error,
+    /// A state this version does not know, kept as the provider said it.
+    Other(String),
+}
+
+impl VideoState {
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "pendingupload" => Self::PendingUpload,
+            "downloading" => Self::Downloading,
+            "queued" => Self::Queued,
+            "inprogress" => Self::InProgress,
+            "ready" => Self::Ready,
+            "error" => Self::Error,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PendingUpload => "pendingupload",
+            Self::Downloading => "downloading",
+            Self::Queued => "queued",
+            Self::InProgress => "inprogress",
+            Self::Ready => "ready",
+            Self::Error => "error",
+            Self::Other(name) => name,
+        }
+    }
+
+    /// The record status this state moves the record to; `None` leaves the status as it is (the
+    /// video is still on its way).
+    pub fn final_status(&self) -> Option<Status> {
+        match self {
+            Self::Ready => Some(Status::Ready),
+            Self::Error => Some(Status::Error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for VideoState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -347,12 +394,15 @@ mod tests {
     }
 
     #[test]
-    fn only_final_stream_states_change_the_status() {
-        assert_eq!(status_for_stream_state("ready"), Some(Status::Ready));
-        assert_eq!(status_for_stream_state("error"), Some(Status::Error));
+    fn only_final_video_states_change_the_status() {
+        assert_eq!(VideoState::from_name("ready").final_status(), Some(Status::Ready));
+        assert_eq!(VideoState::from_name("error").final_status(), Some(Status::Error));
         for s in ["downloading", "queued", "inprogress", "pendingupload", "weird"] {
-            assert_eq!(status_for_stream_state(s), None);
+            let state = VideoState::from_name(s);
+            assert_eq!(state.final_status(), None);
+            assert_eq!(state.as_str(), s, "names round-trip");
         }
+        assert_eq!(VideoState::from_name("weird"), VideoState::Other("weird".into()));
     }
 
     #[test]
