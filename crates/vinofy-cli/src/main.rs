@@ -1,6 +1,7 @@
 //! `vinofy`: the operator CLI of Vinofy video ingest. It shares the function's library
 //! (`vinofy_ingest`): the same configuration, the same clients, the same ingest use case.
 
+mod batch;
 mod cli;
 mod cmd;
 mod error;

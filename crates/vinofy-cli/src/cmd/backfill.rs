@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
@@ -19,12 +19,11 @@ use vinofy_core::domain::record::{ClaimVerdict, Status, VideoRecord, judge_claim
 use vinofy_core::ingest::{Deadline, now_ms};
 use vinofy_core::ports::{ReadRecord, VideoRecords};
 
+use crate::batch::{Batch, Finished, Work};
 use crate::cli::BackfillArgs;
 use crate::error::{CliError, describe_aws};
-use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Tally};
 use crate::output::{Output, elapsed, plural};
-use crate::ratelimit::RateLimiter;
 use crate::settings;
 
 /// Generous, so retries with backoff fit; a claim left by a killed run frees itself after it.
@@ -172,24 +171,13 @@ struct ObjectLine {
     detail: Option<String>,
 }
 
-enum Task {
-    Object(Box<(ObjectVersion, Plan)>),
-    /// Listing or reading the table failed: the run stops (what is in flight finishes).
-    Fatal(String),
-}
-
-enum Done {
-    Object(ObjectLine),
-    Fatal(String),
-    /// Interrupted while waiting for a rate-limit slot: nothing was done.
-    NotStarted,
-}
+/// One listed object and what its record says to do with it.
+type Task = Box<(ObjectVersion, Plan)>;
 
 struct Context<'a> {
     ingestor: Option<&'a LiveIngestor>,
     s3: &'a aws_sdk_s3::Client,
-    limiter: &'a RateLimiter,
-    interrupt: &'a Interrupt,
+    batch: &'a Batch,
 }
 
 pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError> {
@@ -211,10 +199,8 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
     };
     // Without --prefix, list only SOURCE_PREFIX: nothing outside it would be ingested anyway.
     let prefix = args.prefix.clone().unwrap_or_else(|| config.source_prefix.clone());
-    let limiter = RateLimiter::per_minute(args.rate);
-    let interrupt = Interrupt::new();
-    let context = Context { ingestor: ingestor.as_ref(), s3: &s3, limiter: &limiter, interrupt: &interrupt };
-    let started = Instant::now();
+    let batch = Batch::new(args.concurrency, args.rate);
+    let context = Context { ingestor: ingestor.as_ref(), s3: &s3, batch: &batch };
     let what = format!("s3://{}/{prefix}", args.bucket);
     out.start_progress(&format!("backfill {what}"));
 
@@ -232,7 +218,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
             Ok(page) => page,
             Err(e) => {
                 let message = format!("ListObjectsV2 s3://{bucket}/{prefix} failed: {}", describe_aws(&e));
-                return Some((vec![Task::Fatal(message)], None));
+                return Some((vec![Work::Fatal(message)], None));
             }
         };
         match plan_page(page.contents(), s3, bucket, config, table, retry_failed).await {
@@ -240,35 +226,24 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
                 out.add_to_total(tasks.len() as u64);
                 Some((tasks, Some(pages)))
             }
-            Err(e) => Some((vec![Task::Fatal(e.message().unwrap_or_default())], None)),
+            Err(e) => Some((vec![Work::Fatal(e.message().unwrap_or_default())], None)),
         }
     })
     .flat_map(stream::iter);
 
-    let done = tasks
-        .take_until(context.interrupt.requested())
-        .map(|task| process(task, &context))
-        .buffer_unordered(usize::from(args.concurrency));
     let mut tally = Tally::default();
-    let mut fatal = None;
-    context
-        .interrupt
-        .drive(done, out, |result| {
-            match result {
-                Done::Fatal(message) => fatal = Some(message),
-                Done::NotStarted => {}
-                Done::Object(line) => {
-                    tally.add(line.outcome);
-                    report(out, &line)?;
-                }
-            }
-            Ok::<_, CliError>(())
-        })
+    let ended = batch
+        .run(
+            tasks,
+            out,
+            |task| process(task, &context),
+            |line| {
+                tally.add(line.outcome);
+                report(out, &line)
+            },
+        )
         .await?;
-    out.finish_progress();
-
-    let interrupted = context.interrupt.is_requested();
-    let elapsed_time = started.elapsed();
+    let (interrupted, elapsed_time, fatal) = (ended.interrupted, ended.elapsed, ended.fatal.clone());
     if out.json {
         out.json_line(&Summary {
             kind: "summary",
@@ -296,14 +271,7 @@ pub async fn run(args: BackfillArgs, out: &Output) -> Result<ExitCode, CliError>
             out.line(&format!("  {:<13}{n:>7}", outcome.as_str()))?;
         }
     }
-    if let Some(message) = &fatal {
-        eprintln!("vinofy: backfill stopped: {message}");
-        return Ok(ExitCode::FAILURE);
-    }
-    if interrupted {
-        return Ok(ExitCode::from(130));
-    }
-    Ok(if tally.get(Outcome::Failed) > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(ended.exit_code("backfill", tally.get(Outcome::Failed)))
 }
 
 /// Plans one listing page: one BatchGetItem round for the candidates' records, no write.
@@ -314,7 +282,7 @@ async fn plan_page(
     config: &Config,
     table: &DynamoVideoStore,
     retry_failed: bool,
-) -> Result<Vec<Task>, CliError> {
+) -> Result<Vec<Work<Task>>, CliError> {
     let listed: Vec<ObjectVersion> = objects
         .iter()
         .filter_map(|o| {
@@ -340,7 +308,7 @@ async fn plan_page(
         .into_iter()
         .map(|o| {
             let plan = plan(&o, records.get(&o.source()), config, now, retry_failed);
-            Task::Object(Box::new((o, plan)))
+            Work::Item(Box::new((o, plan)))
         })
         .collect())
 }
@@ -377,13 +345,10 @@ async fn fill_missing_etags(
     Ok(())
 }
 
-async fn process(task: Task, context: &Context<'_>) -> Done {
-    let (listed, plan) = match task {
-        Task::Fatal(message) => return Done::Fatal(message),
-        Task::Object(planned) => *planned,
-    };
+async fn process(task: Task, context: &Context<'_>) -> Finished<ObjectLine> {
+    let (listed, plan) = *task;
     let line = |outcome: Outcome, video_uid: Option<VideoUid>, detail: Option<String>| {
-        Done::Object(ObjectLine {
+        Finished::Line(ObjectLine {
             kind: "object",
             source: listed.source(),
             bucket: listed.bucket.clone(),
@@ -415,8 +380,8 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
     let Some(ingestor) = context.ingestor else {
         return line(Outcome::WouldIngest, None, Some(why.describe().to_owned()));
     };
-    if !context.interrupt.slot(context.limiter).await {
-        return Done::NotStarted;
+    if !context.batch.slot().await {
+        return Finished::NotStarted;
     }
     // Confirmed right before the claim, to keep the window for a concurrent upload small.
     let object = if why == Why::DeadClaim {

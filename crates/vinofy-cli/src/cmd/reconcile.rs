@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
@@ -23,11 +23,10 @@ use vinofy_core::ingest::{Deadline, now_ms};
 use vinofy_core::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoRecords, VideoStore};
 use vinofy_core::video_state::{StateUpdateOutcome, apply_video_state};
 
+use crate::batch::{Batch, Finished, Work};
 use crate::cli::ReconcileArgs;
 use crate::error::CliError;
-use crate::interrupt::Interrupt;
 use crate::output::{Output, elapsed};
-use crate::ratelimit::RateLimiter;
 use crate::settings;
 use crate::walk::Walk;
 
@@ -160,22 +159,16 @@ struct Summary<'a> {
     error: Option<String>,
 }
 
-enum Task {
-    Record { source: String, before: String, action: Action },
-    Fatal(String),
-}
-
-enum Done {
-    Record(RecordLine),
-    Fatal(String),
-    /// Interrupted while waiting for a rate-limit slot: nothing was done.
-    NotStarted,
+/// One action on one record.
+struct Task {
+    source: String,
+    before: String,
+    action: Action,
 }
 
 struct Context<'a> {
     ingestor: &'a LiveIngestor,
-    limiter: &'a RateLimiter,
-    interrupt: &'a Interrupt,
+    batch: &'a Batch,
     timeout: Duration,
     dry_run: bool,
 }
@@ -185,7 +178,7 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
     let delete_replaced = config.replaced_video_policy == ReplacedVideoPolicy::Delete;
     let timeout = config.cloudflare_request_timeout;
     let ingestor = settings::ingestor(config, args.allow_long_term_credentials).await?;
-    let started = Instant::now();
+    let batch = Batch::new(args.concurrency, args.rate);
     let older_than_ms = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
     let cutoff = rfc3339(now_ms().saturating_sub(older_than_ms));
 
@@ -205,23 +198,21 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
             Ok(None) => None,
             Ok(Some(records)) => {
                 let now = now_ms();
-                let tasks: Vec<Task> = records
+                let tasks: Vec<Work<Task>> = records
                     .into_iter()
                     .flat_map(|record| {
                         let record = match record {
                             Ok(record) => record,
                             Err(e) => {
                                 let action = Action::Unreadable(e.problem);
-                                return vec![Task::Record { source: e.source_uri, before: "?".into(), action }];
+                                return vec![Work::Item(Task { source: e.source_uri, before: "?".into(), action })];
                             }
                         };
                         let before = record.status.as_str().to_owned();
                         actions(&record, now, delete_replaced)
                             .into_iter()
-                            .map(|action| Task::Record {
-                                source: record.source.clone(),
-                                before: before.clone(),
-                                action,
+                            .map(|action| {
+                                Work::Item(Task { source: record.source.clone(), before: before.clone(), action })
                             })
                             .collect()
                     })
@@ -229,49 +220,35 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
                 out.add_to_total(tasks.len() as u64);
                 Some((tasks, Some(walk)))
             }
-            Err(e) => Some((vec![Task::Fatal(e.message().unwrap_or_default())], None)),
+            Err(e) => Some((vec![Work::Fatal(e.message().unwrap_or_default())], None)),
         }
     })
     .flat_map(stream::iter);
 
-    let limiter = RateLimiter::per_minute(args.rate);
-    let interrupt = Interrupt::new();
-    let context =
-        Context { ingestor: &ingestor, limiter: &limiter, interrupt: &interrupt, timeout, dry_run: args.dry_run };
-    let done = tasks
-        .take_until(context.interrupt.requested())
-        .map(|task| process(task, &context))
-        .buffer_unordered(usize::from(args.concurrency));
+    let context = Context { ingestor: &ingestor, batch: &batch, timeout, dry_run: args.dry_run };
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut transitions: BTreeMap<String, u64> = BTreeMap::new();
-    let mut fatal = None;
-    context
-        .interrupt
-        .drive(done, out, |result| {
-            let line = match result {
-                Done::Fatal(message) => {
-                    fatal = Some(message);
-                    return Ok(());
+    let ended = batch
+        .run(
+            tasks,
+            out,
+            |task| process(task, &context),
+            |line| {
+                let key = match line.outcome {
+                    LineOutcome::Changed => "changed",
+                    LineOutcome::Unchanged => "unchanged",
+                    LineOutcome::WouldChange => "would_change",
+                    LineOutcome::Failed => "failed",
+                };
+                *counts.entry(key).or_default() += 1;
+                if line.before != line.after {
+                    *transitions.entry(format!("{} → {}", line.before, line.after)).or_default() += 1;
                 }
-                Done::Record(line) => line,
-                Done::NotStarted => return Ok(()),
-            };
-            let key = match line.outcome {
-                LineOutcome::Changed => "changed",
-                LineOutcome::Unchanged => "unchanged",
-                LineOutcome::WouldChange => "would_change",
-                LineOutcome::Failed => "failed",
-            };
-            *counts.entry(key).or_default() += 1;
-            if line.before != line.after {
-                *transitions.entry(format!("{} → {}", line.before, line.after)).or_default() += 1;
-            }
-            report(out, &line)
-        })
+                report(out, &line)
+            },
+        )
         .await?;
-    out.finish_progress();
-
-    let interrupted = context.interrupt.is_requested();
+    let (interrupted, fatal) = (ended.interrupted, ended.fatal.clone());
     let count = |k: &str| counts.get(k).copied().unwrap_or(0);
     let total: u64 = counts.values().sum();
     if out.json {
@@ -287,7 +264,7 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
             would_change: count("would_change"),
             failed: count("failed"),
             transitions: &transitions,
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            elapsed_ms: ended.elapsed.as_millis() as u64,
             interrupted,
             error: fatal.clone(),
         })?;
@@ -307,7 +284,7 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
                 count("changed"),
                 count("unchanged"),
                 count("failed"),
-                elapsed(started.elapsed())
+                elapsed(ended.elapsed)
             )
         };
         if interrupted {
@@ -318,24 +295,14 @@ pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError
             out.line(&format!("  {transition:<24}{n:>7}"))?;
         }
     }
-    if let Some(message) = &fatal {
-        eprintln!("vinofy: reconcile stopped: {message}");
-        return Ok(ExitCode::FAILURE);
-    }
-    if interrupted {
-        return Ok(ExitCode::from(130));
-    }
-    Ok(if count("failed") > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(ended.exit_code("reconcile", count("failed")))
 }
 
-async fn process(task: Task, context: &Context<'_>) -> Done {
-    let (source, before, action) = match task {
-        Task::Fatal(message) => return Done::Fatal(message),
-        Task::Record { source, before, action } => (source, before, action),
-    };
+async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
+    let Task { source, before, action } = task;
     let name = action.name();
     let line = |after: String, outcome: LineOutcome, video_uid: Option<VideoUid>, detail: String| {
-        Done::Record(RecordLine {
+        Finished::Line(RecordLine {
             kind: "record",
             source: source.clone(),
             action: name,
@@ -374,8 +341,8 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             format!("claimed by a live invocation until {}; left alone", rfc3339(until_ms)),
         ),
         Action::Refresh { uid } => {
-            if !context.interrupt.slot(context.limiter).await {
-                return Done::NotStarted;
+            if !context.batch.slot().await {
+                return Finished::NotStarted;
             }
             let video = match ingestor.provider.get(&uid, context.timeout).await {
                 Ok(Some(video)) => video,
@@ -399,8 +366,8 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
             finished(read_back().await, Some(uid), detail)
         }
         Action::Reingest { object } => {
-            if !context.interrupt.slot(context.limiter).await {
-                return Done::NotStarted;
+            if !context.batch.slot().await {
+                return Finished::NotStarted;
             }
             if context.dry_run {
                 return match earlier_video(&ingestor.provider, &object.version_tag(), context.timeout).await {
@@ -437,8 +404,8 @@ async fn process(task: Task, context: &Context<'_>) -> Done {
                     format!("would delete replaced video {uid}"),
                 );
             }
-            if !context.interrupt.slot(context.limiter).await {
-                return Done::NotStarted;
+            if !context.batch.slot().await {
+                return Finished::NotStarted;
             }
             if let Err(e) = ingestor.provider.delete(&uid, context.timeout).await {
                 return line(before.clone(), LineOutcome::Failed, Some(uid), format!("deleting replaced video: {e}"));
