@@ -136,13 +136,14 @@ async fn a_claim_left_by_a_dead_invocation_blocks_until_its_deadline_then_is_tak
     // No warm-up call, so the emulator's `list` count is the take-over's look-up alone.
     let function = Function::start(&world, &[("WARM_UP_CONNECTIONS", "false")]).await;
     let event = world.upload("videos/orphan-claim.mp4", &sample_video()).await;
-    world.leave_claim(&World::announced_object(&event), 1_500).await;
+    world.leave_claim(&World::announced_object(&event), 60_000).await;
 
     // While the dead invocation's deadline has not passed, it may still be alive: hands off.
     assert_eq!(outcome(&response(function.invoke(&event).await)), "in_progress");
     assert_eq!(world.requests("copy").await, 0);
 
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    // Its deadline passes (moved into the past rather than waited for).
+    world.expire_claim("videos/orphan-claim.mp4").await;
     let reply = response(function.invoke(&event).await);
     assert_eq!(outcome(&reply), "submitted", "{reply}");
     assert_eq!(world.requests("list").await, 1, "a take-over looks for an earlier attempt's video first");
@@ -173,8 +174,8 @@ async fn a_process_killed_after_cloudflare_accepted_the_copy_is_adopted_not_copi
     assert_eq!(world.videos().await.len(), 1, "Cloudflare accepted the copy");
     assert_eq!(s(&world.record("videos/killed.mp4").await.unwrap(), "status").unwrap(), "pending");
 
-    // Lambda retries after the killed invocation's deadline.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Lambda retries after the killed invocation's deadline (moved into the past, not waited for).
+    world.expire_claim("videos/killed.mp4").await;
     let function = Function::start(&world, &[]).await;
     let reply = response(function.invoke(&event).await);
     assert_eq!(outcome(&reply), "adopted", "{reply}");

@@ -249,6 +249,21 @@ impl World {
         assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { .. }));
     }
 
+    /// Moves a record's claim deadline into the past, as the passing of its invocation's deadline
+    /// would: the tests need not wait on the wall clock for a dead invocation's claim to expire.
+    pub async fn expire_claim(&self, key: &str) {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("source", AttributeValue::S(self.source(key)))
+            .update_expression("SET claim_expires_at = :past")
+            .condition_expression("attribute_exists(claim_expires_at)")
+            .expression_attribute_values(":past", AttributeValue::N((vinofy_core::ingest::now_ms() - 1).to_string()))
+            .send()
+            .await
+            .expect("the record holds a claim");
+    }
+
     /// The object version a notification announces (its first record).
     pub fn announced_object(event: &Value) -> vinofy_core::domain::object::ObjectVersion {
         use vinofy_core::domain::event::{EventRules, Invocation, ObjectEvent, parse_invocation};
