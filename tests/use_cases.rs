@@ -649,3 +649,81 @@ async fn requests_that_are_not_signed_video_posts_are_refused() {
     assert_eq!(call(&hook, bad_base64).await.0, 400);
     assert_eq!(call(&hook, signed(r#"{"hello": "world"}"#)).await.0, 400, "signed, but not a video");
 }
+
+// ---------------------------------------------------------------------------------- reconcile
+
+mod reconcile_use_case {
+    use super::*;
+    use std::time::Duration;
+    use vinofy_core::domain::record::VideoState;
+    use vinofy_core::reconcile::{MISSING_VIDEO_CODE, delete_replaced, refresh};
+    use vinofy_core::video_state::StateUpdateOutcome;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_submitted_record_takes_the_providers_state() {
+        let i = ingestor(&[]);
+        let o = object("videos/a.mp4", "e1", SEQ);
+        let video = submitted(&i, &o);
+        i.provider.update(&video.uid, |v| {
+            v.state = VideoState::Ready;
+            v.details.modified = Some("2025-12-01T11:59:00Z".into());
+        });
+        // The provider's answer is written as the webhook would write it.
+        let (seen, applied) = refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, false).await.unwrap();
+        assert!(matches!(applied, Some(StateUpdateOutcome::Applied { .. })), "{applied:?}");
+        assert_eq!(seen.uid, video.uid);
+        assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Ready);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_video_the_provider_lost_becomes_an_error_and_a_dry_run_writes_nothing() {
+        let i = ingestor(&[]);
+        let o = object("videos/a.mp4", "e1", SEQ);
+        let video = submitted(&i, &o);
+        // Deleted at the provider, behind our back.
+        use vinofy_core::ports::VideoProvider;
+        i.provider.delete(&video.uid, TIMEOUT).await.unwrap();
+
+        let (seen, applied) = refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, true).await.unwrap();
+        assert_eq!((seen.state.clone(), applied), (VideoState::Error, None), "dry run: said, not written");
+        assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Submitted);
+
+        refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, false).await.unwrap();
+        let record = i.store.record(&o.source()).unwrap();
+        assert_eq!(record.status, Status::Error);
+        assert_eq!(record.stream_error_code.as_deref(), Some(MISSING_VIDEO_CODE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_failure_leaves_the_record_alone() {
+        let i = ingestor(&[]);
+        let o = object("videos/a.mp4", "e1", SEQ);
+        let video = submitted(&i, &o);
+        i.provider.script("get", [Scripted::Fail(http(503))]);
+        let err = refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, false).await.unwrap_err();
+        assert!(err.contains("503"), "{err}");
+        assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Submitted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_video_left_behind_is_deleted_and_forgotten_or_kept_when_that_fails() {
+        let i = ingestor(&[]);
+        let o = object("videos/a.mp4", "e1", SEQ);
+        let old = i.provider.new_video(Some("old-tag"), Some(&o.source()));
+        i.provider.insert(old.clone());
+        let mut record = MemoryRecord::of(&o, Status::Ready);
+        record.replaced_video_uid = Some(old.uid.clone());
+        i.store.put(&o.source(), record);
+
+        i.provider.script("delete", [Scripted::Fail(http(503))]);
+        let err = delete_replaced(&i.provider, &i.store, &o.source(), &old.uid, TIMEOUT).await.unwrap_err();
+        assert!(err.starts_with("deleting replaced video"), "{err}");
+        assert_eq!(i.store.record(&o.source()).unwrap().replaced_video_uid, Some(old.uid.clone()), "kept for later");
+
+        delete_replaced(&i.provider, &i.store, &o.source(), &old.uid, TIMEOUT).await.unwrap();
+        assert_eq!(i.store.record(&o.source()).unwrap().replaced_video_uid, None);
+        assert!(i.provider.videos().is_empty());
+    }
+}

@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use chrono::{SecondsFormat, TimeZone, Utc};
 
 use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim};
@@ -112,9 +111,7 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub fn rfc3339(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use vinofy_core::ingest::rfc3339;
 
 fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)

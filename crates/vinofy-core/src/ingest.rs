@@ -90,6 +90,16 @@ impl Deadline {
     }
 }
 
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds, the record's timestamp format.
+pub fn rfc3339(ms: i64) -> String {
+    use chrono::TimeZone;
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -4,8 +4,8 @@
 //!   record, retries, scrubbing of provider text), pure and unit-tested;
 //! - [`ports`]: the small, provider-neutral traits the use cases need from the world;
 //! - the use cases: [`ingest`] (claim → create → complete, deletion sync), [`webhook`] (a provider's
-//!   verified delivery) and [`video_state`] (the provider's view applied to a record), shared by the
-//!   functions and the CLI.
+//!   verified delivery), [`video_state`] (the provider's view applied to a record) and
+//!   [`reconcile`] (records that stopped moving), shared by the functions and the CLI.
 //!
 //! No AWS SDK and no HTTP client here: `vinofy-adapters` implements the ports, and the compiler
 //! keeps it that way (this crate does not depend on them).
@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod ports;
+pub mod reconcile;
 pub mod secret;
 pub mod video_state;
 pub mod webhook;

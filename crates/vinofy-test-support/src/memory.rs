@@ -134,6 +134,13 @@ impl MemoryProvider {
         }
     }
 
+    /// Changes a video as the provider's processing would.
+    pub fn update(&self, uid: &VideoUid, change: impl FnOnce(&mut ProviderVideo)) {
+        if let Some(video) = lock(&self.videos).iter_mut().find(|v| v.uid == *uid) {
+            change(video);
+        }
+    }
+
     /// Adds a video as if an earlier attempt had created it.
     pub fn insert(&self, video: ProviderVideo) {
         lock(&self.videos).push(video);

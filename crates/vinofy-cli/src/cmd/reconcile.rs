@@ -1,7 +1,8 @@
-//! `vinofy reconcile`: records that stopped moving are brought in line with Cloudflare Stream.
+//! `vinofy reconcile`: records that stopped moving are brought in line with the video provider, by
+//! the core's reconcile use case (`vinofy_core::reconcile`); this module walks the table and reports.
 //!
-//! - `submitted` (the webhook never came, or was lost): `GET /stream/{uid}` and the webhook's own
-//!   update (`video_state::apply_video_state`, as the webhook); a video Cloudflare does not have any more becomes `error`.
+//! - `submitted` (the webhook never came, or was lost): ask the provider and apply its answer as the
+//!   webhook would; a video the provider does not have any more becomes `error`.
 //! - `pending` whose claim expired (the invocation died): the ingest use case again, which takes
 //!   the claim over and adopts the video the dead attempt may have made, or copies.
 //! - a `replaced_video_uid` left behind (deleting the replaced video failed): delete it, clear it.
@@ -14,14 +15,12 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 use vinofy_adapters::LiveIngestor;
 use vinofy_adapters::config::ReplacedVideoPolicy;
-use vinofy_adapters::dynamodb::rfc3339;
 use vinofy_core::domain::ids::VideoUid;
-use vinofy_core::domain::object::ObjectVersion;
-use vinofy_core::domain::record::{RecordFilter, Status, VideoRecord, VideoState};
-use vinofy_core::ingest::earlier_video;
-use vinofy_core::ingest::{Deadline, now_ms};
-use vinofy_core::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoRecords, VideoStore};
-use vinofy_core::video_state::{StateUpdateOutcome, apply_video_state};
+use vinofy_core::domain::record::{RecordFilter, Status, VideoState};
+use vinofy_core::ingest::{Deadline, earlier_video, now_ms, rfc3339};
+use vinofy_core::ports::{ProviderVideo, VideoRecords};
+use vinofy_core::reconcile::{self, Action, actions};
+use vinofy_core::video_state::StateUpdateOutcome;
 
 use crate::batch::{Batch, Finished, Work};
 use crate::cli::ReconcileArgs;
@@ -31,89 +30,6 @@ use crate::settings;
 use crate::walk::Walk;
 
 const INGEST_DEADLINE: Duration = Duration::from_secs(120);
-pub const MISSING_VIDEO_CODE: &str = "ERR_VIDEO_MISSING";
-
-/// What to do about one record (a record may need two things).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// `submitted`: ask Cloudflare for the video's state.
-    Refresh {
-        uid: VideoUid,
-    },
-    /// `pending` with an expired claim: ingest this object version again.
-    Reingest {
-        object: ObjectVersion,
-    },
-    /// `pending` with a live claim: its invocation is still at work.
-    LeaveClaim {
-        until_ms: i64,
-    },
-    /// A replaced version's video that could not be deleted.
-    DeleteReplaced {
-        uid: VideoUid,
-    },
-    Unreadable(String),
-}
-
-impl Action {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Refresh { .. } => "refresh",
-            Self::Reingest { .. } => "reingest",
-            Self::LeaveClaim { .. } => "leave_claim",
-            Self::DeleteReplaced { .. } => "delete_replaced",
-            Self::Unreadable(_) => "none",
-        }
-    }
-}
-
-/// Decides what a stale record needs.
-pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<Action> {
-    let mut actions = Vec::new();
-    match record.status {
-        Status::Submitted => match &record.video_uid {
-            Some(uid) => actions.push(Action::Refresh { uid: uid.clone() }),
-            None => actions.push(Action::Unreadable("submitted, but no video_uid".into())),
-        },
-        Status::Pending => {
-            let until_ms = record.claim_expires_at_ms.unwrap_or(0);
-            if until_ms >= now_ms {
-                actions.push(Action::LeaveClaim { until_ms });
-            } else {
-                match record.object_version() {
-                    Some(object) => actions.push(Action::Reingest { object }),
-                    None => actions.push(Action::Unreadable("pending, but the object version is incomplete".into())),
-                }
-            }
-        }
-        _ => {}
-    }
-    if delete_replaced && let Some(uid) = &record.replaced_video_uid {
-        actions.push(Action::DeleteReplaced { uid: uid.clone() });
-    }
-    actions
-}
-
-/// What Cloudflare answering 404 means for the record: the video is gone for good.
-pub fn missing_video(uid: &VideoUid, now_ms: i64) -> ProviderVideo {
-    ProviderVideo {
-        uid: uid.clone(),
-        state: VideoState::Error,
-        hls_url: None,
-        dash_url: None,
-        thumbnail_url: None,
-        preview_url: None,
-        created: None,
-        version_tag: None,
-        source_tag: None,
-        details: VideoDetails {
-            modified: Some(rfc3339(now_ms)),
-            error_code: Some(MISSING_VIDEO_CODE.into()),
-            error_text: Some("the video provider no longer has this video (deleted outside the pipeline?)".into()),
-            ..VideoDetails::default()
-        },
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -344,24 +260,31 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
             if !context.batch.slot().await {
                 return Finished::NotStarted;
             }
-            let video = match ingestor.provider.get(&uid, context.timeout).await {
-                Ok(Some(video)) => video,
-                Ok(None) => missing_video(&uid, now_ms()),
-                Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string()),
+            let (video, applied) = match reconcile::refresh(
+                &ingestor.provider,
+                &ingestor.store,
+                &uid,
+                context.timeout,
+                now_ms(),
+                context.dry_run,
+            )
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e),
             };
             let mut detail = describe(&video);
-            if context.dry_run {
-                let after = video.state.final_status().map_or(before.clone(), |s| s.as_str().to_owned());
-                return finished(after, Some(uid), detail);
-            }
-            match apply_video_state(&ingestor.store, &video, now_ms()).await {
-                Ok(StateUpdateOutcome::Applied { .. }) => {}
-                Ok(StateUpdateOutcome::Ignored { .. }) => detail.push_str("; the record already had this or newer"),
-                Ok(StateUpdateOutcome::UnknownVideo) => detail.push_str("; no record points at this video any more"),
-                Ok(StateUpdateOutcome::NotRecordedYet { .. }) => {
+            match applied {
+                None => {
+                    let after = video.state.final_status().map_or(before.clone(), |s| s.as_str().to_owned());
+                    return finished(after, Some(uid), detail);
+                }
+                Some(StateUpdateOutcome::Applied { .. }) => {}
+                Some(StateUpdateOutcome::Ignored { .. }) => detail.push_str("; the record already had this or newer"),
+                Some(StateUpdateOutcome::UnknownVideo) => detail.push_str("; no record points at this video any more"),
+                Some(StateUpdateOutcome::NotRecordedYet { .. }) => {
                     detail.push_str("; its object version is being submitted right now")
                 }
-                Err(e) => return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string()),
             }
             finished(read_back().await, Some(uid), detail)
         }
@@ -407,18 +330,17 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
             if !context.batch.slot().await {
                 return Finished::NotStarted;
             }
-            if let Err(e) = ingestor.provider.delete(&uid, context.timeout).await {
-                return line(before.clone(), LineOutcome::Failed, Some(uid), format!("deleting replaced video: {e}"));
-            }
-            if let Err(e) = ingestor.store.clear_replaced(&source, &uid).await {
-                return line(before.clone(), LineOutcome::Failed, Some(uid), e.to_string());
+            if let Err(e) =
+                reconcile::delete_replaced(&ingestor.provider, &ingestor.store, &source, &uid, context.timeout).await
+            {
+                return line(before.clone(), LineOutcome::Failed, Some(uid), e);
             }
             line(before.clone(), LineOutcome::Changed, Some(uid.clone()), format!("deleted replaced video {uid}"))
         }
     }
 }
 
-/// What Cloudflare says about a video, in a few words.
+/// What the provider says about a video, in a few words.
 fn describe(video: &ProviderVideo) -> String {
     let d = &video.details;
     match (d.error_code.as_deref(), d.error_text.as_deref()) {
@@ -443,56 +365,4 @@ fn report(out: &Output, line: &RecordLine) -> Result<(), CliError> {
         text.push_str(&format!("  ({detail})"));
     }
     out.line(&text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    fn item(pairs: &[(&str, &str)]) -> VideoRecord {
-        let get = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
-        VideoRecord {
-            status: Status::parse(&get("status").unwrap()).unwrap(),
-            bucket: get("bucket").unwrap_or_default(),
-            key: get("key").unwrap_or_default(),
-            size: get("size").map(|s| s.parse().unwrap()),
-            etag: get("etag"),
-            sequencer: get("sequencer").unwrap_or_default(),
-            claim_expires_at_ms: get("claim_expires_at").map(|s| s.parse().unwrap()),
-            video_uid: get("video_uid").map(|u| VideoUid::parse(&u).unwrap()),
-            replaced_video_uid: get("replaced_video_uid").map(|u| VideoUid::parse(&u).unwrap()),
-            ..VideoRecord::default()
-        }
-    }
-
-    #[test]
-    fn each_stale_state_gets_its_remedy() {
-        let submitted = item(&[("status", "submitted"), ("video_uid", "abc")]);
-        assert_eq!(actions(&submitted, 0, true), [Action::Refresh { uid: VideoUid::parse("abc").unwrap() }]);
-        let version = [
-            ("status", "pending"),
-            ("bucket", "b"),
-            ("key", "k.mp4"),
-            ("size", "5"),
-            ("etag", "e"),
-            ("sequencer", "0055"),
-            ("claim_expires_at", "1000"),
-        ];
-        let pending = item(&version);
-        assert_eq!(actions(&pending, 500, true), [Action::LeaveClaim { until_ms: 1000 }]);
-        let [Action::Reingest { object }] = &actions(&pending, 2000, true)[..] else { panic!() };
-        assert_eq!((object.key.as_str(), object.size, object.sequencer.as_str()), ("k.mp4", 5, "0055"));
-        assert!(matches!(actions(&item(&[("status", "pending")]), 1, true)[..], [Action::Unreadable(_)]));
-        let replaced = item(&[("status", "ready"), ("replaced_video_uid", "old")]);
-        assert_eq!(actions(&replaced, 0, true), [Action::DeleteReplaced { uid: VideoUid::parse("old").unwrap() }]);
-        assert_eq!(actions(&replaced, 0, false), [], "REPLACED_VIDEO_POLICY=keep keeps them");
-    }
-
-    #[test]
-    fn a_missing_video_becomes_an_error_with_a_code_and_a_reason() {
-        let v = missing_video(&VideoUid::parse("abc").unwrap(), 1_764_064_800_123);
-        assert_eq!(v.state.final_status(), Some(Status::Error));
-        assert_eq!(v.details.error_code.as_deref(), Some(MISSING_VIDEO_CODE));
-        assert_eq!(v.details.modified.as_deref(), Some("2025-11-25T10:00:00.123Z"));
-        assert!(describe(&v).starts_with("ERR_VIDEO_MISSING: "));
-    }
 }
