@@ -33,8 +33,7 @@ mod tests {
                 .into();
         assert_eq!(d.error_type, "NonRetryable.CopyRejected");
         assert!(d.error_message.contains("s3://b/k"));
-        let d: Diagnostic =
-            FunctionError(IngestError::Store(StoreError { retryable: true, message: "x".into() })).into();
+        let d: Diagnostic = FunctionError(IngestError::Store(StoreError::transient("x"))).into();
         assert_eq!(d.error_type, "Retryable.VideoStore");
         let d: Diagnostic = FunctionError(IngestError::InvalidEvent(EventError("no Records".into()))).into();
         assert_eq!(d.error_type, "NonRetryable.InvalidEvent");

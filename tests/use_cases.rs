@@ -343,16 +343,19 @@ async fn a_presign_failure_releases_the_claim_and_is_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn store_errors_keep_their_class() {
-    for (retryable, want) in [(true, "Retryable.VideoStore"), (false, "NonRetryable.VideoStore")] {
+    for (error, want) in [
+        (StoreError::transient("throttled"), "Retryable.VideoStore"),
+        (StoreError::permanent("rejected"), "NonRetryable.VideoStore"),
+    ] {
         let i = ingestor(&[]);
-        i.store.fail_next("claim", StoreError { retryable, message: "throttled".into() });
+        i.store.fail_next("claim", error);
         assert_eq!(error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await.0, want);
         assert!(i.provider.calls.lock().unwrap().is_empty());
     }
     // Failing to record a refusal fails the invocation retryably; the copy was refused, no video exists.
     let i = ingestor(&[]);
     i.provider.script("copy", [Scripted::Fail(http(400))]);
-    i.store.fail_next("fail", StoreError { retryable: true, message: "throttled".into() });
+    i.store.fail_next("fail", StoreError::transient("throttled"));
     assert_eq!(error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await.0, "Retryable.VideoStore");
     assert!(i.provider.videos().is_empty());
 }
@@ -360,7 +363,7 @@ async fn store_errors_keep_their_class() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_complete_after_the_copy_is_retried_and_the_video_adopted() {
     let i = ingestor(&[]);
-    i.store.fail_next("complete", StoreError { retryable: true, message: "throttled".into() });
+    i.store.fail_next("complete", StoreError::transient("throttled"));
     assert_eq!(error_type(&i, &created("videos/a.mp4", "e1", SEQ)).await.0, "Retryable.VideoStore");
     // Lambda retries after the claim expired (the invocation's deadline passed).
     let later = Ingestor::new(MemoryPresigner::default(), i.provider, i.store, config(&[]))
@@ -629,7 +632,7 @@ async fn a_delivery_that_outruns_the_index_or_the_completing_write() {
 #[tokio::test(start_paused = true)]
 async fn a_store_failure_gets_500_so_the_provider_retries() {
     let (store, uid, _) = recorded();
-    store.fail_next("write_video_state", StoreError { retryable: true, message: "throttled".into() });
+    store.fail_next("write_video_state", StoreError::transient("throttled"));
     let hook = webhook(store);
     let body = delivery(&uid, "ready", "2025-12-01T11:59:00Z", json!({}));
     assert_eq!(call(&hook, signed(&body)).await.0, 500);

@@ -96,7 +96,8 @@ fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fm
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         _ => false,
     };
-    StoreError { retryable, message: format!("{op} failed: {}", aws_sdk_dynamodb::error::DisplayErrorContext(err)) }
+    let message = format!("{op} failed: {}", aws_sdk_dynamodb::error::DisplayErrorContext(err));
+    if retryable { StoreError::transient(message) } else { StoreError::permanent(message) }
 }
 
 fn is_conditional_check_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
@@ -362,10 +363,9 @@ impl VideoStore for DynamoVideoStore {
                 let stored = item.as_ref().map(stored_version).transpose()?;
                 match judge_claim(stored.as_ref(), &claim.version_key, &o.sequencer, claim.now_ms, claim.retry_failed) {
                     // The record changed between the check and the read: let the retry decide.
-                    ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => Err(StoreError {
-                        retryable: true,
-                        message: "the claim was refused but the record now allows it (concurrent change)".into(),
-                    }),
+                    ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => Err(
+                        StoreError::transient("the claim was refused but the record now allows it (concurrent change)"),
+                    ),
                     refusal => Ok(ClaimOutcome::Refused(refusal)),
                 }
             }
@@ -528,7 +528,7 @@ impl VideoRecords for DynamoVideoStore {
                     .set_keys(Some(keys))
                     .consistent_read(true)
                     .build()
-                    .map_err(|e| StoreError { retryable: false, message: format!("BatchGetItem request: {e}") })?;
+                    .map_err(|e| StoreError::permanent(format!("BatchGetItem request: {e}")))?;
                 let out = self
                     .client
                     .batch_get_item()
@@ -546,10 +546,7 @@ impl VideoRecords for DynamoVideoStore {
                 if !keys.is_empty() {
                     retries += 1;
                     if retries > 10 {
-                        return Err(StoreError {
-                            retryable: true,
-                            message: "BatchGetItem kept leaving keys unprocessed (throttled?)".into(),
-                        });
+                        return Err(StoreError::transient("BatchGetItem kept leaving keys unprocessed (throttled?)"));
                     }
                     tokio::time::sleep(Duration::from_millis(50 << retries.min(6))).await;
                 }
@@ -613,16 +610,15 @@ impl VideoStateStore for DynamoVideoStore {
 
     async fn video_reference(&self, source: &str) -> Result<Option<VideoReference>, StoreError> {
         let Some(item) = self.read(source).await? else { return Ok(None) };
-        let status = get_s(&item, attr::STATUS).and_then(Status::parse).ok_or_else(|| StoreError {
-            retryable: false,
-            message: format!("{source}: the record has no valid status"),
-        })?;
+        let status = get_s(&item, attr::STATUS)
+            .and_then(Status::parse)
+            .ok_or_else(|| StoreError::permanent(format!("{source}: the record has no valid status")))?;
         Ok(Some(VideoReference {
             status,
             video_uid: get_s(&item, attr::VIDEO_UID)
                 .map(VideoUid::parse)
                 .transpose()
-                .map_err(|e| StoreError { retryable: false, message: format!("{source}: {e}") })?,
+                .map_err(|e| StoreError::permanent(format!("{source}: {e}")))?,
             version_tag: get_s(&item, attr::CREATOR).map(str::to_owned),
         }))
     }
@@ -710,10 +706,10 @@ mod tests {
         );
         // A stored uid that is not one is a broken record (not retried), not a provider failure.
         item.insert(attr::VIDEO_UID.to_owned(), s("../x"));
-        assert!(!stored_version(&item).unwrap_err().retryable);
+        assert!(!stored_version(&item).unwrap_err().is_retryable());
         item.insert(attr::VIDEO_UID.to_owned(), s("uid"));
         item.insert(attr::STATUS.to_owned(), s("weird"));
-        assert!(!stored_version(&item).unwrap_err().retryable);
+        assert!(!stored_version(&item).unwrap_err().is_retryable());
     }
 
     #[test]

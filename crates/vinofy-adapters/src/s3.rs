@@ -6,6 +6,7 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::presigning::PresigningConfig;
 
 use vinofy_core::domain::object::ObjectVersion;
+use vinofy_core::error::PresignError;
 use vinofy_core::ports::ObjectPresigner;
 use vinofy_core::secret::PresignedUrl;
 
@@ -31,8 +32,9 @@ impl S3Presigner {
 }
 
 impl ObjectPresigner for S3Presigner {
-    async fn presign_get(&self, object: &ObjectVersion, ttl: Duration) -> Result<PresignedUrl, String> {
-        let presigning = PresigningConfig::expires_in(ttl).map_err(|e| format!("bad presign TTL: {e}"))?;
+    async fn presign_get(&self, object: &ObjectVersion, ttl: Duration) -> Result<PresignedUrl, PresignError> {
+        let presigning =
+            PresigningConfig::expires_in(ttl).map_err(|e| PresignError(format!("bad presign TTL: {e}")))?;
         // The decoded key goes to the SDK, which encodes it exactly once. The versionId pins the URL
         // to the version we claimed, even if the key is overwritten before Cloudflare fetches it.
         let request = self
@@ -43,7 +45,7 @@ impl ObjectPresigner for S3Presigner {
             .set_version_id(object.version_id.clone())
             .presigned(presigning)
             .await
-            .map_err(|e| format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| PresignError(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
         Ok(PresignedUrl::new(request.uri()))
     }
 }

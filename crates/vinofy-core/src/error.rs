@@ -49,12 +49,41 @@ impl ProviderError {
     }
 }
 
+/// Presigning the object's URL failed (no credentials, a bad TTL): nothing reached the provider,
+/// so the invocation is retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PresignError(pub String);
+
+/// Whether a failed call to the video table is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Throttling, a timeout, a 5xx, a concurrent change: the same call may succeed later.
+    Transient,
+    /// A rejected request or an unreadable record: it fails the same way every time.
+    Permanent,
+}
+
 /// A failed call to the video table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("video table: {message}")]
 pub struct StoreError {
-    pub retryable: bool,
+    pub kind: StoreErrorKind,
     pub message: String,
+}
+
+impl StoreError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { kind: StoreErrorKind::Transient, message: message.into() }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { kind: StoreErrorKind::Permanent, message: message.into() }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind == StoreErrorKind::Transient
+    }
 }
 
 /// What the ingest function reports for an invocation that did not fully succeed.
@@ -78,7 +107,7 @@ impl IngestError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::StreamUnavailable { .. } | Self::Presign { .. } => true,
-            Self::Store(e) => e.retryable,
+            Self::Store(e) => e.is_retryable(),
             Self::InvalidEvent(_) | Self::CopyRejected { .. } | Self::PreviouslyFailed { .. } => false,
         }
     }
@@ -127,7 +156,7 @@ mod tests {
         let e = IngestError::CopyRejected { source_uri: "s3://b/k".into(), reason: "HTTP 400".into() };
         assert_eq!(e.error_type(), "NonRetryable.CopyRejected");
         assert!(e.to_string().contains("s3://b/k"));
-        let e = IngestError::Store(StoreError { retryable: true, message: "throttled".into() });
+        let e = IngestError::Store(StoreError::transient("throttled"));
         assert_eq!(e.error_type(), "Retryable.VideoStore");
         assert_eq!(
             IngestError::InvalidEvent(EventError("no Records".into())).error_type(),

@@ -20,7 +20,7 @@ use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::{ObjectVersion, VideoFilter, skip_reason, source_uri};
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
 use crate::domain::retry::RetryPolicy;
-use crate::error::{IngestError, ProviderError};
+use crate::error::{IngestError, PresignError, ProviderError};
 use crate::ports::{
     Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, SystemClock, VideoProvider,
     VideoStore,
@@ -343,7 +343,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 self.store.fail(&claim, &reason).await?;
                 return Err(IngestError::CopyRejected { source_uri: source, reason });
             }
-            Err(SubmitError::Presign(reason)) => {
+            Err(SubmitError::Presign(PresignError(reason))) => {
                 self.release(&claim, &reason).await;
                 return Err(IngestError::Presign { source_uri: source, reason });
             }
@@ -523,7 +523,7 @@ pub async fn earlier_video<S: VideoProvider>(
 enum SubmitError {
     Rejected(String),
     Unavailable(String),
-    Presign(String),
+    Presign(PresignError),
 }
 
 /// A provider may quote the request back in an error; a presigned URL must not reach a log, an

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::ObjectVersion;
 use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, VideoState};
-use crate::error::{ProviderError, StoreError};
+use crate::error::{PresignError, ProviderError, StoreError};
 use crate::secret::PresignedUrl;
 
 /// The time, injected so that the use cases can be tested without waiting on the wall clock.
@@ -33,7 +33,7 @@ pub trait ObjectPresigner: Send + Sync {
         &self,
         object: &ObjectVersion,
         ttl: Duration,
-    ) -> impl Future<Output = Result<PresignedUrl, String>> + Send;
+    ) -> impl Future<Output = Result<PresignedUrl, PresignError>> + Send;
 }
 
 /// Everything a provider needs to fetch the object and label the video. How the video is created
@@ -176,7 +176,7 @@ pub struct UnreadableRecord {
 
 impl From<UnreadableRecord> for StoreError {
     fn from(e: UnreadableRecord) -> Self {
-        StoreError { retryable: false, message: e.to_string() }
+        StoreError::permanent(e.to_string())
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::ObjectVersion;
 use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, VideoState, judge_claim};
-use vinofy_core::error::{ProviderError, StoreError};
+use vinofy_core::error::{PresignError, ProviderError, StoreError};
 use vinofy_core::ports::{
     Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, VideoDetails, VideoProvider,
     VideoReference, VideoStateStore, VideoStore,
@@ -62,10 +62,10 @@ impl MemoryPresigner {
 }
 
 impl ObjectPresigner for MemoryPresigner {
-    async fn presign_get(&self, object: &ObjectVersion, ttl: Duration) -> Result<PresignedUrl, String> {
+    async fn presign_get(&self, object: &ObjectVersion, ttl: Duration) -> Result<PresignedUrl, PresignError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(reason) = lock(&self.fail_with).clone() {
-            return Err(reason);
+            return Err(PresignError(reason));
         }
         Ok(PresignedUrl::new(format!(
             "https://s3.test/{}/{}?X-Amz-Expires={}&X-Amz-Signature=5f2b6c1b0f3a4e7d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d",
