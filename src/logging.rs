@@ -2,7 +2,7 @@
 //! `AWS_LAMBDA_LOG_LEVEL`) exactly as `lambda_runtime::tracing::init_default_subscriber` reads them,
 //! with one difference: other crates never log below DEBUG. At TRACE the runtime logs every raw
 //! event (a webhook body quotes our presigned URL in `meta.downloaded-from`) and the HTTP stacks
-//! log what they send; so TRACE applies to this crate only.
+//! log what they send; so TRACE applies to our own crates only.
 
 use std::str::FromStr;
 
@@ -21,9 +21,13 @@ pub fn requested_level(lookup: impl Fn(&str) -> Option<String>) -> LevelFilter {
         .unwrap_or(DEFAULT_LEVEL)
 }
 
-/// The filter: `level` for this crate, at most [`DEPENDENCY_CEILING`] for everything else.
+/// Our crates: where the functions' own log lines come from.
+const OUR_CRATES: [&str; 3] = [env!("CARGO_CRATE_NAME"), "vinofy_core", "vinofy_adapters"];
+
+/// The filter: `level` for our crates, at most [`DEPENDENCY_CEILING`] for everything else.
 pub fn filter_directives(level: LevelFilter) -> String {
-    format!("{},{}={level}", level.min(DEPENDENCY_CEILING), env!("CARGO_CRATE_NAME"))
+    let ours: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}={level}")).collect();
+    format!("{},{}", level.min(DEPENDENCY_CEILING), ours.join(","))
 }
 
 /// Installs the subscriber (stdout, no timestamps: CloudWatch adds them; JSON when Lambda asks).
@@ -52,8 +56,14 @@ mod tests {
         // Per-crate directives are not levels: RUST_LOG cannot lift a dependency to TRACE.
         let rust_log = requested_level(|k| (k == "RUST_LOG").then(|| "lambda_runtime=trace".into()));
         assert_eq!(rust_log, LevelFilter::INFO);
-        assert_eq!(filter_directives(LevelFilter::TRACE), "debug,vinofy_ingest=trace");
-        assert_eq!(filter_directives(LevelFilter::INFO), "info,vinofy_ingest=info");
-        assert_eq!(filter_directives(LevelFilter::ERROR), "error,vinofy_ingest=error");
+        assert_eq!(
+            filter_directives(LevelFilter::TRACE),
+            "debug,vinofy_ingest=trace,vinofy_core=trace,vinofy_adapters=trace"
+        );
+        assert_eq!(
+            filter_directives(LevelFilter::INFO),
+            "info,vinofy_ingest=info,vinofy_core=info,vinofy_adapters=info"
+        );
+        assert_eq!(filter_directives(LevelFilter::ERROR).split(',').next(), Some("error"));
     }
 }
