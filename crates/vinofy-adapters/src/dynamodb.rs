@@ -281,6 +281,22 @@ impl DynamoVideoStore {
             .set_expression_attribute_values(Some(update.values))
     }
 
+    /// The items that reference a video uid (the `by_video_uid` index: eventually consistent).
+    async fn items_of_video(&self, uid: &VideoUid) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(VIDEO_UID_INDEX)
+            .key_condition_expression("#uid = :uid")
+            .expression_attribute_names("#uid", attr::VIDEO_UID)
+            .expression_attribute_values(":uid", s(uid))
+            .send()
+            .await
+            .map_err(|e| store_error("Query (by video uid)", e))?;
+        Ok(found.items.unwrap_or_default())
+    }
+
     /// Fallback for peers that do not return the item with a failed condition.
     async fn read(&self, source: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
@@ -503,18 +519,7 @@ impl VideoRecords for DynamoVideoStore {
     }
 
     async fn records_of_video(&self, uid: &VideoUid) -> Result<Vec<VideoRecord>, StoreError> {
-        let found = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(VIDEO_UID_INDEX)
-            .key_condition_expression("#uid = :uid")
-            .expression_attribute_names("#uid", attr::VIDEO_UID)
-            .expression_attribute_values(":uid", s(uid))
-            .send()
-            .await
-            .map_err(|e| store_error("Query (by video uid)", e))?;
-        Ok(found.items().iter().map(record_from_item).collect::<Result<_, _>>()?)
+        Ok(self.items_of_video(uid).await?.iter().map(record_from_item).collect::<Result<_, _>>()?)
     }
 
     async fn records_of(&self, sources: &[String]) -> Result<HashMap<String, ReadRecord>, StoreError> {
@@ -594,18 +599,7 @@ impl VideoRecords for DynamoVideoStore {
 
 impl VideoStateStore for DynamoVideoStore {
     async fn source_of_video(&self, uid: &VideoUid) -> Result<Option<String>, StoreError> {
-        let found = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(VIDEO_UID_INDEX)
-            .key_condition_expression("#uid = :uid")
-            .expression_attribute_names("#uid", attr::VIDEO_UID)
-            .expression_attribute_values(":uid", s(uid))
-            .send()
-            .await
-            .map_err(|e| store_error("Query (by video uid)", e))?;
-        Ok(found.items().iter().find_map(|item| get_s(item, attr::SOURCE)).map(str::to_owned))
+        Ok(self.items_of_video(uid).await?.iter().find_map(|item| get_s(item, attr::SOURCE)).map(str::to_owned))
     }
 
     async fn video_reference(&self, source: &str) -> Result<Option<VideoReference>, StoreError> {

@@ -210,20 +210,6 @@ pub trait VideoRecords: Send + Sync {
     ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
 }
 
-/// What applying a Cloudflare video state did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateUpdateOutcome {
-    /// The record for `source` now reflects the video (`status` when it changed it).
-    Applied { source: String, status: Option<Status> },
-    /// The record already holds newer information, or no longer points at this video.
-    Ignored { source: String },
-    /// No record references this video.
-    UnknownVideo,
-    /// The record of this video's object version is still being submitted (the webhook outran the
-    /// completing write): worth a redelivery.
-    NotRecordedYet { source: String },
-}
-
 /// Why a webhook delivery is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookRejection {

@@ -86,7 +86,8 @@ fn unescape(word: &str) -> String {
     s
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes undone (a broken escape stays as it is; `+` stays `+`).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

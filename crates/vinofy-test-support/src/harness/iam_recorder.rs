@@ -28,6 +28,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use vinofy_core::domain::scrub::percent_decode;
 
 /// The endpoint variables a child reads, and the service each one names.
 const ENDPOINT_VARS: &[(&str, &str)] = &[
@@ -344,22 +345,3 @@ const OBJECT_READ_PARAMS: &[&str] = &[
     "X-Amz-Security-Token",
     "X-Amz-Content-Sha256",
 ];
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
