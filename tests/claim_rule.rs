@@ -65,9 +65,9 @@ fn item(source: &str, stored: &StoredVersion) -> std::collections::HashMap<Strin
     let mut item: std::collections::HashMap<String, AttributeValue> = [
         ("source", s(source)),
         ("status", s(stored.status.as_str())),
-        ("version_key", s(&stored.version_key)),
+        ("version_key", s(stored.version_key.as_str())),
         ("sequencer", s(&stored.sequencer)),
-        ("etag", s(stored.version_key.trim_start_matches("etag:"))),
+        ("etag", s(stored.version_key.as_str().trim_start_matches("etag:"))),
         ("claim_expires_at", AttributeValue::N(stored.claim_expires_at_ms.to_string())),
     ]
     .into_iter()

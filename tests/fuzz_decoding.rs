@@ -158,14 +158,14 @@ fn the_claim_rule_never_lets_an_older_version_win() {
             |(st, vk1, seq1, vk2, seq2, exp, now)| {
                 let stored = StoredVersion {
                     status: st,
-                    version_key: vk1.clone(),
+                    version_key: vk1.as_str().into(),
                     sequencer: seq1.clone(),
                     claim_expires_at_ms: exp,
                     video_uid: None,
                     error: None,
                     version_id: None,
                 };
-                let verdict = judge_claim(Some(&stored), &vk2, &seq2, now, false);
+                let verdict = judge_claim(Some(&stored), &vk2.as_str().into(), &seq2, now, false);
                 if vk1 != vk2 && seq2 <= seq1 {
                     prop_assert_eq!(verdict.clone(), ClaimVerdict::Outdated);
                 }

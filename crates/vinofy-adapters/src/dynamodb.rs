@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use vinofy_core::domain::ids::{ClaimToken, VideoUid};
+use vinofy_core::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use vinofy_core::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim};
 use vinofy_core::error::StoreError;
 use vinofy_core::ports::{
@@ -138,7 +138,7 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
         size: get_n(item, attr::SIZE),
         etag: text(attr::ETAG),
         version_id: text(attr::VERSION_ID),
-        version_key: text(attr::VERSION_KEY).ok_or_else(|| malformed("version_key"))?,
+        version_key: text(attr::VERSION_KEY).map(VersionKey::from_stored).ok_or_else(|| malformed("version_key"))?,
         sequencer: text(attr::SEQUENCER).unwrap_or_default(),
         version_tag: text(attr::CREATOR),
         claim_token: text(attr::CLAIM_TOKEN).map(ClaimToken::from_stored),

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::ids::{ClaimToken, VideoUid};
+use crate::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use crate::domain::object::ObjectVersion;
 use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, VideoState};
 use crate::error::{PresignError, ProviderError, StoreError};
@@ -112,7 +112,7 @@ pub struct Claim<'a> {
     /// Borrowed from the decoded event: a claim adds no copy of the object version.
     pub object: &'a ObjectVersion,
     pub source: &'a str,
-    pub version_key: String,
+    pub version_key: VersionKey,
     pub version_tag: String,
     /// Random per attempt: only the holder may complete or fail the record.
     pub token: ClaimToken,

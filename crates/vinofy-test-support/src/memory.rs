@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use vinofy_core::domain::ids::{ClaimToken, VideoUid};
+use vinofy_core::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use vinofy_core::domain::object::ObjectVersion;
 use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, VideoState, judge_claim};
 use vinofy_core::error::{PresignError, ProviderError, StoreError};
@@ -209,7 +209,7 @@ pub struct MemoryRecord {
     pub status: Status,
     pub bucket: String,
     pub key: String,
-    pub version_key: String,
+    pub version_key: VersionKey,
     pub version_id: Option<String>,
     pub sequencer: String,
     pub version_tag: Option<String>,

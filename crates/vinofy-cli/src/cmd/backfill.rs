@@ -364,7 +364,7 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<ObjectLine> {
         Plan::Skip(reason) => return line(Outcome::Skipped, None, Some(reason)),
         Plan::Duplicate(status) => return line(Outcome::Duplicate, None, Some(format!("already {status}"))),
         Plan::InProgress { until_ms } => {
-            let until = vinofy_adapters::dynamodb::rfc3339(until_ms);
+            let until = vinofy_core::ingest::rfc3339(until_ms);
             return line(Outcome::InProgress, None, Some(format!("claimed by a live invocation until {until}")));
         }
         Plan::PreviouslyFailed(reason) => {
@@ -498,7 +498,7 @@ mod tests {
             key: "v/a.mp4".into(),
             size: Some(10),
             etag: Some(etag.into()),
-            version_key: format!("etag:{etag}"),
+            version_key: vinofy_core::domain::ids::VersionKey::of_etag(etag),
             sequencer: sequencer.into(),
             ..VideoRecord::default()
         })

@@ -118,7 +118,7 @@ pub fn human(record: &VideoRecord) -> Vec<String> {
     if record.status == Status::Pending {
         let until = record.claim_expires_at_ms.unwrap_or(0);
         let claim = if until > vinofy_core::ingest::now_ms() {
-            format!("held until {}", vinofy_adapters::dynamodb::rfc3339(until))
+            format!("held until {}", vinofy_core::ingest::rfc3339(until))
         } else {
             "expired (its invocation died or gave up; `vinofy reconcile` takes it over)".to_owned()
         };

@@ -58,6 +58,56 @@ impl PartialEq<&str> for VideoUid {
     }
 }
 
+/// What identifies one version of an object: `version:<S3 versionId>` in a versioned bucket, else
+/// `etag:<eTag>`. Records are keyed by it (with the source), so it is a contract of the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct VersionKey(String);
+
+impl VersionKey {
+    pub fn of_version_id(version_id: &str) -> Self {
+        Self(format!("version:{version_id}"))
+    }
+
+    pub fn of_etag(etag: &str) -> Self {
+        Self(format!("etag:{etag}"))
+    }
+
+    /// A key as the table stores it.
+    pub fn from_stored(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for VersionKey {
+    /// A key as the table stores it (as [`VersionKey::from_stored`]).
+    fn from(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+impl fmt::Display for VersionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&VersionKey> for String {
+    fn from(key: &VersionKey) -> String {
+        key.0.clone()
+    }
+}
+
+impl PartialEq<&str> for VersionKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// The random token of one invocation's claim: only its holder may complete or fail the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToken(String);

@@ -2,6 +2,8 @@
 
 use sha2::{Digest, Sha256};
 
+use super::ids::VersionKey;
+
 /// The object version an `ObjectCreated` notification announces (key already decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
@@ -102,10 +104,10 @@ impl ObjectVersion {
 
     /// What identifies this version of the object: S3's versionId when the bucket is versioned,
     /// else the eTag (same bytes, same eTag: re-uploading identical content is not a new video).
-    pub fn version_key(&self) -> String {
+    pub fn version_key(&self) -> VersionKey {
         match &self.version_id {
-            Some(v) => format!("version:{v}"),
-            None => format!("etag:{}", self.etag),
+            Some(v) => VersionKey::of_version_id(v),
+            None => VersionKey::of_etag(&self.etag),
         }
     }
 
@@ -116,7 +118,7 @@ impl ObjectVersion {
         let mut h = Sha256::new();
         h.update(self.source().as_bytes());
         h.update(b"\n");
-        h.update(self.version_key().as_bytes());
+        h.update(self.version_key().as_str().as_bytes());
         hex::encode(h.finalize())
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::ids::{ClaimToken, VideoUid};
+use super::ids::{ClaimToken, VersionKey, VideoUid};
 
 /// `status` attribute values. Outside tools read them: the strings are a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,7 +66,7 @@ pub struct VideoRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
     /// What identifies the object version ([`super::object::ObjectVersion::version_key`]).
-    pub version_key: String,
+    pub version_key: VersionKey,
     /// Normalised S3 sequencer of the recorded version ("" when a backfill recorded it).
     pub sequencer: String,
     /// The version tag the video was created with (the attribute keeps its first name, `creator`).
@@ -171,7 +171,7 @@ pub struct RecordFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredVersion {
     pub status: Status,
-    pub version_key: String,
+    pub version_key: VersionKey,
     pub sequencer: String,
     /// Epoch milliseconds; a pending claim past this belongs to a dead invocation.
     pub claim_expires_at_ms: i64,
@@ -314,7 +314,7 @@ pub enum ClaimVerdict {
 /// `retry_failed` (operator only; never for a notification) lets a `failed` version be claimed again.
 pub fn judge_claim(
     stored: Option<&StoredVersion>,
-    version_key: &str,
+    version_key: &VersionKey,
     sequencer: &str,
     now_ms: i64,
     retry_failed: bool,
@@ -324,7 +324,7 @@ pub fn judge_claim(
         // Uploaded again after a delete: even the same bytes (same eTag) need a new video.
         return ClaimVerdict::Claim;
     }
-    if stored.version_key == version_key {
+    if stored.version_key == *version_key {
         return match stored.status {
             Status::Pending if stored.claim_expires_at_ms < now_ms => ClaimVerdict::TakeOver,
             Status::Pending => ClaimVerdict::InProgress,
@@ -418,7 +418,7 @@ mod tests {
 
     #[test]
     fn first_delivery_claims() {
-        assert_eq!(judge_claim(None, "etag:a", "01", 0, false), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(None, &"etag:a".into(), "01", 0, false), ClaimVerdict::Claim);
     }
 
     #[test]
@@ -435,7 +435,7 @@ mod tests {
         ];
         for (status, expires, want) in cases {
             assert_eq!(
-                judge_claim(Some(&stored(status, "etag:a", "05", expires)), "etag:a", "05", now, false),
+                judge_claim(Some(&stored(status, "etag:a", "05", expires)), &"etag:a".into(), "05", now, false),
                 want,
                 "{status}"
             );
@@ -445,32 +445,32 @@ mod tests {
     #[test]
     fn only_an_operator_retry_reclaims_a_failed_version() {
         let failed = stored(Status::Failed, "etag:a", "05", 0);
-        assert_eq!(judge_claim(Some(&failed), "etag:a", "05", 0, true), ClaimVerdict::RetryFailed);
+        assert_eq!(judge_claim(Some(&failed), &"etag:a".into(), "05", 0, true), ClaimVerdict::RetryFailed);
         assert_eq!(
-            judge_claim(Some(&failed), "etag:a", "05", 0, false),
+            judge_claim(Some(&failed), &"etag:a".into(), "05", 0, false),
             ClaimVerdict::PreviouslyFailed(Some("bad".into()))
         );
         // The retry flag changes nothing else.
         let ready = stored(Status::Ready, "etag:a", "05", 0);
-        assert_eq!(judge_claim(Some(&ready), "etag:a", "05", 0, true), ClaimVerdict::Duplicate(Status::Ready));
-        assert_eq!(judge_claim(Some(&ready), "etag:b", "04", 0, true), ClaimVerdict::Outdated);
+        assert_eq!(judge_claim(Some(&ready), &"etag:a".into(), "05", 0, true), ClaimVerdict::Duplicate(Status::Ready));
+        assert_eq!(judge_claim(Some(&ready), &"etag:b".into(), "04", 0, true), ClaimVerdict::Outdated);
     }
 
     #[test]
     fn versions_are_ordered_by_sequencer() {
         let s = stored(Status::Ready, "etag:a", "05", 0);
-        assert_eq!(judge_claim(Some(&s), "etag:b", "06", 0, false), ClaimVerdict::Claim);
-        assert_eq!(judge_claim(Some(&s), "etag:b", "04", 0, false), ClaimVerdict::Outdated);
+        assert_eq!(judge_claim(Some(&s), &"etag:b".into(), "06", 0, false), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&s), &"etag:b".into(), "04", 0, false), ClaimVerdict::Outdated);
         // A newer version may replace one that is still pending elsewhere.
         let p = stored(Status::Pending, "etag:a", "05", i64::MAX);
-        assert_eq!(judge_claim(Some(&p), "etag:b", "06", 0, false), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&p), &"etag:b".into(), "06", 0, false), ClaimVerdict::Claim);
     }
 
     #[test]
     fn reupload_after_delete_is_a_new_video_even_with_the_same_etag() {
         let d = stored(Status::Deleted, "etag:a", "05", 0);
-        assert_eq!(judge_claim(Some(&d), "etag:a", "07", 0, false), ClaimVerdict::Claim);
-        assert_eq!(judge_claim(Some(&d), "etag:a", "04", 0, false), ClaimVerdict::Duplicate(Status::Deleted));
+        assert_eq!(judge_claim(Some(&d), &"etag:a".into(), "07", 0, false), ClaimVerdict::Claim);
+        assert_eq!(judge_claim(Some(&d), &"etag:a".into(), "04", 0, false), ClaimVerdict::Duplicate(Status::Deleted));
     }
 
     #[test]
