@@ -130,7 +130,7 @@ fn status_help() -> String {
 KEY_OR_UID is one of:
   s3://BUCKET/KEY      the source URI (the record's partition key)
   KEY --bucket BUCKET  the same, in two parts
-  UID                  a Cloudflare Stream video uid (32 hex digits), found with the by_video_uid index
+  UID                  a video provider's uid (letters and digits), found with the by_video_uid index
 
 Examples:
   vinofy status s3://vinofy-uploads/videos/tasting.mp4
@@ -226,7 +226,7 @@ pub struct ReconcileArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// s3://BUCKET/KEY, a KEY (with --bucket), or a Cloudflare video uid (32 hex digits)
+    /// s3://BUCKET/KEY, a KEY (with --bucket), or a video uid (letters and digits)
     #[arg(value_name = "KEY_OR_UID")]
     pub target: String,
 
