@@ -730,3 +730,44 @@ mod reconcile_use_case {
         assert!(i.provider.videos().is_empty());
     }
 }
+
+// ------------------------------------------------------------------------------- call budget
+
+mod call_budget {
+    use super::*;
+    use std::time::Duration;
+    use vinofy_core::paced::Paced;
+    use vinofy_test_support::MemoryBudget;
+
+    type PacedMemory = Ingestor<MemoryPresigner, Paced<MemoryProvider, MemoryBudget>, MemoryStore>;
+
+    fn paced() -> PacedMemory {
+        let provider = Paced::new(MemoryProvider::default(), MemoryBudget::default());
+        Ingestor::new(MemoryPresigner::default(), provider, MemoryStore::default(), config(&[]))
+            .with_clock(Arc::new(TokioClock::starting_at(T0)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_provider_call_takes_a_slot_and_a_short_wait_is_waited_out() {
+        let i = paced();
+        // The first create finds no slot for 2 s (another instance used it), within the deadline.
+        i.provider.budget().refuse([Duration::from_secs(2)]);
+        let reply = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap();
+        assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+        let calls = i.provider.inner().calls.lock().unwrap().len();
+        assert_eq!(calls, 1, "waited for its slot, then one create");
+        assert_eq!(i.provider.budget().taken.load(std::sync::atomic::Ordering::SeqCst), calls);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_slot_before_the_deadline_releases_the_claim_without_calling() {
+        let i = paced();
+        i.provider.budget().refuse(std::iter::repeat_n(Duration::from_secs(120), 10));
+        let e = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap_err();
+        assert_eq!(e.error_type(), "Retryable.StreamUnavailable");
+        assert!(e.to_string().contains("call budget"), "{e}");
+        assert!(i.provider.inner().calls.lock().unwrap().is_empty(), "nothing sent over budget");
+        let record = i.store.record(&source("videos/a.mp4")).unwrap();
+        assert_eq!((record.status, record.claim_expires_at_ms), (Status::Pending, 0), "released for the retry");
+    }
+}

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+use vinofy_core::domain::budget::CallBudget;
 use vinofy_core::secret::SecretString;
 
 /// Presigned URLs cannot outlive 7 days (SigV4), and in Lambda they die with the role's session anyway.
 pub const MAX_PRESIGN_TTL_SECONDS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
+/// Leaves 200 of Cloudflare's 1,200 calls per 5 minutes to the dashboard and other tools.
+pub const DEFAULT_CLOUDFLARE_CALL_BUDGET: &str = "1000/300";
 /// Containers Cloudflare Stream accepts (its docs: MP4, MKV, MOV, AVI, FLV, MPEG-2 TS/PS, MXF, LXF,
 /// GXF, 3GP, WebM, MPG, QuickTime) plus their common extensions.
 pub const DEFAULT_VIDEO_EXTENSIONS: &str =
@@ -62,6 +65,8 @@ pub struct Config {
     pub replaced_video_policy: ReplacedVideoPolicy,
     /// Open the DynamoDB and Cloudflare connections during init (`WARM_UP_CONNECTIONS`, default true).
     pub warm_up_connections: bool,
+    /// The most Cloudflare API calls every process of ours makes together (`CLOUDFLARE_CALL_BUDGET`).
+    pub cloudflare_call_budget: CallBudget,
 }
 
 impl Config {
@@ -161,7 +166,19 @@ impl Config {
             Some(other) => return Err(bad("REPLACED_VIDEO_POLICY", format!("must be delete or keep, got {other:?}"))),
         };
 
+        let cloudflare_call_budget = CallBudget::parse(
+            &get("CLOUDFLARE_CALL_BUDGET").unwrap_or_else(|| DEFAULT_CLOUDFLARE_CALL_BUDGET.to_owned()),
+        )
+        .map_err(|e| bad("CLOUDFLARE_CALL_BUDGET", e))?;
+        if cloudflare_call_budget.calls as f64 / cloudflare_call_budget.window.as_secs_f64() > 1200.0 / 300.0 {
+            return Err(bad(
+                "CLOUDFLARE_CALL_BUDGET",
+                "exceeds Cloudflare's own limit of 1200 calls per 300 s (past it the user is locked out)",
+            ));
+        }
+
         Ok(Self {
+            cloudflare_call_budget,
             videos_table,
             upload_bucket,
             cloudflare_api_url,
@@ -328,6 +345,9 @@ mod tests {
             (&[("STREAM_REQUIRE_SIGNED_URLS", "maybe")], "STREAM_REQUIRE_SIGNED_URLS"),
             (&[("STREAM_THUMBNAIL_TIMESTAMP_PCT", "1.5")], "STREAM_THUMBNAIL_TIMESTAMP_PCT"),
             (&[("REPLACED_VIDEO_POLICY", "archive")], "REPLACED_VIDEO_POLICY"),
+            (&[("CLOUDFLARE_CALL_BUDGET", "1000")], "CLOUDFLARE_CALL_BUDGET"),
+            (&[("CLOUDFLARE_CALL_BUDGET", "0/300")], "CLOUDFLARE_CALL_BUDGET"),
+            (&[("CLOUDFLARE_CALL_BUDGET", "1300/300")], "CLOUDFLARE_CALL_BUDGET"),
         ];
         for (vars, name) in cases {
             let err = config(vars).unwrap_err();

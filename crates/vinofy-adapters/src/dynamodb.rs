@@ -242,6 +242,10 @@ impl DynamoVideoStore {
         Self { client: Client::from_conf(config), table: table.to_owned() }
     }
 
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -568,7 +572,10 @@ impl VideoRecords for DynamoVideoStore {
             .consistent_read(true)
             .set_exclusive_start_key(start.map(|t| key(&t.0)));
         let mut u = Update::default();
-        let mut clauses = Vec::new();
+        // Records only: the table also holds the call budget (`budget:…`), which is no record.
+        let source = u.name(attr::SOURCE);
+        let records_only = u.value("s3_prefix", s("s3://"));
+        let mut clauses = vec![format!("begins_with({source}, {records_only})")];
         if !filter.statuses.is_empty() {
             let status = u.name(attr::STATUS);
             let values: Vec<String> =
@@ -584,12 +591,10 @@ impl VideoRecords for DynamoVideoStore {
             let cutoff = u.value("cutoff", s(cutoff));
             clauses.push(format!("({updated} < {cutoff} OR attribute_not_exists({updated}))"));
         }
-        if !clauses.is_empty() {
-            request = request
-                .filter_expression(clauses.join(" AND "))
-                .set_expression_attribute_names(Some(u.names))
-                .set_expression_attribute_values((!u.values.is_empty()).then_some(u.values));
-        }
+        request = request
+            .filter_expression(clauses.join(" AND "))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values));
         let out = request.send().await.map_err(|e| store_error("Scan", e))?;
         let next =
             out.last_evaluated_key.as_ref().and_then(|k| get_s(k, attr::SOURCE)).map(|s| PageToken(s.to_owned()));

@@ -3,6 +3,7 @@
 //! wiring that builds every client once per process (never per event). A second video provider is
 //! one more module here.
 
+pub mod budget;
 pub mod cloudflare;
 pub mod config;
 pub mod dynamodb;
@@ -16,10 +17,14 @@ use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls;
 
 use crate::config::{Config, ConfigError, SecretSource, WebhookConfig};
+use vinofy_core::error::ProviderError;
 use vinofy_core::ingest::Ingestor;
+use vinofy_core::paced::Paced;
+use vinofy_core::ports::CallBudgetGate;
 use vinofy_core::secret::SecretString;
 use vinofy_core::webhook::WebhookHandler;
 
+pub use budget::DynamoCallBudget;
 pub use cloudflare::{CloudflareStream, CloudflareWebhookVerifier};
 pub use dynamodb::DynamoVideoStore;
 pub use s3::S3Presigner;
@@ -36,7 +41,10 @@ pub enum StartupError {
 /// Each connection warm-up at init is best effort: it never holds init up for longer than this.
 const WARM_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub type LiveIngestor = Ingestor<S3Presigner, CloudflareStream, DynamoVideoStore>;
+/// Cloudflare, every call paced by the budget shared through the videos table.
+pub type PacedCloudflare = Paced<CloudflareStream, DynamoCallBudget>;
+
+pub type LiveIngestor = Ingestor<S3Presigner, PacedCloudflare, DynamoVideoStore>;
 
 /// Loads the AWS configuration the standard way (region, credentials, and endpoint overrides such as
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`), with [`aws_http_client`].
@@ -89,12 +97,27 @@ pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError
     )?;
     let presigner = S3Presigner::new(&aws);
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
+    let budget = DynamoCallBudget::new(store.clone(), config.cloudflare_call_budget);
     if config.warm_up_connections {
         // Open the TLS connections during init (billed at init speed, not on the first event):
-        // the first request after a cold start otherwise pays the handshakes.
-        let (a, b) = tokio::join!(store.warm_up(), stream.warm_up());
+        // the first request after a cold start otherwise pays the handshakes. The Cloudflare warm-up
+        // is an API call: it takes a budget slot, and is skipped when none is free right now (a burst
+        // of cold starts must not spend the budget on warm-ups).
+        let cloudflare = async {
+            match budget.take_call(std::time::Duration::ZERO).await {
+                Err(e @ ProviderError::OverBudget { .. }) => {
+                    tracing::debug!(reason = %e, "skipped the Cloudflare warm-up: no call-budget slot free");
+                    false
+                }
+                // An unreadable budget (the table unreachable) is the table's problem, reported by
+                // its own warm-up; one warm-up call is no burst.
+                _ => stream.warm_up().await,
+            }
+        };
+        let (a, b) = tokio::join!(store.warm_up(), cloudflare);
         tracing::debug!(dynamodb = a, cloudflare = b, "warmed up connections");
     }
+    let stream = Paced::new(stream, budget);
     Ok(Ingestor::new(presigner, stream, store, config.ingest_settings()))
 }
 

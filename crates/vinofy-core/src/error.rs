@@ -18,6 +18,9 @@ pub enum ProviderError {
     /// A 2xx answer that is not a success: `success: false`, malformed JSON, no `uid`.
     #[error("the video provider sent an unusable response: {0}")]
     InvalidResponse(String),
+    /// The shared call budget has no slot within the time this call may wait: nothing was sent.
+    #[error("the video provider's call budget has no slot for {} ms", wait.as_millis())]
+    OverBudget { wait: Duration },
 }
 
 impl ProviderError {
@@ -25,7 +28,7 @@ impl ProviderError {
     /// A 2xx we cannot read may hide a created video: retried, after a look-up.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport(_) | Self::InvalidResponse(_) => true,
+            Self::Transport(_) | Self::InvalidResponse(_) | Self::OverBudget { .. } => true,
             Self::Http { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
         }
     }
@@ -38,12 +41,14 @@ impl ProviderError {
             Self::Transport(m) => Self::Transport(scrub(&m)),
             Self::Http { status, message, retry_after } => Self::Http { status, message: scrub(&message), retry_after },
             Self::InvalidResponse(m) => Self::InvalidResponse(scrub(&m)),
+            over @ Self::OverBudget { .. } => over,
         }
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Http { retry_after, .. } => *retry_after,
+            Self::OverBudget { wait } => Some(*wait),
             _ => None,
         }
     }

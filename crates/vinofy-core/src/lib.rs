@@ -13,6 +13,7 @@
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod paced;
 pub mod ports;
 pub mod reconcile;
 pub mod secret;

@@ -106,6 +106,13 @@ pub trait VideoProvider: Send + Sync {
     fn delete(&self, uid: &VideoUid, timeout: Duration) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
 
+/// The video provider's call budget, shared by every process that calls it (its API's rate limit).
+pub trait CallBudgetGate: Send + Sync {
+    /// Takes one call, waiting for its slot at most `max_wait`; returns how long it waited, or
+    /// [`ProviderError::OverBudget`] with the wait a slot would need.
+    fn take_call(&self, max_wait: Duration) -> impl Future<Output = Result<Duration, ProviderError>> + Send;
+}
+
 /// One invocation's claim on one object version.
 #[derive(Debug, Clone)]
 pub struct Claim<'a> {

@@ -506,3 +506,31 @@ impl VideoStateStore for MemoryStore {
         Ok(true)
     }
 }
+
+// ---------------------------------------------------------------------------------------- budget
+
+/// A call budget in memory: every call takes a slot (counted); scripted answers say "no slot".
+#[derive(Default)]
+pub struct MemoryBudget {
+    refusals: Mutex<VecDeque<Duration>>,
+    pub taken: AtomicUsize,
+}
+
+impl MemoryBudget {
+    /// The next calls find no slot for this long, in order.
+    pub fn refuse(&self, waits: impl IntoIterator<Item = Duration>) {
+        lock(&self.refusals).extend(waits);
+    }
+}
+
+impl vinofy_core::ports::CallBudgetGate for MemoryBudget {
+    async fn take_call(&self, max_wait: Duration) -> Result<Duration, ProviderError> {
+        match lock(&self.refusals).pop_front() {
+            Some(wait) if wait > max_wait => Err(ProviderError::OverBudget { wait }),
+            waited => {
+                self.taken.fetch_add(1, Ordering::SeqCst);
+                Ok(waited.unwrap_or_default())
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Pure logic: no I/O, no clocks read here (time is passed in), so all of it is unit-tested.
 
+pub mod budget;
 pub mod event;
 pub mod ids;
 pub mod object;

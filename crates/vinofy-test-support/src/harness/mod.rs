@@ -293,7 +293,13 @@ impl World {
             .item
     }
 
+    /// Every record (the items keyed by an `s3://` source; not the call budget's bucket).
     pub async fn all_records(&self) -> Vec<Record> {
+        self.all_items().await.into_iter().filter(|i| s(i, "source").is_some_and(|s| s.starts_with("s3://"))).collect()
+    }
+
+    /// Every item of the table, the call budget's bucket included.
+    pub async fn all_items(&self) -> Vec<Record> {
         self.ddb.scan().table_name(&self.table).send().await.unwrap().items.unwrap_or_default()
     }
 

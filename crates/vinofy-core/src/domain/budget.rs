@@ -1,0 +1,129 @@
+//! The provider's call budget (`CLOUDFLARE_CALL_BUDGET=N/W`): at most N calls in any W seconds,
+//! by every process together. Kept as one token bucket whose state every process shares (the
+//! adapter stores it in the videos table); this is its arithmetic, pure and clock-free.
+//!
+//! A bucket of capacity C refilled at r tokens per second lets through at most C + r·W calls in any
+//! window of W seconds. With C = max(1, N/100) and r = (N − C)/W that is exactly N, and in a
+//! sustained burst the calls flow at r, which is 99% of N/W for the default 1000/300.
+
+use std::time::Duration;
+
+/// `N calls per W seconds`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallBudget {
+    pub calls: u32,
+    pub window: Duration,
+}
+
+/// The bucket as stored: tokens left at a moment (epoch ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketState {
+    pub tokens: f64,
+    pub at_ms: i64,
+}
+
+impl CallBudget {
+    /// Reads `N/W` (calls per seconds), e.g. `1000/300`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (calls, seconds) = text.trim().split_once('/').ok_or_else(|| format!("{text:?} is not CALLS/SECONDS"))?;
+        let calls: u32 = calls.trim().parse().map_err(|_| format!("{calls:?} is not a whole number of calls"))?;
+        let seconds: u64 =
+            seconds.trim().parse().map_err(|_| format!("{seconds:?} is not a whole number of seconds"))?;
+        if calls == 0 || !(1..=3600).contains(&seconds) {
+            return Err(format!("{text:?}: needs at least 1 call and a window of 1 to 3600 seconds"));
+        }
+        Ok(Self { calls, window: Duration::from_secs(seconds) })
+    }
+
+    /// How many calls may go at once after a quiet spell.
+    pub fn capacity(&self) -> f64 {
+        (f64::from(self.calls) / 100.0).floor().max(1.0)
+    }
+
+    /// Tokens added per millisecond.
+    pub fn refill_per_ms(&self) -> f64 {
+        (f64::from(self.calls) - self.capacity()) / self.window.as_millis() as f64
+    }
+
+    /// Takes one token at `now_ms` from `state` (`None`: a bucket never used, so full). `Ok`: the
+    /// state to store; `Err`: how long until a token is there.
+    pub fn take(&self, state: Option<BucketState>, now_ms: i64) -> Result<BucketState, Duration> {
+        let capacity = self.capacity();
+        let rate = self.refill_per_ms();
+        let tokens = match state {
+            None => capacity,
+            // A clock that went backwards (another process's) adds nothing.
+            Some(s) => (s.tokens + rate * (now_ms - s.at_ms).max(0) as f64).min(capacity),
+        };
+        if tokens >= 1.0 {
+            return Ok(BucketState { tokens: tokens - 1.0, at_ms: now_ms });
+        }
+        if rate <= 0.0 {
+            // N equal to the capacity (tiny budgets): one token per window.
+            return Err(self.window);
+        }
+        let wait_ms = ((1.0 - tokens) / rate).ceil().max(1.0) as u64;
+        Err(Duration::from_millis(wait_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_calls_per_seconds() {
+        assert_eq!(
+            CallBudget::parse("1000/300").unwrap(),
+            CallBudget { calls: 1000, window: Duration::from_secs(300) }
+        );
+        for bad in ["", "1000", "0/300", "10/0", "10/3601", "a/300", "10/b", "-1/300"] {
+            assert!(CallBudget::parse(bad).is_err(), "{bad:?}");
+        }
+        let b = CallBudget::parse("1000/300").unwrap();
+        assert_eq!(b.capacity(), 10.0);
+        assert!((b.refill_per_ms() * 1000.0 * 300.0 / 1000.0 - 0.99).abs() < 1e-9, "99% of the budget in a burst");
+    }
+
+    /// Callers that take as fast as the bucket lets them never get more than N calls into any
+    /// window of W, and in a sustained burst they use at least 95% of it.
+    #[test]
+    fn never_more_than_n_in_any_window_and_the_budget_used_in_a_burst() {
+        for (calls, seconds) in [(1000, 300), (60, 30), (20, 2), (3, 1), (1, 1)] {
+            let budget = CallBudget { calls, window: Duration::from_secs(seconds) };
+            let window_ms = seconds as i64 * 1000;
+            let (mut state, mut now, mut granted) = (None, 0i64, Vec::new());
+            let horizon = 5 * window_ms;
+            while now < horizon {
+                match budget.take(state, now) {
+                    Ok(s) => {
+                        state = Some(s);
+                        granted.push(now);
+                    }
+                    Err(wait) => now += wait.as_millis() as i64,
+                }
+            }
+            for (i, start) in granted.iter().enumerate() {
+                let in_window = granted[i..].iter().take_while(|t| **t < start + window_ms).count();
+                assert!(in_window <= calls as usize, "{calls}/{seconds}: {in_window} calls in one window");
+            }
+            let steady: usize = granted.iter().filter(|t| **t >= window_ms && **t < 4 * window_ms).count();
+            let used = steady as f64 / (3.0 * f64::from(calls));
+            if calls >= 20 {
+                assert!(used >= 0.95, "{calls}/{seconds}: {used:.3} of the budget used");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bucket_refills_and_a_clock_going_back_adds_nothing() {
+        let budget = CallBudget { calls: 20, window: Duration::from_secs(2) };
+        let empty = BucketState { tokens: 0.0, at_ms: 1_000 };
+        assert!(budget.take(Some(empty), 1_000).is_err());
+        assert!(budget.take(Some(empty), 500).is_err(), "earlier clock: still empty");
+        let wait = budget.take(Some(empty), 1_000).unwrap_err();
+        assert!(budget.take(Some(empty), 1_000 + wait.as_millis() as i64).is_ok());
+        let full = budget.take(None, 0).unwrap();
+        assert_eq!(full.tokens, budget.capacity() - 1.0);
+    }
+}

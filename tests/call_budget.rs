@@ -1,0 +1,57 @@
+//! The call budget shared through DynamoDB (the local moto peer): several takers racing on one
+//! bucket never get more than N calls into any window of W, every one of them gets its calls, and
+//! the bucket is no record (walks over the table do not see it).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vinofy_adapters::DynamoVideoStore;
+use vinofy_adapters::budget::DynamoCallBudget;
+use vinofy_core::domain::budget::CallBudget;
+use vinofy_core::domain::record::RecordFilter;
+use vinofy_core::ingest::now_ms;
+use vinofy_core::ports::{CallBudgetGate, VideoRecords};
+use vinofy_test_support::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_takers_share_one_budget_and_never_exceed_it() {
+    let world = World::new().await;
+    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &world.table);
+    // 20 calls per 2 s: a burst of 1, then 9.5 a second.
+    let budget = CallBudget::parse("20/2").unwrap();
+    let granted = Arc::new(Mutex::new(Vec::new()));
+    let mut takers = Vec::new();
+    for _ in 0..4 {
+        let (gate, granted) = (DynamoCallBudget::new(store.clone(), budget), granted.clone());
+        takers.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                gate.take_call(Duration::from_secs(30)).await.expect("a slot within 30 s");
+                granted.lock().unwrap().push(now_ms());
+            }
+        }));
+    }
+    for taker in takers {
+        taker.await.unwrap();
+    }
+    let mut granted = granted.lock().unwrap().clone();
+    granted.sort();
+    assert_eq!(granted.len(), 40, "every taker got its calls");
+    for (i, start) in granted.iter().enumerate() {
+        let in_window = granted[i..].iter().take_while(|t| **t < start + 2_000).count();
+        assert!(in_window <= 20, "{in_window} calls within 2 s of call {i}");
+    }
+
+    // The bucket is empty now: with no slot soon enough, a take is refused at once, with the wait
+    // it would need.
+    let gate = DynamoCallBudget::new(store.clone(), budget);
+    match gate.take_call(Duration::ZERO).await {
+        Err(vinofy_core::error::ProviderError::OverBudget { wait }) => assert!(wait > Duration::ZERO, "{wait:?}"),
+        other => panic!("expected OverBudget, got {other:?}"),
+    }
+
+    // The bucket lives in the videos table, but is no record.
+    let page = store.scan(&RecordFilter::default(), None).await.unwrap();
+    assert!(page.records.is_empty(), "{:?}", page.records);
+    assert!(world.all_items().await.iter().any(|r| s(r, "source").as_deref() == Some("budget:cloudflare")));
+    assert!(world.all_records().await.is_empty());
+}
