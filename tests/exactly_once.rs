@@ -343,3 +343,27 @@ async fn dynamodb_throttling_is_retried_with_backoff_and_then_reported_retryable
     proxy.throttle("UpdateItem", 0);
     assert_eq!(outcome(&response(function.invoke(&event).await)), "submitted", "the retry succeeds");
 }
+
+/// Stream's in-flight limit (videos downloading, queued or in progress at once): a copy refused
+/// with 429 and no lock-out behind it is retried within the invocation once a video finishes, and
+/// is never recorded as `failed`.
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_in_flight_limit_is_waited_out_not_recorded_as_failed() {
+    let world =
+        World::with_emulator_args(&["--max-in-flight", "1", "--processing-delay-ms", "300", "--transcode", "off"])
+            .await;
+    let function = Function::start(&world, &[("WARM_UP_CONNECTIONS", "false")]).await;
+    let first = world.upload("videos/first.mp4", &sample_video()).await;
+    assert_eq!(outcome(&response(function.invoke(&first).await)), "submitted");
+    // The first video is still processing: the second copy is refused until it is done.
+    let second = world.upload("videos/second.mp4", &sample_video()).await;
+    let reply = response(function.invoke(&second).await);
+    assert_eq!(outcome(&reply), "submitted", "{reply}");
+    let refused = world.emulator_get("/__emulator/requests").await;
+    let refusals = refused.as_array().unwrap().iter().filter(|r| r["route"] == "copy" && r["status"] == 429).count();
+    assert!(refusals >= 1, "the limit was hit: {refused}");
+    for key in ["videos/first.mp4", "videos/second.mp4"] {
+        assert_eq!(s(&world.record(key).await.unwrap(), "status").as_deref(), Some("submitted"), "{key}");
+    }
+    assert_eq!(world.videos().await.len(), 2, "exactly one video each");
+}

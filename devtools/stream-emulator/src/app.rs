@@ -53,6 +53,7 @@ pub struct App {
     /// Base of playback/thumbnail URLs, without trailing slash.
     pub public_base_url: String,
     pub processing_delay: Duration,
+    pub max_in_flight: usize,
     /// Client for origin fetches and webhook deliveries.
     pub http: reqwest::Client,
     /// `Some` when transcoding is on.
@@ -97,6 +98,7 @@ impl App {
             token: config.token.clone(),
             public_base_url,
             processing_delay: config.processing_delay,
+            max_in_flight: config.max_in_flight,
             http,
             media,
             player_dir,
@@ -120,6 +122,17 @@ impl App {
             fetch_error: None,
             media_error: None,
         });
+    }
+
+    /// Live videos that count against Stream's concurrency limit (downloading, queued, in progress).
+    pub fn in_flight(&self) -> usize {
+        use crate::model::State;
+        lock(&self.videos)
+            .iter()
+            .filter(|r| {
+                !r.deleted && matches!(r.video.status.state, State::Downloading | State::Queued | State::InProgress)
+            })
+            .count()
     }
 
     /// A live (not deleted) video.

@@ -17,6 +17,8 @@ usage: stream-emulator --account-id ACCT --token TOKEN [options]
   --webhook-secret SECRET     signing secret for --webhook-url
   --rate-limit N/W            N requests per W seconds, then W seconds lockout (default 1200/300)
   --processing-delay-ms N     pause between queued/inprogress/ready (default 50)
+  --max-in-flight N           videos downloading/queued/in progress at once; a copy beyond them
+                              gets 429 (no lock-out) until some finish (default 120, Stream's)
   --transcode auto|on|off     transcode fetched sources to HLS with ffmpeg (default auto = on when
                               ffmpeg and ffprobe are on PATH; on without them = exit 2)
   --data-dir DIR              where sources and HLS output are kept (default: a fresh temporary
@@ -28,7 +30,7 @@ Every flag can also be given as an environment variable: EMULATOR_ + the flag na
 case with '-' as '_' (e.g. EMULATOR_ACCOUNT_ID). Flags win over the environment.";
 
 /// (flag name, environment variable).
-const OPTIONS: [(&str, &str); 11] = [
+const OPTIONS: [(&str, &str); 12] = [
     ("listen", "EMULATOR_LISTEN"),
     ("account-id", "EMULATOR_ACCOUNT_ID"),
     ("token", "EMULATOR_TOKEN"),
@@ -37,6 +39,7 @@ const OPTIONS: [(&str, &str); 11] = [
     ("webhook-secret", "EMULATOR_WEBHOOK_SECRET"),
     ("rate-limit", "EMULATOR_RATE_LIMIT"),
     ("processing-delay-ms", "EMULATOR_PROCESSING_DELAY_MS"),
+    ("max-in-flight", "EMULATOR_MAX_IN_FLIGHT"),
     ("transcode", "EMULATOR_TRANSCODE"),
     ("data-dir", "EMULATOR_DATA_DIR"),
     ("player-dir", "EMULATOR_PLAYER_DIR"),
@@ -71,6 +74,8 @@ pub struct Config {
     pub webhook: Option<WebhookTarget>,
     pub rate_limit: Limit,
     pub processing_delay: Duration,
+    /// Stream's concurrency limit: videos downloading, queued or in progress at once.
+    pub max_in_flight: usize,
     pub transcode: Transcode,
     /// `None`: a fresh temporary directory, removed on exit.
     pub data_dir: Option<PathBuf>,
@@ -125,6 +130,13 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
         ),
     };
 
+    let max_in_flight = match values.get("max-in-flight") {
+        None => 120,
+        Some(text) => {
+            text.parse().ok().filter(|n| *n > 0).ok_or_else(|| invalid("--max-in-flight must be a positive integer"))?
+        }
+    };
+
     let transcode = match values.get("transcode").map(String::as_str) {
         None | Some("auto") => Transcode::Auto,
         Some("on") => Transcode::On,
@@ -154,6 +166,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
         webhook,
         rate_limit,
         processing_delay,
+        max_in_flight,
         transcode,
         data_dir,
         player_dir,

@@ -26,6 +26,9 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: u32 = 10006;
     /// Default for injected faults (`status`, `success_false`) that do not name a code.
     pub const INJECTED: u32 = 10001;
+    /// UNCONFIRMED: more videos queued or encoding than the account may have at once (doc: "429 …
+    /// with more information in the response body").
+    pub const TOO_MANY_IN_FLIGHT: u32 = 10011;
 }
 
 pub enum Body {
@@ -127,6 +130,15 @@ impl ApiError {
                 "Please wait and consider throttling your request speed",
             )
         }
+    }
+
+    /// Stream's concurrency limit: no lock-out behind it, so no `retry-after`.
+    pub fn too_many_in_flight(limit: usize) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::TOO_MANY_IN_FLIGHT,
+            format!("Too many videos queued or being encoded (at most {limit} at once); wait for some to finish"),
+        )
     }
 
     pub fn no_route() -> Self {

@@ -23,6 +23,10 @@ const LIST_MAX: usize = 1000;
 
 pub fn copy(app: &SharedApp, headers: &HeaderMap, body: &[u8]) -> Result<Reply, ApiError> {
     let fields = Fields::parse(body)?;
+    // Stream's concurrency limit (doc: 120 queued or encoding at once), checked before anything is made.
+    if app.in_flight() >= app.max_in_flight {
+        return Err(ApiError::too_many_in_flight(app.max_in_flight));
+    }
     let url = source_url(&fields)?;
     let creator = match fields.get("creator", CREATOR_EXPECTED, creator)? {
         Field::Set(creator) => Some(creator),

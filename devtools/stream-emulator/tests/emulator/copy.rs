@@ -176,3 +176,22 @@ async fn invalid_copy_requests_are_400_and_create_nothing() {
                      "scheduledDeletion": "2999-01-01T00:00:00Z", "meta": {}}))
         .await;
 }
+
+/// Stream's concurrency limit: a copy beyond `--max-in-flight` videos downloading, queued or in
+/// progress gets 429 with no `retry-after` (no lock-out) and makes nothing; once one finishes, a
+/// copy goes through again.
+#[tokio::test]
+async fn copies_beyond_the_in_flight_limit_get_429_until_one_finishes() {
+    let origin = Origin::start().await;
+    let emulator = Emulator::start(&["--max-in-flight", "1", "--processing-delay-ms", "300", "--transcode", "off"]);
+    let first = emulator.copy(json!({"url": origin.url("/video.mp4")})).await;
+    let body = json!({"url": origin.url("/video.mp4")});
+    let (status, refused) = emulator.call(Method::POST, "/copy", Some(&body)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert_eq!(refused["success"], false);
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("at most 1"), "{refused}");
+    assert_eq!(emulator.records().await.len(), 1, "the refused copy made nothing");
+    emulator.wait_for_state(first["uid"].as_str().unwrap(), &["ready"]).await;
+    let (status, _) = emulator.call(Method::POST, "/copy", Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "a slot is free again");
+}
