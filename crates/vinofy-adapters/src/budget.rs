@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use vinofy_core::domain::budget::{BucketState, CallBudget};
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CallBudgetGate, Clock, SystemClock};
 
-use crate::dynamodb::DynamoVideoStore;
+use crate::dynamodb::{DynamoVideoStore, get_n, key, n};
 
 /// The bucket's partition key (not `s3://…`: walks over the records skip it).
 pub const BUDGET_KEY: &str = "budget:cloudflare";
@@ -35,37 +34,28 @@ impl DynamoCallBudget {
 
     /// The stored bucket and its version (0: never written).
     async fn read(&self) -> Result<(Option<BucketState>, i64), ProviderError> {
-        let out = self
-            .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key("source", AttributeValue::S(BUDGET_KEY.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let Some(item) = out.item else { return Ok((None, 0)) };
-        let n = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<f64>().ok());
-        let state = n("tokens").zip(n("at_ms")).map(|(tokens, at)| BucketState { tokens, at_ms: at as i64 });
-        Ok((state, n("version").unwrap_or(0.0) as i64))
+        let item = self.store.read(BUDGET_KEY).await.map_err(|e| unreadable(&e))?;
+        let Some(item) = item else { return Ok((None, 0)) };
+        let state = get_n::<f64>(&item, "tokens")
+            .zip(get_n::<i64>(&item, "at_ms"))
+            .map(|(tokens, at_ms)| BucketState { tokens, at_ms });
+        Ok((state, get_n(&item, "version").unwrap_or(0)))
     }
 
     /// Stores `state` if the bucket is still at `version`; `false` if another process wrote first.
     async fn write(&self, state: BucketState, version: i64) -> Result<bool, ProviderError> {
-        let n = |v: String| AttributeValue::N(v);
         let result = self
             .store
             .client()
             .update_item()
             .table_name(self.store.table())
-            .key("source", AttributeValue::S(BUDGET_KEY.into()))
+            .set_key(Some(key(BUDGET_KEY)))
             .update_expression("SET tokens = :tokens, at_ms = :at, version = :next")
             .condition_expression("attribute_not_exists(version) OR version = :version")
             .expression_attribute_values(":tokens", n(format!("{:.6}", state.tokens)))
-            .expression_attribute_values(":at", n(state.at_ms.to_string()))
-            .expression_attribute_values(":next", n((version + 1).to_string()))
-            .expression_attribute_values(":version", n(version.to_string()))
+            .expression_attribute_values(":at", n(state.at_ms))
+            .expression_attribute_values(":next", n(version + 1))
+            .expression_attribute_values(":version", n(version))
             .send()
             .await;
         match result {
@@ -77,10 +67,11 @@ impl DynamoCallBudget {
 }
 
 fn unavailable(e: &(impl std::error::Error + 'static)) -> ProviderError {
-    ProviderError::Transport(format!(
-        "the call budget in the video table cannot be read or written: {}",
-        aws_sdk_dynamodb::error::DisplayErrorContext(e)
-    ))
+    unreadable(&aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
+fn unreadable(e: &impl std::fmt::Display) -> ProviderError {
+    ProviderError::Transport(format!("the call budget in the video table cannot be read or written: {e}"))
 }
 
 impl CallBudgetGate for DynamoCallBudget {

@@ -104,11 +104,11 @@ fn is_conditional_check_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>)
     matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -118,7 +118,7 @@ fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
+pub(crate) fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
@@ -301,8 +301,9 @@ impl DynamoVideoStore {
         Ok(found.items.unwrap_or_default())
     }
 
-    /// Fallback for peers that do not return the item with a failed condition.
-    async fn read(&self, source: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    /// One item, strongly consistent (also the fallback for peers that do not return the item with a
+    /// failed condition, and the call budget's read).
+    pub(crate) async fn read(&self, source: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -513,7 +514,7 @@ fn modified_ns(video: &ProviderVideo) -> i64 {
         .unwrap_or(0)
 }
 
-fn key(source: &str) -> HashMap<String, AttributeValue> {
+pub(crate) fn key(source: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([(attr::SOURCE.to_owned(), s(source))])
 }
 
