@@ -215,7 +215,7 @@ async fn a_dead_claim_that_made_no_video_is_copied_after_the_look_up() {
 
 #[tokio::test(start_paused = true)]
 async fn retryable_failures_are_retried_with_a_look_up_before_each_copy() {
-    for failure in [http(503), http(429), http(500), http(408), http(409), transport()] {
+    for failure in [http(503), http(500), http(408), http(409), transport()] {
         let i = ingestor(&[]);
         i.provider.script("copy", [Scripted::Fail(failure.clone())]);
         assert_eq!(outcome(&i, &created("videos/a.mp4", "e1", SEQ)).await, "submitted", "{failure}");
@@ -764,10 +764,118 @@ mod call_budget {
         let i = paced();
         i.provider.budget().refuse(std::iter::repeat_n(Duration::from_secs(120), 10));
         let e = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap_err();
-        assert_eq!(e.error_type(), "Retryable.StreamUnavailable");
+        assert_eq!(e.error_type(), "Retryable.Deferred");
         assert!(e.to_string().contains("call budget"), "{e}");
+        assert!(matches!(e, IngestError::Deferred { retry_in, .. } if retry_in >= Duration::from_secs(120)), "{e:?}");
         assert!(i.provider.inner().calls.lock().unwrap().is_empty(), "nothing sent over budget");
         let record = i.store.record(&source("videos/a.mp4")).unwrap();
         assert_eq!((record.status, record.claim_expires_at_ms), (Status::Pending, 0), "released for the retry");
+        assert!(record.nothing_submitted, "and it says that no video can exist");
+    }
+
+    fn lockout(seconds: u64) -> ProviderError {
+        ProviderError::Http { status: 429, message: "code 971".into(), retry_after: Some(Duration::from_secs(seconds)) }
+    }
+
+    /// The direct mode's timeout (360 s) holds a 300 s lock-out: waited out in the invocation, passed
+    /// on to every process through the budget, and the copy is repeated without a look-up (a 429 made
+    /// nothing), so it still costs one video and no extra call beyond the refused one.
+    #[tokio::test(start_paused = true)]
+    async fn a_lockout_that_fits_the_deadline_is_waited_out_and_shared() {
+        let i = paced();
+        i.provider.inner().script("copy", [Scripted::Fail(lockout(300))]);
+        let long = Deadline::from_epoch_ms((T0 + 360_000) as u64);
+        let reply = i.handle(&created("videos/a.mp4", "e1", SEQ), long).await.unwrap();
+        assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+        assert_eq!(*i.provider.inner().calls.lock().unwrap(), ["copy", "copy"]);
+        assert_eq!(*i.provider.budget().holds.lock().unwrap(), [Duration::from_secs(300)]);
+        assert_eq!(i.provider.inner().videos().len(), 1);
+    }
+
+    /// A lock-out longer than what is left (the SQS mode's 60 s): handed back with the lock-out as its
+    /// delay, the claim released as "nothing submitted", so the next delivery copies at once, without
+    /// a look-up: one refused call and one copy in all.
+    #[tokio::test(start_paused = true)]
+    async fn a_lockout_past_the_deadline_hands_the_event_back_and_the_redelivery_needs_no_look_up() {
+        let i = paced();
+        i.provider.inner().script("copy", [Scripted::Fail(lockout(300))]);
+        let e = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap_err();
+        let IngestError::Deferred { retry_in, .. } = &e else { panic!("{e:?}") };
+        assert!(*retry_in >= Duration::from_secs(300), "{retry_in:?}");
+        let record = i.store.record(&source("videos/a.mp4")).unwrap();
+        assert_eq!(record.status, Status::Pending, "never failed: {record:?}");
+        assert!(record.nothing_submitted);
+
+        let reply = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap();
+        assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+        assert_eq!(*i.provider.inner().calls.lock().unwrap(), ["copy", "copy"], "no look-up");
+        assert!(!i.store.record(&source("videos/a.mp4")).unwrap().nothing_submitted, "cleared by the claim");
+    }
+
+    /// Once a copy may have been made (a 503), a later hand-back does not say "nothing submitted":
+    /// the next delivery looks up first.
+    #[tokio::test(start_paused = true)]
+    async fn a_hand_back_after_a_copy_that_may_have_worked_keeps_the_look_up() {
+        let i = paced();
+        i.provider.inner().script("copy", [Scripted::DoThenFail(http(503))]);
+        i.provider.inner().script("find", [Scripted::Fail(lockout(300))]);
+        let e = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap_err();
+        assert_eq!(e.error_type(), "Retryable.Deferred", "{e}");
+        assert!(!i.store.record(&source("videos/a.mp4")).unwrap().nothing_submitted);
+        let reply = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap();
+        assert_eq!(reply["records"][0]["outcome"], "adopted", "{reply}");
+        assert_eq!(*i.provider.inner().calls.lock().unwrap(), ["copy", "find", "find"]);
+        assert_eq!(i.provider.inner().videos().len(), 1, "no second video");
+    }
+
+    /// Stream's limit on videos in flight (429, no retry-after): retried past the attempt cap while
+    /// the deadline allows, never recorded failed, no look-up.
+    #[tokio::test(start_paused = true)]
+    async fn the_in_flight_limit_is_waited_out_beyond_the_attempt_cap() {
+        let i = paced();
+        i.provider.inner().script("copy", std::iter::repeat_n(Scripted::Fail(http(429)), 8));
+        let reply = i.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap();
+        assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+        let calls = i.provider.inner().calls.lock().unwrap().clone();
+        assert_eq!(calls, vec!["copy"; 9]);
+        assert!(i.provider.budget().holds.lock().unwrap().is_empty(), "no lock-out behind it");
+
+        // Past the deadline it is handed back, still not failed.
+        let j = paced();
+        j.provider.inner().script("copy", std::iter::repeat_n(Scripted::Fail(http(429)), 1000));
+        let e = j.handle(&created("videos/a.mp4", "e1", SEQ), deadline()).await.unwrap_err();
+        assert_eq!(e.error_type(), "Retryable.Deferred", "{e}");
+        assert_eq!(j.store.record(&source("videos/a.mp4")).unwrap().status, Status::Pending);
+    }
+
+    /// SQS: the message handed back gets a visibility delay (its receipt handle, at least the
+    /// lock-out); the others of the batch are done and not reported.
+    #[tokio::test(start_paused = true)]
+    async fn an_sqs_message_handed_back_gets_a_visibility_delay_and_the_rest_of_the_batch_is_done() {
+        let i = paced();
+        i.provider.inner().script("copy", [Scripted::Fail(lockout(120))]);
+        let arn = "arn:aws:sqs:us-east-1:123456789012:ingest";
+        let message = |id: &str, key: &str| {
+            json!({"messageId": id, "receiptHandle": format!("rh-{id}"), "eventSourceARN": arn,
+                   "eventSource": "aws:sqs", "body": created(key, "e1", SEQ).to_string()})
+        };
+        let event = json!({"Records": [message("m-held", "videos/held.mp4"), message("m-ok", "videos/ok.mp4")]});
+        let handled = i.handle_invocation(&event, deadline()).await.unwrap();
+        let failed: Vec<&str> = handled.response["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        assert_eq!(failed, ["m-held"]);
+        assert_eq!(handled.response["records"][0]["outcome"], "deferred");
+        assert_eq!(handled.delays.len(), 1, "{:?}", handled.delays);
+        let d = &handled.delays[0];
+        assert_eq!(
+            (d.message_id.as_str(), d.receipt_handle.as_str(), d.queue_arn.as_str()),
+            ("m-held", "rh-m-held", arn)
+        );
+        assert!(d.delay >= Duration::from_secs(120) && d.delay <= Duration::from_secs(132), "{:?}", d.delay);
+        assert_eq!(i.store.record(&source("videos/ok.mp4")).unwrap().status, Status::Submitted);
     }
 }

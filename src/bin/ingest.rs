@@ -2,7 +2,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use vinofy_adapters::build_ingestor;
+use vinofy_adapters::build_ingest_function;
 use vinofy_adapters::config::Config;
 use vinofy_core::ingest::Deadline;
 use vinofy_ingest::lambda::FunctionError;
@@ -10,14 +10,14 @@ use vinofy_ingest::lambda::FunctionError;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     vinofy_ingest::logging::init();
-    let ingestor = match Config::from_env() {
-        Ok(config) => build_ingestor(config).await,
+    let function = match Config::from_env() {
+        Ok(config) => build_ingest_function(config).await,
         Err(e) => Err(e.into()),
     }
     .inspect_err(|e| tracing::error!("cannot start: {e}"))?;
-    let ingestor = &ingestor;
+    let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        ingestor.handle(&event.payload, Deadline::from_epoch_ms(event.context.deadline)).await.map_err(FunctionError)
+        function.handle(&event.payload, Deadline::from_epoch_ms(event.context.deadline)).await.map_err(FunctionError)
     }))
     .await
 }

@@ -45,6 +45,8 @@ pub mod attr {
     pub const STREAM_STATE: &str = "stream_state";
     pub const ERROR: &str = "error";
     pub const LAST_ERROR: &str = "last_error";
+    /// Set by a release that proved no video exists for the version; removed by the next claim.
+    pub const NOTHING_SUBMITTED: &str = "nothing_submitted";
     pub const REPLACED_VIDEO_UID: &str = "replaced_video_uid";
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
@@ -335,7 +337,8 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::CLAIM_EXPIRES_AT, n(claim.expires_at_ms))
             .set(attr::UPDATED_AT, s(&now))
             .remove(attr::ERROR)
-            .remove(attr::LAST_ERROR);
+            .remove(attr::LAST_ERROR)
+            .remove(attr::NOTHING_SUBMITTED);
         let created = u.name(attr::CREATED_AT);
         let updated_value = u.value(attr::UPDATED_AT, s(&now));
         u.set.push(format!("{created} = if_not_exists({created}, {updated_value})"));
@@ -365,12 +368,18 @@ impl VideoStore for DynamoVideoStore {
             Ok(out) => {
                 let previous = out.attributes.filter(|a| !a.is_empty());
                 let Some(previous) = previous else {
-                    return Ok(ClaimOutcome::Claimed { verdict: ClaimVerdict::Claim, current_video_uid: None });
+                    return Ok(ClaimOutcome::Claimed {
+                        verdict: ClaimVerdict::Claim,
+                        current_video_uid: None,
+                        nothing_submitted: false,
+                    });
                 };
                 let stored = stored_version(&previous)?;
                 let verdict =
                     judge_claim(Some(&stored), &claim.version_key, &o.sequencer, claim.now_ms, claim.retry_failed);
-                Ok(ClaimOutcome::Claimed { verdict, current_video_uid: stored.video_uid })
+                let nothing_submitted =
+                    matches!(previous.get(attr::NOTHING_SUBMITTED), Some(AttributeValue::Bool(true)));
+                Ok(ClaimOutcome::Claimed { verdict, current_video_uid: stored.video_uid, nothing_submitted })
             }
             Err(e) if is_conditional_check_failed(&e) => {
                 let returned = match e.as_service_error() {
@@ -447,8 +456,11 @@ impl VideoStore for DynamoVideoStore {
         }
     }
 
-    async fn release(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
+    async fn release(&self, claim: &Claim<'_>, reason: &str, nothing_submitted: bool) -> Result<(), StoreError> {
         let mut u = Update::default();
+        if nothing_submitted {
+            u.set(attr::NOTHING_SUBMITTED, AttributeValue::Bool(true));
+        }
         u.set(attr::CLAIM_EXPIRES_AT, n(0))
             .set(attr::LAST_ERROR, s(reason))
             .set(attr::UPDATED_AT, s(rfc3339(vinofy_core::ingest::now_ms())))

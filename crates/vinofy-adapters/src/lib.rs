@@ -9,6 +9,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod s3;
 pub mod secrets;
+pub mod sqs;
 
 use std::sync::Arc;
 
@@ -17,10 +18,8 @@ use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::tls;
 
 use crate::config::{Config, ConfigError, SecretSource, WebhookConfig};
-use vinofy_core::error::ProviderError;
 use vinofy_core::ingest::Ingestor;
 use vinofy_core::paced::Paced;
-use vinofy_core::ports::CallBudgetGate;
 use vinofy_core::secret::SecretString;
 use vinofy_core::webhook::WebhookHandler;
 
@@ -28,6 +27,7 @@ pub use budget::DynamoCallBudget;
 pub use cloudflare::{CloudflareStream, CloudflareWebhookVerifier};
 pub use dynamodb::DynamoVideoStore;
 pub use s3::S3Presigner;
+pub use sqs::SqsRedelivery;
 
 /// Why the function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,33 @@ const WARM_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub type PacedCloudflare = Paced<CloudflareStream, DynamoCallBudget>;
 
 pub type LiveIngestor = Ingestor<S3Presigner, PacedCloudflare, DynamoVideoStore>;
+
+/// The ingest function: the use case, and what hands SQS messages back with a delay.
+pub struct IngestFunction {
+    pub ingestor: LiveIngestor,
+    redelivery: SqsRedelivery,
+}
+
+impl IngestFunction {
+    /// One invocation: the use case, then the visibility delays of the messages it hands back
+    /// (before answering, so the batch item failures come back only when they are due).
+    pub async fn handle(
+        &self,
+        payload: &serde_json::Value,
+        deadline: vinofy_core::ingest::Deadline,
+    ) -> Result<serde_json::Value, vinofy_core::error::IngestError> {
+        let handled = self.ingestor.handle_invocation(payload, deadline).await?;
+        self.redelivery.apply(&handled.delays).await;
+        Ok(handled.response)
+    }
+}
+
+/// Builds everything the ingest function needs, once.
+pub async fn build_ingest_function(config: Config) -> Result<IngestFunction, StartupError> {
+    let aws = aws_config().await;
+    let redelivery = SqsRedelivery::new(&aws);
+    Ok(IngestFunction { ingestor: build_ingestor_with(config, &aws).await?, redelivery })
+}
 
 /// Loads the AWS configuration the standard way (region, credentials, and endpoint overrides such as
 /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`), with [`aws_http_client`].
@@ -85,9 +112,13 @@ pub async fn resolve_secret(source: &SecretSource, aws: &SdkConfig) -> Result<Se
     }
 }
 
-/// Builds everything the ingest function needs, once.
+/// Builds the ingest use case with its adapters, once (the function's, and the CLI's).
 pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError> {
-    let aws = aws_config().await;
+    build_ingestor_with(config, &aws_config().await).await
+}
+
+async fn build_ingestor_with(config: Config, aws: &SdkConfig) -> Result<LiveIngestor, StartupError> {
+    let aws = aws.clone();
     let token = resolve_secret(&config.cloudflare_token, &aws).await?;
     let stream = CloudflareStream::new(
         &config.cloudflare_api_url,
@@ -100,20 +131,10 @@ pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError
     let budget = DynamoCallBudget::new(store.clone(), config.cloudflare_call_budget);
     if config.warm_up_connections {
         // Open the TLS connections during init (billed at init speed, not on the first event):
-        // the first request after a cold start otherwise pays the handshakes. The Cloudflare warm-up
-        // is an API call: it takes a budget slot, and is skipped when none is free right now (a burst
-        // of cold starts must not spend the budget on warm-ups).
-        let cloudflare = async {
-            match budget.take_call(std::time::Duration::ZERO).await {
-                Err(e @ ProviderError::OverBudget { .. }) => {
-                    tracing::debug!(reason = %e, "skipped the Cloudflare warm-up: no call-budget slot free");
-                    false
-                }
-                // An unreadable budget (the table unreachable) is the table's problem, reported by
-                // its own warm-up; one warm-up call is no burst.
-                _ => stream.warm_up().await,
-            }
-        };
+        // the first request after a cold start otherwise pays the handshakes. Neither costs a
+        // Cloudflare API call (see `CloudflareStream::warm_up`), so a burst of cold starts spends
+        // nothing of the call budget.
+        let cloudflare = stream.warm_up();
         let (a, b) = tokio::join!(store.warm_up(), cloudflare);
         tracing::debug!(dynamodb = a, cloudflare = b, "warmed up connections");
     }

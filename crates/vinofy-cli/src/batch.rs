@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, Stream, StreamExt, future};
 
+use vinofy_core::error::IngestError;
+
 use crate::error::CliError;
 use crate::interrupt::Interrupt;
 use crate::output::Output;
@@ -32,7 +34,8 @@ pub enum Finished<L> {
 
 pub struct Batch {
     interrupt: Interrupt,
-    limiter: RateLimiter,
+    /// The run's own cap (`--rate`), on top of the shared call budget every call takes its slot from.
+    limiter: Option<RateLimiter>,
     concurrency: usize,
     started: Instant,
 }
@@ -46,11 +49,12 @@ pub struct Ended {
 }
 
 impl Batch {
-    /// `concurrency` items at once; at most `rate_per_minute` of them start their calls per minute.
-    pub fn new(concurrency: u16, rate_per_minute: u32) -> Self {
+    /// `concurrency` items at once; at most `rate_per_minute` of them (if given) start their calls
+    /// per minute.
+    pub fn new(concurrency: u16, rate_per_minute: Option<u32>) -> Self {
         Self {
             interrupt: Interrupt::new(),
-            limiter: RateLimiter::per_minute(rate_per_minute),
+            limiter: rate_per_minute.map(RateLimiter::per_minute),
             concurrency: usize::from(concurrency).max(1),
             started: Instant::now(),
         }
@@ -58,7 +62,23 @@ impl Batch {
 
     /// Waits for the next rate-limit slot; `false` if Ctrl-C came first (then do not start).
     pub async fn slot(&self) -> bool {
-        self.interrupt.slot(&self.limiter).await
+        self.interrupt.slot(self.limiter.as_ref()).await
+    }
+
+    /// Runs `attempt` until it is not handed back ([`IngestError::Deferred`]: no provider call fitted
+    /// its deadline, say during a lock-out), waiting the time it names in between. An operator's run
+    /// has no Lambda deadline to fit, so it waits rather than report a failure; Ctrl-C stops the wait
+    /// and the item is reported as it was.
+    pub async fn patiently<T, Fut>(&self, mut attempt: impl FnMut() -> Fut) -> Result<T, IngestError>
+    where
+        Fut: Future<Output = Result<T, IngestError>>,
+    {
+        loop {
+            match attempt().await {
+                Err(IngestError::Deferred { retry_in, .. }) if self.interrupt.pause(retry_in).await => {}
+                other => return other,
+            }
+        }
     }
 
     /// Runs `process` over the work, `concurrency` at a time, handing each finished line to `each`
@@ -118,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_every_item_and_stops_at_a_fatal_failure() {
-        let batch = Batch::new(2, 240);
+        let batch = Batch::new(2, Some(240));
         let out = Output::new(true);
         let work = futures::stream::iter([Work::Item(1), Work::Item(2), Work::Fatal("listing failed".into())]);
         let mut lines = Vec::new();

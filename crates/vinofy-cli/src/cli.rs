@@ -7,7 +7,6 @@ use vinofy_core::domain::record::Status;
 
 /// Cloudflare locks an account out above 1,200 API calls in 5 minutes, i.e. 240 a minute.
 pub const MAX_RATE_PER_MINUTE: u32 = 240;
-pub const DEFAULT_RATE_PER_MINUTE: u32 = 200;
 
 const ENVIRONMENT: &str = "\
 Configuration comes from the same environment variables as the ingest function:
@@ -180,10 +179,11 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
-    /// At most this many ingests started per minute (each new object costs one Cloudflare call;
-    /// Cloudflare allows 1,200 calls per 5 minutes, so at most 240)
-    #[arg(long, value_name = "PER_MINUTE", default_value_t = DEFAULT_RATE_PER_MINUTE, value_parser = parse_rate)]
-    pub rate: u32,
+    /// A cap on this run's own share of the Cloudflare call budget: at most this many ingests
+    /// started per minute (each new object costs one call). Without it, the run takes what the shared
+    /// budget (CLOUDFLARE_CALL_BUDGET) has left beside the ingest function
+    #[arg(long, value_name = "PER_MINUTE", value_parser = parse_rate)]
+    pub rate: Option<u32>,
 
     /// List what would be ingested: no write, no Cloudflare call
     #[arg(long)]
@@ -214,9 +214,10 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
-    /// At most this many records handled per minute (each costs one or two Cloudflare calls; at most 240)
-    #[arg(long, value_name = "PER_MINUTE", default_value_t = DEFAULT_RATE_PER_MINUTE, value_parser = parse_rate)]
-    pub rate: u32,
+    /// A cap on this run's own share of the Cloudflare call budget: at most this many records
+    /// handled per minute (each costs one or two calls). Without it, the shared budget decides
+    #[arg(long, value_name = "PER_MINUTE", value_parser = parse_rate)]
+    pub rate: Option<u32>,
 
     /// Presign with long-term IAM user keys (no session token); URLs then live 15 minutes.
     /// Also VINOFY_ALLOW_LONG_TERM_CREDENTIALS=1
@@ -265,7 +266,7 @@ pub fn parse_rate(value: &str) -> Result<u32, String> {
     if rate > MAX_RATE_PER_MINUTE {
         return Err(format!(
             "{rate} per minute is above {MAX_RATE_PER_MINUTE}: Cloudflare Stream locks the account out above 1,200 API \
-             calls per 5 minutes ({MAX_RATE_PER_MINUTE} a minute), and the ingest function needs its share too"
+             calls per 5 minutes ({MAX_RATE_PER_MINUTE} a minute); a larger cap on this run's share means nothing"
         ));
     }
     Ok(rate)

@@ -68,15 +68,29 @@ impl Interrupt {
         *self.requested.borrow()
     }
 
-    /// Waits for the next rate-limit slot; `false` if Ctrl-C came first (then do not start).
-    pub async fn slot(&self, limiter: &RateLimiter) -> bool {
+    /// Waits for the next rate-limit slot (if there is a limit); `false` if Ctrl-C came first (then
+    /// do not start).
+    pub async fn slot(&self, limiter: Option<&RateLimiter>) -> bool {
+        if self.is_requested() {
+            return false;
+        }
+        let Some(limiter) = limiter else { return true };
+        tokio::select! {
+            biased;
+            () = self.requested() => false,
+            () = limiter.acquire() => true,
+        }
+    }
+
+    /// Waits `wait`; `false` if Ctrl-C came first.
+    pub async fn pause(&self, wait: std::time::Duration) -> bool {
         if self.is_requested() {
             return false;
         }
         tokio::select! {
             biased;
             () = self.requested() => false,
-            () = limiter.acquire() => true,
+            () = tokio::time::sleep(wait) => true,
         }
     }
 }

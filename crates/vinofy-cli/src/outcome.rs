@@ -25,6 +25,8 @@ pub enum Outcome {
     Superseded,
     /// Dry run: would be ingested.
     WouldIngest,
+    /// Handed back (no Cloudflare call fitted, e.g. a lock-out) and not tried again (Ctrl-C).
+    Deferred,
     Failed,
     /// Removal outcomes of the library (not produced by backfill, kept for completeness).
     Ignored,
@@ -45,6 +47,7 @@ impl Outcome {
             Self::Outdated => "outdated",
             Self::Superseded => "superseded",
             Self::WouldIngest => "would_ingest",
+            Self::Deferred => "deferred",
             Self::Failed => "failed",
             Self::Ignored => "ignored",
             Self::Deleted => "deleted",
@@ -70,6 +73,7 @@ impl From<ingest::Outcome> for Outcome {
             ingest::Outcome::Superseded => Self::Superseded,
             ingest::Outcome::Ignored => Self::Ignored,
             ingest::Outcome::Deleted => Self::Deleted,
+            ingest::Outcome::Deferred => Self::Deferred,
             ingest::Outcome::Failed => Self::Failed,
         }
     }

@@ -45,6 +45,22 @@ impl ProviderError {
         }
     }
 
+    /// The provider refused the call before doing anything (no slot in the budget, its rate limit
+    /// or lock-out, Stream's limit on videos in flight: all 429): nothing was created, so the call
+    /// is repeated as it is, with no look-up first, and it is never the video's failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::OverBudget { .. } | Self::Http { status: 429, .. })
+    }
+
+    /// A refusal that says for how long every call is refused: the lock-out of the provider's rate
+    /// limit (a 429 with `retry-after`). Stream's in-flight limit sends none.
+    pub fn lockout(&self) -> Option<Duration> {
+        match self {
+            Self::Http { status: 429, retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Http { retry_after, .. } => *retry_after,
@@ -102,6 +118,11 @@ pub enum IngestError {
     StreamUnavailable { source_uri: String, reason: String },
     #[error("{source_uri}: this object version failed earlier and is recorded as failed: {reason}")]
     PreviouslyFailed { source_uri: String, reason: String },
+    /// No call could be made in the time the invocation has left (the budget's next slot, a
+    /// lock-out, Stream's in-flight limit): nothing was created and the claim is released. The event
+    /// goes back to be tried again in `retry_in` (an SQS message's visibility delay).
+    #[error("{source_uri}: handed back, to be tried again in {} s: {reason}", retry_in.as_secs_f64().ceil())]
+    Deferred { source_uri: String, reason: String, retry_in: Duration },
     #[error("{source_uri}: could not presign the object URL: {reason}")]
     Presign { source_uri: String, reason: String },
     #[error("{0}")]
@@ -111,7 +132,7 @@ pub enum IngestError {
 impl IngestError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::StreamUnavailable { .. } | Self::Presign { .. } => true,
+            Self::StreamUnavailable { .. } | Self::Deferred { .. } | Self::Presign { .. } => true,
             Self::Store(e) => e.is_retryable(),
             Self::InvalidEvent(_) | Self::CopyRejected { .. } | Self::PreviouslyFailed { .. } => false,
         }
@@ -123,6 +144,7 @@ impl IngestError {
             Self::InvalidEvent(_) => "InvalidEvent",
             Self::CopyRejected { .. } => "CopyRejected",
             Self::StreamUnavailable { .. } => "StreamUnavailable",
+            Self::Deferred { .. } => "Deferred",
             Self::PreviouslyFailed { .. } => "PreviouslyFailed",
             Self::Presign { .. } => "Presign",
             Self::Store(_) => "VideoStore",
@@ -154,6 +176,23 @@ mod tests {
         }
         assert!(ProviderError::Transport("reset".into()).is_retryable());
         assert!(ProviderError::InvalidResponse("no uid".into()).is_retryable());
+    }
+
+    #[test]
+    fn refusals_are_429s_and_budget_waits_and_only_a_retry_after_is_a_lockout() {
+        let lockout =
+            ProviderError::Http { status: 429, message: "x".into(), retry_after: Some(Duration::from_secs(300)) };
+        let in_flight = http(429);
+        let over = ProviderError::OverBudget { wait: Duration::from_secs(2) };
+        for e in [&lockout, &in_flight, &over] {
+            assert!(e.is_refusal() && e.is_retryable(), "{e}");
+        }
+        assert_eq!(lockout.lockout(), Some(Duration::from_secs(300)));
+        assert_eq!(in_flight.lockout(), None);
+        assert_eq!(over.lockout(), None, "our own budget is not the provider's lock-out");
+        for e in [http(500), http(503), ProviderError::Transport("reset".into()), http(400)] {
+            assert!(!e.is_refusal(), "{e} may have done something");
+        }
     }
 
     #[test]

@@ -136,6 +136,8 @@ pub enum Outcome {
     Ignored,
     /// The source was deleted: its Stream video deleted, the record marked `deleted`.
     Deleted,
+    /// No provider call fitted before the deadline: handed back to be tried again (nothing done).
+    Deferred,
     Failed,
 }
 
@@ -146,6 +148,48 @@ pub struct SqsBatchResponse {
     #[serde(flatten)]
     pub batch: aws_lambda_events::sqs::SqsBatchResponse,
     pub records: Vec<RecordReport>,
+}
+
+/// What an invocation produced: the response, and the SQS messages to hand back with a delay.
+#[derive(Debug)]
+pub struct Handled {
+    pub response: Value,
+    pub delays: Vec<RedeliveryDelay>,
+}
+
+impl Handled {
+    fn response(response: Value) -> Self {
+        Self { response, delays: Vec::new() }
+    }
+}
+
+/// An SQS message handed back (a batch item failure) that should become visible again only once a
+/// provider call may go: `ChangeMessageVisibility(receipt_handle, delay)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeliveryDelay {
+    pub message_id: String,
+    pub queue_arn: String,
+    pub receipt_handle: String,
+    pub delay: Duration,
+}
+
+/// SQS's longest visibility timeout.
+pub const MAX_VISIBILITY_DELAY: Duration = Duration::from_secs(12 * 3600);
+
+/// The visibility delay of a message handed back for `retry_in`: whole seconds, rounded up, plus up
+/// to 10% (at most 30 s) of jitter so the messages of one lock-out do not all come back at once;
+/// `unit` is a random number in [0, 1).
+pub fn redelivery_delay(retry_in: Duration, unit: f64) -> Duration {
+    let jitter = retry_in.mul_f64(0.1).min(Duration::from_secs(30)).mul_f64(unit.clamp(0.0, 1.0));
+    let seconds = (retry_in + jitter).as_secs_f64().ceil().max(1.0) as u64;
+    Duration::from_secs(seconds).min(MAX_VISIBILITY_DELAY)
+}
+
+struct EventsHandled {
+    reports: Vec<RecordReport>,
+    failure: Option<IngestError>,
+    /// The longest `retry_in` of the records handed back.
+    retry_in: Option<Duration>,
 }
 
 fn batch_item_failure(message_id: String) -> aws_lambda_events::sqs::BatchItemFailure {
@@ -182,23 +226,31 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
     /// SQS, the messages to redeliver); `Err` fails the invocation so Lambda retries it (or sends
     /// it to the failure destination once retries run out).
     pub async fn handle(&self, payload: &Value, deadline: Deadline) -> Result<Value, IngestError> {
+        self.handle_invocation(payload, deadline).await.map(|handled| handled.response)
+    }
+
+    /// As [`Self::handle`], with the visibility delays of the SQS messages handed back, which the
+    /// edge applies before it answers (the response alone would redeliver them after the queue's
+    /// whole visibility timeout).
+    pub async fn handle_invocation(&self, payload: &Value, deadline: Deadline) -> Result<Handled, IngestError> {
         let rules = EventRules { upload_bucket: &self.config.upload_bucket };
         let invocation =
             parse_invocation(payload, &rules).inspect_err(|e| error!(error = %e, "rejected a malformed event"))?;
         match invocation {
             Invocation::S3Test => {
                 info!("acknowledged s3:TestEvent");
-                Ok(serde_json::json!({ "records": [] }))
+                Ok(Handled::response(serde_json::json!({ "records": [] })))
             }
             Invocation::S3(events) => {
-                let (records, first_error) = self.handle_events(&events, deadline).await;
-                match first_error {
+                let handled = self.handle_events(&events, deadline).await;
+                match handled.failure {
                     Some(e) => Err(e),
-                    None => Ok(serde_json::json!({ "records": records })),
+                    None => Ok(Handled::response(serde_json::json!({ "records": handled.reports }))),
                 }
             }
             Invocation::Sqs(messages) => {
                 let mut response = SqsBatchResponse { batch: Default::default(), records: Vec::new() };
+                let mut delays = Vec::new();
                 for message in messages {
                     let failed = match message.body {
                         Err(e) => {
@@ -210,29 +262,36 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                             false
                         }
                         Ok(Notification::Records(events)) => {
-                            let (records, first_error) = self.handle_events(&events, deadline).await;
-                            response.records.extend(records);
-                            first_error.is_some()
+                            let handled = self.handle_events(&events, deadline).await;
+                            response.records.extend(handled.reports);
+                            if let (Some(retry_in), Some(receipt_handle), Some(queue_arn)) =
+                                (handled.retry_in, message.receipt_handle, message.queue_arn)
+                            {
+                                let delay = redelivery_delay(retry_in, fastrand::f64());
+                                info!(message_id = %message.message_id, delay_s = delay.as_secs(), "handing the message back with a visibility delay");
+                                delays.push(RedeliveryDelay {
+                                    message_id: message.message_id.clone(),
+                                    queue_arn,
+                                    receipt_handle,
+                                    delay,
+                                });
+                            }
+                            handled.failure.is_some()
                         }
                     };
                     if failed {
                         response.batch.batch_item_failures.push(batch_item_failure(message.message_id));
                     }
                 }
-                Ok(serde_json::to_value(response).expect("plain structs serialise"))
+                Ok(Handled { response: serde_json::to_value(response).expect("plain structs serialise"), delays })
             }
         }
     }
 
-    /// Handles every record, each on its own; returns the reports and the error to fail with (the
-    /// first retryable one if any, so Lambda retries; else the first one).
-    async fn handle_events(
-        &self,
-        events: &[ObjectEvent],
-        deadline: Deadline,
-    ) -> (Vec<RecordReport>, Option<IngestError>) {
-        let mut reports = Vec::with_capacity(events.len());
-        let mut failure: Option<IngestError> = None;
+    /// Handles every record, each on its own: the reports, the error to fail with (the first
+    /// retryable one if any, so Lambda retries; else the first one), and the longest hand-back.
+    async fn handle_events(&self, events: &[ObjectEvent], deadline: Deadline) -> EventsHandled {
+        let mut handled = EventsHandled { reports: Vec::with_capacity(events.len()), failure: None, retry_in: None };
         for event in events {
             let (bucket, key) = event.bucket_and_key();
             let span = info_span!("object", bucket = %bucket, key = %key, video_uid = field::Empty);
@@ -244,25 +303,32 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 }
             };
             match report {
-                Ok(r) => reports.push(r),
+                Ok(r) => handled.reports.push(r),
                 Err(e) => {
-                    reports.push(RecordReport {
+                    handled.reports.push(RecordReport {
                         source: source_uri(bucket, key),
-                        outcome: Outcome::Failed,
+                        outcome: if matches!(e, IngestError::Deferred { .. }) {
+                            Outcome::Deferred
+                        } else {
+                            Outcome::Failed
+                        },
                         video_uid: None,
                         detail: Some(e.to_string()),
                     });
-                    let replace = match &failure {
+                    if let IngestError::Deferred { retry_in, .. } = &e {
+                        handled.retry_in = handled.retry_in.max(Some(*retry_in));
+                    }
+                    let replace = match &handled.failure {
                         None => true,
                         Some(current) => e.is_retryable() && !current.is_retryable(),
                     };
                     if replace {
-                        failure = Some(e);
+                        handled.failure = Some(e);
                     }
                 }
             }
         }
-        (reports, failure)
+        handled
     }
 
     /// Ingests one object version (claim → copy → complete), exactly as for a notification; the
@@ -305,8 +371,10 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             now_ms: self.clock.now_ms(),
             retry_failed,
         };
-        let (verdict, current_video_uid) = match self.store.claim(&claim).await? {
-            ClaimOutcome::Claimed { verdict, current_video_uid } => (verdict, current_video_uid),
+        let (verdict, current_video_uid, nothing_submitted) = match self.store.claim(&claim).await? {
+            ClaimOutcome::Claimed { verdict, current_video_uid, nothing_submitted } => {
+                (verdict, current_video_uid, nothing_submitted)
+            }
             ClaimOutcome::Refused(verdict) => {
                 return match verdict {
                     ClaimVerdict::PreviouslyFailed(reason) => {
@@ -332,11 +400,13 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 };
             }
         };
-        // A failed attempt may have got as far as the provider: look up before creating, as for a take-over.
+        // A failed attempt may have got as far as the provider: look up before creating, as for a
+        // take-over; unless it proved, when it let go, that it was only refused.
         let takeover = matches!(verdict, ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed);
-        info!(takeover, retry_failed = verdict == ClaimVerdict::RetryFailed, "claimed object version");
+        let look_up_first = takeover && !(nothing_submitted && verdict == ClaimVerdict::TakeOver);
+        info!(takeover, look_up_first, retry_failed = verdict == ClaimVerdict::RetryFailed, "claimed object version");
 
-        let (video, adopted) = match self.submit(&claim, takeover, deadline).await {
+        let (video, adopted) = match self.submit(&claim, look_up_first, deadline).await {
             Ok(v) => v,
             Err(SubmitError::Rejected(reason)) => {
                 error!(reason = %reason, "the video provider refused the copy; recording the failure");
@@ -344,12 +414,17 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 return Err(IngestError::CopyRejected { source_uri: source, reason });
             }
             Err(SubmitError::Presign(PresignError(reason))) => {
-                self.release(&claim, &reason).await;
+                self.release(&claim, &reason, false).await;
                 return Err(IngestError::Presign { source_uri: source, reason });
+            }
+            Err(SubmitError::Deferred { reason, retry_in, nothing_submitted }) => {
+                warn!(reason = %reason, retry_in_ms = retry_in.as_millis() as u64, "no provider call fits before the deadline; handing the event back");
+                self.release(&claim, &reason, nothing_submitted).await;
+                return Err(IngestError::Deferred { source_uri: source, reason, retry_in });
             }
             Err(SubmitError::Unavailable(reason)) => {
                 error!(reason = %reason, "the video provider is unavailable; releasing the claim for a retry");
-                self.release(&claim, &reason).await;
+                self.release(&claim, &reason, false).await;
                 return Err(IngestError::StreamUnavailable { source_uri: source, reason });
             }
         };
@@ -417,9 +492,13 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 .map_err(|e| IngestError::StreamUnavailable { source_uri: source.to_owned(), reason: e.to_string() })?;
             // Delete first, then mark: if marking fails, the retry finds the record unchanged and
             // deletes again (a 404 counts as deleted).
-            self.provider.delete(uid, timeout).await.map_err(|e| IngestError::StreamUnavailable {
-                source_uri: source.to_owned(),
-                reason: format!("deleting video {uid}: {e}"),
+            self.provider.delete(uid, timeout).await.map_err(|e| {
+                let reason = format!("deleting video {uid}: {e}");
+                match e.retry_after().filter(|_| e.is_refusal()) {
+                    // Nothing was deleted: hand the event back for when a call may go.
+                    Some(retry_in) => IngestError::Deferred { source_uri: source.to_owned(), reason, retry_in },
+                    None => IngestError::StreamUnavailable { source_uri: source.to_owned(), reason },
+                }
             })?;
         }
         if self.store.mark_deleted(source, sequencer).await? {
@@ -444,9 +523,12 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         let redact = |e: &ProviderError| redact(&e.to_string(), &url);
         let request = CreateVideoRequest { url: &url, object: claim.object, version_tag: &claim.version_tag };
         let per_call = self.config.provider_request_timeout;
+        // Attempts that may have reached the provider's processing (capped); refusals are not.
         let mut attempt = 0;
+        let mut refusals = 0;
+        // Whether no video can exist for this version: true until a copy may have been made.
+        let mut proven_none = !look_up_first;
         loop {
-            attempt += 1;
             let result = async {
                 if look_up_first {
                     let timeout = self.timeout(per_call, deadline)?;
@@ -454,6 +536,9 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                         info!(video_uid = %video.uid, "found the video an earlier attempt created; adopting it");
                         return Ok((video, true));
                     }
+                    // Nothing there; and only this claim's holder copies from now on.
+                    proven_none = true;
+                    look_up_first = false;
                 }
                 let timeout = self.timeout(per_call, deadline)?;
                 self.provider.create_from_url(&request, timeout).await.map(|v| (v, false))
@@ -464,14 +549,28 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 Err(e) if !e.is_retryable() => return Err(SubmitError::Rejected(redact(&e))),
                 Err(e) => e,
             };
-            // The failed call may still have created the video: never copy again without looking.
-            look_up_first = true;
-            let wait = self.retry.backoff(attempt, error.retry_after(), fastrand::f64());
-            // A retry needs a look-up and a copy.
-            if !self.retry.fits(attempt, wait, per_call * 2, self.remaining(deadline)) {
-                return Err(SubmitError::Unavailable(format!("{} (after {attempt} attempts)", redact(&error))));
+            let wait = if error.is_refusal() {
+                // Refused before anything was done (budget, lock-out, videos in flight): wait for
+                // the slot or the quoted time, and call again as before; this costs no attempt.
+                refusals += 1;
+                self.retry.backoff(refusals, error.retry_after(), fastrand::f64())
+            } else {
+                // The failed call may still have created the video: never copy again without looking.
+                attempt += 1;
+                look_up_first = true;
+                proven_none = false;
+                self.retry.backoff(attempt, error.retry_after(), fastrand::f64())
+            };
+            let next_calls = if look_up_first { per_call * 2 } else { per_call };
+            if !self.retry.fits(attempt, wait, next_calls, self.remaining(deadline)) {
+                let reason = format!("{} (after {} attempts)", redact(&error), attempt + refusals);
+                return Err(if error.is_refusal() {
+                    SubmitError::Deferred { reason, retry_in: wait, nothing_submitted: proven_none }
+                } else {
+                    SubmitError::Unavailable(reason)
+                });
             }
-            warn!(attempt, wait_ms = wait.as_millis() as u64, error = %redact(&error), "video provider call failed; retrying");
+            warn!(attempt, refusals, wait_ms = wait.as_millis() as u64, error = %redact(&error), "video provider call failed; retrying");
             tokio::time::sleep(wait).await;
         }
     }
@@ -482,8 +581,8 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             .ok_or_else(|| ProviderError::Transport("no time left before the invocation deadline".into()))
     }
 
-    async fn release(&self, claim: &Claim<'_>, reason: &str) {
-        if let Err(e) = self.store.release(claim, reason).await {
+    async fn release(&self, claim: &Claim<'_>, reason: &str, nothing_submitted: bool) {
+        if let Err(e) = self.store.release(claim, reason, nothing_submitted).await {
             // The claim then expires at the deadline instead; the retry waits for that.
             warn!(error = %e, "could not release the claim");
         }
@@ -523,6 +622,13 @@ pub async fn earlier_video<S: VideoProvider>(
 enum SubmitError {
     Rejected(String),
     Unavailable(String),
+    /// Only refusals, and no time left to wait for the next try. `nothing_submitted`: this attempt
+    /// proved no video exists for the version (a fresh claim or an empty look-up, then refusals).
+    Deferred {
+        reason: String,
+        retry_in: Duration,
+        nothing_submitted: bool,
+    },
     Presign(PresignError),
 }
 
@@ -544,6 +650,17 @@ mod tests {
         assert!(!out.contains("X-Amz-Signature"), "{out}");
         assert!(!out.contains("abc&"), "{out}");
         assert!(out.starts_with("bad url <redacted>"), "{out}");
+    }
+
+    #[test]
+    fn redelivery_delays_round_up_add_bounded_jitter_and_stay_within_sqs_limits() {
+        let s = Duration::from_secs;
+        assert_eq!(redelivery_delay(Duration::from_millis(1), 0.0), s(1), "at least a second");
+        assert_eq!(redelivery_delay(Duration::from_millis(2_100), 0.0), s(3));
+        assert_eq!(redelivery_delay(s(300), 0.0), s(300));
+        assert_eq!(redelivery_delay(s(300), 0.999), s(330), "10% jitter");
+        assert_eq!(redelivery_delay(s(3_000), 0.999), s(3_030), "at most 30 s of jitter");
+        assert_eq!(redelivery_delay(s(100_000), 0.5), MAX_VISIBILITY_DELAY);
     }
 
     #[test]

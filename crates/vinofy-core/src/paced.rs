@@ -35,6 +35,20 @@ impl<P, B: CallBudgetGate> Paced<P, B> {
         let waited = self.budget.take_call(timeout).await?;
         Ok(timeout.saturating_sub(waited).max(MIN_CALL_TIME))
     }
+
+    /// Passes a lock-out on to every process through the budget, then returns the result.
+    async fn watch<T>(&self, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
+        if let Err(e) = &result
+            && let Some(retry_after) = e.lockout()
+        {
+            tracing::warn!(
+                retry_after_s = retry_after.as_secs(),
+                "the provider locked the account out; every caller holds its calls"
+            );
+            self.budget.hold_for(retry_after).await;
+        }
+        result
+    }
 }
 
 impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
@@ -44,21 +58,21 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
         timeout: Duration,
     ) -> Result<ProviderVideo, ProviderError> {
         let timeout = self.slot(timeout).await?;
-        self.provider.create_from_url(request, timeout).await
+        self.watch(self.provider.create_from_url(request, timeout).await).await
     }
 
     async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
         let timeout = self.slot(timeout).await?;
-        self.provider.videos_with_tag(version_tag, timeout).await
+        self.watch(self.provider.videos_with_tag(version_tag, timeout).await).await
     }
 
     async fn get(&self, uid: &VideoUid, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
         let timeout = self.slot(timeout).await?;
-        self.provider.get(uid, timeout).await
+        self.watch(self.provider.get(uid, timeout).await).await
     }
 
     async fn delete(&self, uid: &VideoUid, timeout: Duration) -> Result<(), ProviderError> {
         let timeout = self.slot(timeout).await?;
-        self.provider.delete(uid, timeout).await
+        self.watch(self.provider.delete(uid, timeout).await).await
     }
 }

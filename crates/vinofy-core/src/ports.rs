@@ -111,6 +111,11 @@ pub trait CallBudgetGate: Send + Sync {
     /// Takes one call, waiting for its slot at most `max_wait`; returns how long it waited, or
     /// [`ProviderError::OverBudget`] with the wait a slot would need.
     fn take_call(&self, max_wait: Duration) -> impl Future<Output = Result<Duration, ProviderError>> + Send;
+
+    /// The provider refused a call with `retry_after` (its rate limit's lock-out, which anyone on the
+    /// same account may trip): every process holds its calls that long, instead of each finding out
+    /// with a refused call of its own. Best effort: a hold that cannot be stored is only logged.
+    fn hold_for(&self, retry_after: Duration) -> impl Future<Output = ()> + Send;
 }
 
 /// One invocation's claim on one object version.
@@ -135,7 +140,9 @@ pub struct Claim<'a> {
 pub enum ClaimOutcome {
     /// We hold the claim. `verdict` is `Claim` or `TakeOver`; `current_video_uid` is the video the
     /// record pointed at before (a replaced version's, or one adopted by a crashed attempt).
-    Claimed { verdict: ClaimVerdict, current_video_uid: Option<VideoUid> },
+    /// `nothing_submitted`: the previous holder released this version's claim having proved that
+    /// no video exists for it (it was only refused), so a take-over need not look it up.
+    Claimed { verdict: ClaimVerdict, current_video_uid: Option<VideoUid>, nothing_submitted: bool },
     /// Someone else's state wins; nothing was written.
     Refused(ClaimVerdict),
 }
@@ -155,7 +162,14 @@ pub trait VideoStore: Send + Sync {
     /// Marks the version failed for good, with a readable reason.
     fn fail(&self, claim: &Claim<'_>, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Gives the claim up after a retryable failure, so the retry need not wait for it to expire.
-    fn release(&self, claim: &Claim<'_>, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `nothing_submitted`: this attempt proved no video exists for the version (the next claim's
+    /// [`ClaimOutcome::Claimed::nothing_submitted`]).
+    fn release(
+        &self,
+        claim: &Claim<'_>,
+        reason: &str,
+        nothing_submitted: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Forgets a replaced video once it is deleted from Stream.
     fn clear_replaced(
         &self,

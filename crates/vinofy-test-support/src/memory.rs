@@ -224,6 +224,7 @@ pub struct MemoryRecord {
     pub replaced_video_uid: Option<VideoUid>,
     pub stream_modified: Option<String>,
     pub duration: Option<f64>,
+    pub nothing_submitted: bool,
 }
 
 impl MemoryRecord {
@@ -248,6 +249,7 @@ impl MemoryRecord {
             replaced_video_uid: None,
             stream_modified: None,
             duration: None,
+            nothing_submitted: false,
         }
     }
 
@@ -332,6 +334,7 @@ impl MemoryStore {
             claim_expires_at_ms: claim.expires_at_ms,
             error: None,
             last_error: None,
+            nothing_submitted: false,
             ..previous.unwrap_or_else(|| MemoryRecord::of(o, Status::Pending))
         };
         records.insert(claim.source.to_owned(), record);
@@ -348,8 +351,9 @@ impl VideoStore for MemoryStore {
         match verdict {
             ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => {
                 let current_video_uid = stored.and_then(|s| s.video_uid);
+                let nothing_submitted = records.get(claim.source).is_some_and(|r| r.nothing_submitted);
                 Self::write_claim(&mut records, claim);
-                Ok(ClaimOutcome::Claimed { verdict, current_video_uid })
+                Ok(ClaimOutcome::Claimed { verdict, current_video_uid, nothing_submitted })
             }
             refusal => Ok(ClaimOutcome::Refused(refusal)),
         }
@@ -407,13 +411,14 @@ impl VideoStore for MemoryStore {
         Ok(())
     }
 
-    async fn release(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
+    async fn release(&self, claim: &Claim<'_>, reason: &str, nothing_submitted: bool) -> Result<(), StoreError> {
         self.check("release")?;
         if let Some(r) = lock(&self.records).get_mut(claim.source)
             && r.claim_token.as_ref() == Some(&claim.token)
         {
             r.claim_expires_at_ms = 0;
             r.last_error = Some(reason.to_owned());
+            r.nothing_submitted = nothing_submitted;
             r.claim_token = None;
         }
         Ok(())
@@ -514,6 +519,8 @@ impl VideoStateStore for MemoryStore {
 pub struct MemoryBudget {
     refusals: Mutex<VecDeque<Duration>>,
     pub taken: AtomicUsize,
+    /// Every hold passed on (a lock-out's `retry-after`), in order.
+    pub holds: Mutex<Vec<Duration>>,
 }
 
 impl MemoryBudget {
@@ -532,5 +539,9 @@ impl vinofy_core::ports::CallBudgetGate for MemoryBudget {
                 Ok(waited.unwrap_or_default())
             }
         }
+    }
+
+    async fn hold_for(&self, retry_after: Duration) {
+        lock(&self.holds).push(retry_after);
     }
 }

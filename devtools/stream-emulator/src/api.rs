@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use axum::body::Body as RequestBody;
 use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::app::{RequestRecord, SharedApp};
 use crate::envelope::{ApiError, Body, Reply, codes, failure_envelope, success_envelope};
 use crate::faults::Action;
-use crate::ratelimit::retry_after_seconds;
+use crate::ratelimit::{Arrival, retry_after_seconds};
 use crate::server::ConnectionHandle;
 use crate::{videos, webhook};
 
@@ -113,10 +113,11 @@ fn authenticate(app: &SharedApp, headers: &HeaderMap) -> Result<(), ApiError> {
 fn gate(
     app: &SharedApp,
     headers: &HeaderMap,
+    arrival: Arrival<'_>,
     resolved: Result<(&str, Endpoint), ApiError>,
 ) -> Result<Endpoint, ApiError> {
     authenticate(app, headers)?;
-    app.limiter().check(Instant::now()).map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
+    app.limiter().admit(arrival).map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
     let (account, endpoint) = resolved?;
     if account != app.account_id {
         return Err(ApiError::authentication());
@@ -126,14 +127,18 @@ fn gate(
 
 /// Entry point for every `/client/v4/...` request.
 pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response {
+    let now = Instant::now();
+    let at_ms = chrono::Utc::now().timestamp_millis();
     let (parts, body) = request.into_parts();
+    let user_agent = parts.headers.get(USER_AGENT).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     let resolved = resolve(parts.method.as_str(), parts.uri.path());
     let route = resolved.as_ref().map_or("unknown", |(_, endpoint)| endpoint.route().name());
     let log = |status: Option<StatusCode>, fault: Option<&Action>| {
-        log_request(&app, &parts, route, status, fault);
+        log_request(&app, &parts, route, status, fault, at_ms, user_agent.clone());
     };
 
-    let endpoint = match gate(&app, &parts.headers, resolved) {
+    let arrival = Arrival { now, at_ms, user_agent: user_agent.as_deref() };
+    let endpoint = match gate(&app, &parts.headers, arrival, resolved) {
         Ok(endpoint) => endpoint,
         Err(error) => {
             let reply = Reply::from(error);
@@ -288,14 +293,17 @@ fn strip_uid(mut reply: Reply) -> Reply {
     reply
 }
 
-/// One stderr line and one request-log entry per API request. Only method, path, route,
-/// status and fault: never headers (token), bodies (presigned URLs) or the query string.
+/// One stderr line and one request-log entry per API request. The stderr line has only method,
+/// path, route, status and fault; the log entry adds the arrival time and `User-Agent`. Never
+/// other headers (token), bodies (presigned URLs) or the query string.
 fn log_request(
     app: &SharedApp,
     parts: &Parts,
     route: &'static str,
     status: Option<StatusCode>,
     fault: Option<&Action>,
+    at_ms: i64,
+    user_agent: Option<String>,
 ) {
     let status_text = status.map_or_else(|| "no response".to_owned(), |s| s.as_u16().to_string());
     let fault_text = fault.map_or_else(String::new, |f| format!(" [fault: {}]", f.name()));
@@ -305,6 +313,8 @@ fn log_request(
         route,
         status: status.map(|s| s.as_u16()),
         fault: fault.map(Action::name),
+        at_ms,
+        user_agent,
     });
 }
 

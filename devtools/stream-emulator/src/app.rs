@@ -36,8 +36,8 @@ pub struct Webhook {
     pub modified: Timestamp,
 }
 
-/// One API request, for `GET /__emulator/requests`. Deliberately no headers and no bodies:
-/// they carry the API token and presigned URLs.
+/// One API request, for `GET /__emulator/requests`. Deliberately no bodies and no headers but
+/// `User-Agent`: the others carry the API token and presigned URLs.
 #[derive(Clone, Debug, Serialize)]
 pub struct RequestRecord {
     pub method: String,
@@ -45,6 +45,10 @@ pub struct RequestRecord {
     /// `None` when no response was sent (`drop` / `hang_after_processing` faults).
     pub status: Option<u16>,
     pub fault: Option<&'static str>,
+    /// Epoch milliseconds when the request arrived.
+    pub at_ms: i64,
+    /// The `User-Agent` header (lossily decoded), `None` when absent.
+    pub user_agent: Option<String>,
 }
 
 pub struct App {

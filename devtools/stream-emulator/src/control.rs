@@ -19,6 +19,7 @@ pub fn routes() -> Router<SharedApp> {
         .route("/__emulator/faults", post(add_faults).delete(clear_faults).get(list_faults))
         .route("/__emulator/videos", get(videos))
         .route("/__emulator/requests", get(requests))
+        .route("/__emulator/rate-limit", get(rate_limit))
         .route("/__emulator/reset", post(reset))
         .layer(middleware::from_fn(log_line))
 }
@@ -69,6 +70,10 @@ async fn videos(State(app): State<SharedApp>) -> Response {
 
 async fn requests(State(app): State<SharedApp>) -> Response {
     Json(app.requests()).into_response()
+}
+
+async fn rate_limit(State(app): State<SharedApp>) -> Response {
+    Json(app.limiter().report()).into_response()
 }
 
 async fn reset(State(app): State<SharedApp>) -> Response {

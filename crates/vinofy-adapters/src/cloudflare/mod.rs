@@ -104,14 +104,15 @@ impl CloudflareStream {
         Ok(Self { http, options, stream_url, token })
     }
 
-    /// Opens the connection with the cheapest authenticated read (an empty list). One API call per
-    /// cold start, against Cloudflare's 1,200 per 5 minutes. Best effort: returns whether it worked.
+    /// Opens the TLS connection without spending an API call: a request without credentials, which
+    /// Cloudflare refuses (400/401) before any account is known, so it cannot count against the
+    /// user's 1,200 calls per 5 minutes (the limit is per user; the emulator refuses it before its rate
+    /// limiter too). Any HTTP answer means the connection is open. Best effort: whether it worked.
     pub async fn warm_up(&self) -> bool {
-        let url = format!("{}?creator=warm-up&limit=1", self.stream_url);
-        match self.call(Method::GET, &url, None, crate::WARM_UP_TIMEOUT).await {
+        match self.http.head(&self.stream_url).timeout(crate::WARM_UP_TIMEOUT).send().await {
             Ok(_) => true,
             Err(e) => {
-                tracing::warn!(error = %e, "Cloudflare warm-up failed");
+                tracing::warn!(error = %scrub_provider_text(&e.to_string()), "Cloudflare warm-up failed");
                 false
             }
         }

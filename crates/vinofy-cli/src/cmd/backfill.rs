@@ -16,6 +16,7 @@ use vinofy_adapters::{DynamoVideoStore, LiveIngestor};
 use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::object::{ObjectVersion, skip_reason};
 use vinofy_core::domain::record::{ClaimVerdict, Status, VideoRecord, judge_claim};
+use vinofy_core::error::IngestError;
 use vinofy_core::ingest::{Deadline, now_ms};
 use vinofy_core::ports::{ReadRecord, VideoRecords};
 
@@ -393,18 +394,29 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<ObjectLine> {
             Err(e) => return line(Outcome::Failed, None, Some(e)),
         }
     };
-    let deadline = Deadline::after(INGEST_DEADLINE);
-    let ingested = if why == Why::RetryFailed {
-        ingestor.retry_failed(&object, deadline).await
-    } else {
-        ingestor.ingest(&object, deadline).await
-    };
+    let ingested = context
+        .batch
+        .patiently(|| {
+            let deadline = Deadline::after(INGEST_DEADLINE);
+            let object = &object;
+            async move {
+                if why == Why::RetryFailed {
+                    ingestor.retry_failed(object, deadline).await
+                } else {
+                    ingestor.ingest(object, deadline).await
+                }
+            }
+        })
+        .await;
     match ingested {
         Ok(report) => {
             let detail = report.detail.or_else(|| (why != Why::New).then(|| why.describe().to_owned()));
             line(report.outcome.into(), report.video_uid, detail)
         }
-        Err(e) => line(Outcome::Failed, None, Some(without_source(&e.to_string(), &object.source()))),
+        Err(e) => {
+            let outcome = if matches!(e, IngestError::Deferred { .. }) { Outcome::Deferred } else { Outcome::Failed };
+            line(outcome, None, Some(without_source(&e.to_string(), &object.source())))
+        }
     }
 }
 

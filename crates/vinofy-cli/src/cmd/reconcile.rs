@@ -303,7 +303,7 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
                     Err(e) => line(before.clone(), LineOutcome::Failed, None, e.to_string()),
                 };
             }
-            match ingestor.ingest(&object, Deadline::after(INGEST_DEADLINE)).await {
+            match context.batch.patiently(|| ingestor.ingest(&object, Deadline::after(INGEST_DEADLINE))).await {
                 Ok(report) => {
                     let mut detail = crate::outcome::Outcome::from(report.outcome).as_str().to_owned();
                     if let Some(more) = report.detail {

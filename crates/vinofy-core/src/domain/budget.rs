@@ -45,9 +45,18 @@ impl CallBudget {
         (f64::from(self.calls) - self.capacity()) / self.window.as_millis() as f64
     }
 
-    /// Takes one token at `now_ms` from `state` (`None`: a bucket never used, so full). `Ok`: the
-    /// state to store; `Err`: how long until a token is there.
-    pub fn take(&self, state: Option<BucketState>, now_ms: i64) -> Result<BucketState, Duration> {
+    /// Takes one token at `now_ms` from `state` (`None`: a bucket never used, so full), unless the
+    /// provider holds every call until `held_until_ms` (its lock-out, [`hold_until`]). `Ok`: the
+    /// state to store; `Err`: how long until a call may go.
+    pub fn take(
+        &self,
+        state: Option<BucketState>,
+        held_until_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<BucketState, Duration> {
+        if let Some(until) = held_until_ms.filter(|until| *until > now_ms) {
+            return Err(Duration::from_millis((until - now_ms) as u64));
+        }
         let capacity = self.capacity();
         let rate = self.refill_per_ms();
         let tokens = match state {
@@ -65,6 +74,16 @@ impl CallBudget {
         let wait_ms = ((1.0 - tokens) / rate).ceil().max(1.0) as u64;
         Err(Duration::from_millis(wait_ms))
     }
+}
+
+/// The longest lock-out honoured. Cloudflare's is 5 minutes; a `retry-after` beyond this is not
+/// believed (a proxy's error, a typo), so one bad header cannot stop every process for hours.
+pub const MAX_HOLD: Duration = Duration::from_secs(900);
+
+/// When the calls held after a lock-out at `now_ms` with `retry_after` may go again (capped at
+/// [`MAX_HOLD`]).
+pub fn hold_until(now_ms: i64, retry_after: Duration) -> i64 {
+    now_ms.saturating_add(retry_after.min(MAX_HOLD).as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -95,7 +114,7 @@ mod tests {
             let (mut state, mut now, mut granted) = (None, 0i64, Vec::new());
             let horizon = 5 * window_ms;
             while now < horizon {
-                match budget.take(state, now) {
+                match budget.take(state, None, now) {
                     Ok(s) => {
                         state = Some(s);
                         granted.push(now);
@@ -119,11 +138,23 @@ mod tests {
     fn a_bucket_refills_and_a_clock_going_back_adds_nothing() {
         let budget = CallBudget { calls: 20, window: Duration::from_secs(2) };
         let empty = BucketState { tokens: 0.0, at_ms: 1_000 };
-        assert!(budget.take(Some(empty), 1_000).is_err());
-        assert!(budget.take(Some(empty), 500).is_err(), "earlier clock: still empty");
-        let wait = budget.take(Some(empty), 1_000).unwrap_err();
-        assert!(budget.take(Some(empty), 1_000 + wait.as_millis() as i64).is_ok());
-        let full = budget.take(None, 0).unwrap();
+        assert!(budget.take(Some(empty), None, 1_000).is_err());
+        assert!(budget.take(Some(empty), None, 500).is_err(), "earlier clock: still empty");
+        let wait = budget.take(Some(empty), None, 1_000).unwrap_err();
+        assert!(budget.take(Some(empty), None, 1_000 + wait.as_millis() as i64).is_ok());
+        let full = budget.take(None, None, 0).unwrap();
         assert_eq!(full.tokens, budget.capacity() - 1.0);
+    }
+
+    #[test]
+    fn a_hold_stops_every_call_until_it_ends_and_is_capped() {
+        let budget = CallBudget { calls: 20, window: Duration::from_secs(2) };
+        let until = hold_until(1_000, Duration::from_secs(30));
+        assert_eq!(until, 31_000);
+        assert_eq!(budget.take(None, Some(until), 1_000), Err(Duration::from_secs(30)), "a full bucket waits too");
+        assert_eq!(budget.take(None, Some(until), 30_999), Err(Duration::from_millis(1)));
+        assert!(budget.take(None, Some(until), 31_000).is_ok(), "the hold has ended");
+        assert!(budget.take(None, Some(500), 1_000).is_ok(), "a past hold is ignored");
+        assert_eq!(hold_until(0, Duration::from_secs(86_400)), MAX_HOLD.as_millis() as i64);
     }
 }

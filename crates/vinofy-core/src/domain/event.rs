@@ -39,6 +39,10 @@ pub enum Invocation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqsMessage {
     pub message_id: String,
+    /// What the message's visibility is changed with (a hand-back's delay); `None` if absent.
+    pub receipt_handle: Option<String>,
+    /// The queue it came from (`arn:aws:sqs:REGION:ACCOUNT:NAME`); `None` if absent or not one.
+    pub queue_arn: Option<String>,
     pub body: Result<Notification, EventError>,
 }
 
@@ -172,7 +176,30 @@ fn parse_sqs_message(index: usize, record: &Value, rules: &EventRules<'_>) -> Re
             .map_err(|e| invalid(format!("SQS message {message_id}: body is not JSON: {e}")))
             .and_then(|body| parse_notification(&body, rules)),
     };
-    Ok(SqsMessage { message_id, body })
+    // Both only serve a hand-back's delay: a message without them is still processed (and, if
+    // handed back, redelivered after the queue's own visibility timeout).
+    let receipt_handle = record
+        .get("receiptHandle")
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty() && h.len() <= 1024 && h.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned);
+    let queue_arn =
+        record.get("eventSourceARN").and_then(Value::as_str).filter(|arn| is_sqs_arn(arn)).map(str::to_owned);
+    Ok(SqsMessage { message_id, receipt_handle, queue_arn, body })
+}
+
+/// `arn:PARTITION:sqs:REGION:ACCOUNT:NAME`, each part a plain token (a queue name: at most 80
+/// letters, digits, `-`, `_`, with `.fifo` allowed).
+pub fn is_sqs_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let token = |p: &str, max: usize| {
+        !p.is_empty()
+            && p.len() <= max
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    };
+    matches!(parts.as_slice(), ["arn", partition, "sqs", region, account, name]
+        if partition.starts_with("aws") && token(partition, 16) && token(region, 32)
+            && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) && token(name, 80))
 }
 
 /// Decodes an S3 notification body (as S3 sends it to SQS).
