@@ -276,12 +276,12 @@ async fn an_outage_stops_before_the_deadline_and_releases_the_claim() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_short_deadline_fails_fast_without_a_copy() {
+async fn a_short_deadline_hands_the_event_back_before_claiming() {
     let i = ingestor(&[]);
     let e = i.handle(&created("videos/a.mp4", "e1", SEQ), Deadline::from_epoch_ms((T0 + 2_000) as u64)).await;
-    assert_eq!(e.unwrap_err().error_type(), "Retryable.StreamUnavailable");
+    assert_eq!(e.unwrap_err().error_type(), "Retryable.Deferred");
     assert!(i.provider.calls.lock().unwrap().is_empty(), "no time for a call");
-    assert_eq!(i.store.record(&source("videos/a.mp4")).unwrap().claim_expires_at_ms, 0, "claim released");
+    assert!(i.store.record(&source("videos/a.mp4")).is_none(), "not even a claim");
 }
 
 #[tokio::test(start_paused = true)]
@@ -741,10 +741,17 @@ mod call_budget {
 
     type PacedMemory = Ingestor<MemoryPresigner, Paced<MemoryProvider, MemoryBudget>, MemoryStore>;
 
+    const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:ingest";
+
     fn paced() -> PacedMemory {
         let provider = Paced::new(MemoryProvider::default(), MemoryBudget::default());
-        Ingestor::new(MemoryPresigner::default(), provider, MemoryStore::default(), config(&[]))
-            .with_clock(Arc::new(TokioClock::starting_at(T0)))
+        Ingestor::new(
+            MemoryPresigner::default(),
+            provider,
+            MemoryStore::default(),
+            config(&[("INGEST_QUEUE_ARN", QUEUE)]),
+        )
+        .with_clock(Arc::new(TokioClock::starting_at(T0)))
     }
 
     #[tokio::test(start_paused = true)]
@@ -854,7 +861,7 @@ mod call_budget {
     async fn an_sqs_message_handed_back_gets_a_visibility_delay_and_the_rest_of_the_batch_is_done() {
         let i = paced();
         i.provider.inner().script("copy", [Scripted::Fail(lockout(120))]);
-        let arn = "arn:aws:sqs:us-east-1:123456789012:ingest";
+        let arn = QUEUE;
         let message = |id: &str, key: &str| {
             json!({"messageId": id, "receiptHandle": format!("rh-{id}"), "eventSourceARN": arn,
                    "eventSource": "aws:sqs", "body": created(key, "e1", SEQ).to_string()})
@@ -877,5 +884,14 @@ mod call_budget {
         );
         assert!(d.delay >= Duration::from_secs(120) && d.delay <= Duration::from_secs(132), "{:?}", d.delay);
         assert_eq!(i.store.record(&source("videos/ok.mp4")).unwrap().status, Status::Submitted);
+
+        // From another queue than INGEST_QUEUE_ARN: still handed back, but its visibility is not touched.
+        let j = paced();
+        j.provider.inner().script("copy", [Scripted::Fail(lockout(120))]);
+        let mut foreign = message("m-foreign", "videos/held.mp4");
+        foreign["eventSourceARN"] = json!("arn:aws:sqs:us-east-1:123456789012:someone-elses");
+        let handled = j.handle_invocation(&json!({"Records": [foreign]}), deadline()).await.unwrap();
+        assert_eq!(handled.response["batchItemFailures"][0]["itemIdentifier"], "m-foreign");
+        assert!(handled.delays.is_empty(), "{:?}", handled.delays);
     }
 }

@@ -65,6 +65,9 @@ pub struct Config {
     pub replaced_video_policy: ReplacedVideoPolicy,
     /// Open the DynamoDB and Cloudflare connections during init (`WARM_UP_CONNECTIONS`, default true).
     pub warm_up_connections: bool,
+    /// The SQS queue whose messages the function may hand back with a visibility delay
+    /// (`INGEST_QUEUE_ARN`, sqs mode); messages from any other queue keep its visibility timeout.
+    pub ingest_queue_arn: Option<String>,
     /// The most Cloudflare API calls every process of ours makes together (`CLOUDFLARE_CALL_BUDGET`).
     pub cloudflare_call_budget: CallBudget,
 }
@@ -87,6 +90,7 @@ impl Config {
             presign_ttl: self.presign_ttl,
             provider_request_timeout: self.cloudflare_request_timeout,
             replaced_video_policy: self.replaced_video_policy,
+            ingest_queue_arn: self.ingest_queue_arn.clone(),
         }
     }
 
@@ -180,7 +184,15 @@ impl Config {
             ));
         }
 
+        let ingest_queue_arn = get("INGEST_QUEUE_ARN");
+        if let Some(arn) = &ingest_queue_arn
+            && !vinofy_core::domain::event::is_sqs_arn(arn)
+        {
+            return Err(bad("INGEST_QUEUE_ARN", "must be an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)"));
+        }
+
         Ok(Self {
+            ingest_queue_arn,
             cloudflare_call_budget,
             videos_table,
             upload_bucket,
@@ -349,6 +361,7 @@ mod tests {
             (&[("STREAM_THUMBNAIL_TIMESTAMP_PCT", "1.5")], "STREAM_THUMBNAIL_TIMESTAMP_PCT"),
             (&[("REPLACED_VIDEO_POLICY", "archive")], "REPLACED_VIDEO_POLICY"),
             (&[("CLOUDFLARE_CALL_BUDGET", "1000")], "CLOUDFLARE_CALL_BUDGET"),
+            (&[("INGEST_QUEUE_ARN", "https://sqs.us-east-1.amazonaws.com/123456789012/q")], "INGEST_QUEUE_ARN"),
             (&[("CLOUDFLARE_CALL_BUDGET", "0/300")], "CLOUDFLARE_CALL_BUDGET"),
             (&[("CLOUDFLARE_CALL_BUDGET", "1300/300")], "CLOUDFLARE_CALL_BUDGET"),
             (&[("CLOUDFLARE_CALL_BUDGET", "100/1")], "CLOUDFLARE_CALL_BUDGET"),

@@ -18,7 +18,7 @@ use tracing::{Instrument, error, field, info, info_span, warn};
 use crate::domain::event::{EventRules, Invocation, Notification, ObjectEvent, parse_invocation};
 use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::{ObjectVersion, VideoFilter, skip_reason, source_uri};
-use crate::domain::record::{ClaimVerdict, RemovalVerdict, judge_removal};
+use crate::domain::record::{ClaimVerdict, RemovalVerdict, Status, judge_removal};
 use crate::domain::retry::RetryPolicy;
 use crate::error::{IngestError, PresignError, ProviderError};
 use crate::ports::{
@@ -49,6 +49,8 @@ pub struct IngestSettings {
     /// The longest one call to the video provider may take (shortened to fit the deadline).
     pub provider_request_timeout: Duration,
     pub replaced_video_policy: ReplacedVideoPolicy,
+    /// The queue whose messages may be handed back with a visibility delay (sqs mode).
+    pub ingest_queue_arn: Option<String>,
 }
 
 impl IngestSettings {
@@ -173,6 +175,10 @@ pub struct RedeliveryDelay {
     pub delay: Duration,
 }
 
+/// When an event handed back for lack of time in its invocation is tried again (its wait is not
+/// known: nothing refused it).
+const NO_TIME_RETRY: Duration = Duration::from_secs(1);
+
 /// SQS's longest visibility timeout.
 pub const MAX_VISIBILITY_DELAY: Duration = Duration::from_secs(12 * 3600);
 
@@ -264,8 +270,13 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                         Ok(Notification::Records(events)) => {
                             let handled = self.handle_events(&events, deadline).await;
                             response.records.extend(handled.reports);
+                            let ours =
+                                message.queue_arn.filter(|arn| Some(arn) == self.config.ingest_queue_arn.as_ref());
+                            if handled.retry_in.is_some() && ours.is_none() {
+                                warn!(message_id = %message.message_id, "handed back without a delay: not from INGEST_QUEUE_ARN");
+                            }
                             if let (Some(retry_in), Some(receipt_handle), Some(queue_arn)) =
-                                (handled.retry_in, message.receipt_handle, message.queue_arn)
+                                (handled.retry_in, message.receipt_handle, ours)
                             {
                                 let delay = redelivery_delay(retry_in, fastrand::f64());
                                 info!(message_id = %message.message_id, delay_s = delay.as_secs(), "handing the message back with a visibility delay");
@@ -361,6 +372,16 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             return Ok(report(Outcome::Skipped, None, Some(reason.to_string())));
         }
 
+        // Not even one call would fit before the deadline (the end of a long SQS batch): hand the
+        // event back before claiming, which costs nothing.
+        if self.retry.request_timeout(self.config.provider_request_timeout, self.remaining(deadline)).is_none() {
+            info!("no time left in this invocation for a provider call; handing the event back");
+            return Err(IngestError::Deferred {
+                source_uri: source,
+                reason: "no time left in this invocation for a provider call".into(),
+                retry_in: NO_TIME_RETRY,
+            });
+        }
         let claim = Claim {
             object,
             source: &source,
@@ -432,9 +453,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
 
         let replaced = current_video_uid.filter(|uid| *uid != video.uid);
         if !self.store.complete(&claim, &video, replaced.as_ref()).await? {
-            warn!("a newer version took the record while copying; deleting this video again");
-            self.delete_video(&video.uid).await;
-            return Ok(report(Outcome::Superseded, Some(video.uid), None));
+            return self.lost_claim(&claim, video).await.map(|(outcome, uid, detail)| report(outcome, uid, detail));
         }
         info!(state = %video.state, adopted, "recorded the Stream video");
 
@@ -447,6 +466,38 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         }
         let outcome = if adopted { Outcome::Adopted } else { Outcome::Submitted };
         Ok(report(outcome, Some(video.uid), None))
+    }
+
+    /// Our claim was lost while copying: to a newer version of the key (our video is nobody's:
+    /// deleted again), or, past our deadline, to a take-over of this same version, which may have
+    /// adopted our video by its tag. A video the record points at, or may still adopt, is never
+    /// deleted.
+    async fn lost_claim(
+        &self,
+        claim: &Claim<'_>,
+        video: ProviderVideo,
+    ) -> Result<(Outcome, Option<VideoUid>, Option<String>), IngestError> {
+        let stored = self.store.stored(claim.source).await?;
+        match stored.filter(|s| s.version_key == claim.version_key) {
+            Some(s) if s.video_uid.as_ref() == Some(&video.uid) => {
+                info!("the invocation that took this version over recorded our video");
+                Ok((Outcome::Duplicate, Some(video.uid), Some("recorded by the take-over".into())))
+            }
+            Some(s) if s.status == Status::Pending => {
+                warn!("another invocation took this version over and may adopt this video; left for reconcile");
+                Ok((Outcome::InProgress, Some(video.uid), Some("taken over while copying".into())))
+            }
+            Some(_) => {
+                warn!("this version was recorded with another video meanwhile; deleting this one");
+                self.delete_video(&video.uid).await;
+                Ok((Outcome::Superseded, Some(video.uid), Some("a duplicate of the recorded video".into())))
+            }
+            None => {
+                warn!("a newer version took the record while copying; deleting this video again");
+                self.delete_video(&video.uid).await;
+                Ok((Outcome::Superseded, Some(video.uid), None))
+            }
+        }
     }
 
     /// Deletion sync: the source object is gone, so its Stream video goes too, and the record is
@@ -529,6 +580,14 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         // Whether no video can exist for this version: true until a copy may have been made.
         let mut proven_none = !look_up_first;
         loop {
+            // Out of time before a call was made (a look-up took what was left): nothing done.
+            if self.retry.request_timeout(per_call, self.remaining(deadline)).is_none() {
+                return Err(SubmitError::Deferred {
+                    reason: format!("no time left for a provider call (after {} attempts)", attempt + refusals),
+                    retry_in: NO_TIME_RETRY,
+                    nothing_submitted: proven_none,
+                });
+            }
             let result = async {
                 if look_up_first {
                     let timeout = self.timeout(per_call, deadline)?;

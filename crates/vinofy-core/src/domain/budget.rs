@@ -3,7 +3,7 @@
 //! adapter stores it in the videos table); this is its arithmetic, pure and clock-free.
 //!
 //! A bucket of capacity C refilled at r tokens per second lets through at most C + r·W calls in any
-//! window of W seconds. With C = max(1, N/100) and r = (N − C)/W that is exactly N, and in a
+//! window of W seconds. With C = max(2, N/100) and r = (N − C)/W that is exactly N, and in a
 //! sustained burst the calls flow at r, which is 99% of N/W for the default 1000/300.
 
 use std::time::Duration;
@@ -35,9 +35,12 @@ impl CallBudget {
         Ok(Self { calls, window: Duration::from_secs(seconds) })
     }
 
-    /// How many calls may go at once after a quiet spell.
+    /// How many calls may go at once after a quiet spell: 1% of N, and at least 2 (when N allows),
+    /// so that a waiter's lag (its jitter, its read of the bucket) is absorbed rather than lost:
+    /// with room for one token only, 5 instances used 87% of a budget of 100/10 (bench/), with 2
+    /// or more they use 99%.
     pub fn capacity(&self) -> f64 {
-        (f64::from(self.calls) / 100.0).floor().max(1.0)
+        (f64::from(self.calls) / 100.0).floor().max(2.0).min(f64::from(self.calls))
     }
 
     /// Tokens added per millisecond.
@@ -108,7 +111,7 @@ mod tests {
     /// window of W, and in a sustained burst they use at least 95% of it.
     #[test]
     fn never_more_than_n_in_any_window_and_the_budget_used_in_a_burst() {
-        for (calls, seconds) in [(1000, 300), (60, 30), (20, 2), (3, 1), (1, 1)] {
+        for (calls, seconds) in [(1000, 300), (83, 10), (60, 30), (20, 2), (3, 1), (1, 1)] {
             let budget = CallBudget { calls, window: Duration::from_secs(seconds) };
             let window_ms = seconds as i64 * 1000;
             let (mut state, mut now, mut granted) = (None, 0i64, Vec::new());
@@ -128,7 +131,10 @@ mod tests {
             }
             let steady: usize = granted.iter().filter(|t| **t >= window_ms && **t < 4 * window_ms).count();
             let used = steady as f64 / (3.0 * f64::from(calls));
-            if calls >= 20 {
+            // A burst flows at (N − C)/W: 95% or more from N = 40 (C = 2) on.
+            let expected = (f64::from(calls) - budget.capacity()) / f64::from(calls);
+            assert!(used >= expected - 0.01, "{calls}/{seconds}: {used:.3} of the budget used");
+            if calls >= 40 {
                 assert!(used >= 0.95, "{calls}/{seconds}: {used:.3} of the budget used");
             }
         }

@@ -35,6 +35,7 @@ const ENDPOINT_VARS: &[(&str, &str)] = &[
     ("AWS_ENDPOINT_URL_S3", "s3"),
     ("AWS_ENDPOINT_URL_DYNAMODB", "dynamodb"),
     ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager"),
+    ("AWS_ENDPOINT_URL_SQS", "sqs"),
 ];
 
 /// The principal a binary runs as, from its file name (`ingest`, `webhook`, `vinofy`).
@@ -266,9 +267,24 @@ fn json_call(service: &str, headers: &HeaderMap, body: &[u8]) -> (String, Vec<Va
                 resources.push(json!({"kind": "secret", "name": id}));
             }
         }
+        // The queue by its ARN, the form the function is configured with (INGEST_QUEUE_ARN).
+        "sqs" => {
+            if let Some(arn) = body["QueueUrl"].as_str().and_then(queue_arn_of_url) {
+                resources.push(json!({"kind": "queue", "name": arn}));
+            }
+        }
         _ => {}
     }
     (format!("{service}:{operation}"), resources)
+}
+
+/// `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` → `arn:aws:sqs:REGION:ACCOUNT:NAME`.
+fn queue_arn_of_url(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://sqs.")?;
+    let (host, path) = rest.split_once('/')?;
+    let region = host.split('.').next()?;
+    let (account, name) = path.split_once('/')?;
+    Some(format!("arn:aws:sqs:{region}:{account}:{name}"))
 }
 
 /// S3 (REST, path-style as the SDK addresses a custom endpoint): the action from the method, the

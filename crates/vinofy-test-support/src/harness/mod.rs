@@ -4,6 +4,7 @@
 pub mod dynamo_proxy;
 pub mod function_url;
 pub mod iam_recorder;
+pub mod lambda_queues;
 pub mod peers;
 pub mod runtime;
 
@@ -151,6 +152,7 @@ impl World {
             ("AWS_ENDPOINT_URL_S3", peers.s3_endpoint.as_str()),
             ("AWS_ENDPOINT_URL_DYNAMODB", peers.dynamodb_endpoint.as_str()),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", peers.dynamodb_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", peers.dynamodb_endpoint.as_str()),
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
             ("AWS_REGION", REGION),
@@ -358,38 +360,21 @@ pub fn sample_video() -> Vec<u8> {
     std::fs::read(peers::repo_root().join("fixtures/sample.mp4")).expect("fixtures/sample.mp4")
 }
 
-/// The real `ingest` binary, run as Lambda runs it: a process polling the Runtime API.
-pub struct Function {
-    pub runtime: RuntimeApi,
-    child: Child,
-    logs: Arc<Mutex<String>>,
+/// One process of a real binary polling a Runtime API, its output collected.
+pub struct Process {
+    pub child: Child,
+    pub logs: Arc<Mutex<String>>,
     /// Output pipes that reached end-of-file.
     closed_pipes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl Function {
-    pub async fn start(world: &World, overrides: &[(&str, &str)]) -> Self {
-        let mut env: HashMap<String, String> = world.env().into_iter().collect();
-        for (k, v) in overrides {
-            env.insert(k.to_string(), v.to_string());
-        }
-        Self::start_with_env(env).await
-    }
-
-    pub async fn start_with_env(env: HashMap<String, String>) -> Self {
-        // Cargo names the binary only for the package that owns it (not for crates/vinofy-cli).
-        let binary =
-            option_env!("CARGO_BIN_EXE_ingest").map(PathBuf::from).unwrap_or_else(|| peers::target_bin("ingest"));
-        Self::start_binary(binary.to_str().unwrap(), env).await
-    }
-
-    pub async fn start_binary(binary: &str, env: HashMap<String, String>) -> Self {
+impl Process {
+    pub fn spawn(binary: &str, env: HashMap<String, String>, runtime: &RuntimeApi) -> Self {
         // Its AWS calls go through the recording proxies of the IAM conformance check.
         let env = match iam_recorder::principal_of(binary) {
             Some(principal) => iam_recorder::recorded_map(principal, env),
             None => env,
         };
-        let runtime = RuntimeApi::start().await;
         let mut cmd = Command::new(binary);
         cmd.env_clear()
             .envs(&env)
@@ -426,7 +411,46 @@ impl Function {
                 closed_pipes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
-        Self { runtime, child, logs, closed_pipes }
+        Self { child, logs, closed_pipes }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of the real `ingest` binary.
+pub fn ingest_binary() -> PathBuf {
+    // Cargo names the binary only for the package that owns it (not for crates/vinofy-cli).
+    option_env!("CARGO_BIN_EXE_ingest").map(PathBuf::from).unwrap_or_else(|| peers::target_bin("ingest"))
+}
+
+/// The real `ingest` binary, run as Lambda runs it: a process polling the Runtime API.
+pub struct Function {
+    pub runtime: RuntimeApi,
+    process: Process,
+}
+
+impl Function {
+    pub async fn start(world: &World, overrides: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = world.env().into_iter().collect();
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Self::start_with_env(env).await
+    }
+
+    pub async fn start_with_env(env: HashMap<String, String>) -> Self {
+        Self::start_binary(ingest_binary().to_str().unwrap(), env).await
+    }
+
+    pub async fn start_binary(binary: &str, env: HashMap<String, String>) -> Self {
+        let runtime = RuntimeApi::start().await;
+        let process = Process::spawn(binary, env, &runtime);
+        Self { runtime, process }
     }
 
     /// Invokes with a 60 s deadline (the template's timeout) and waits for the reply.
@@ -439,21 +463,21 @@ impl Function {
     }
 
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.process.logs.lock().unwrap().clone()
     }
 
     /// Kills the process, as Lambda does at a timeout or a crash.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
     }
 
     /// Waits for the process to exit on its own (start-up failures) and returns its exit code.
     pub async fn exit_code(&mut self) -> Option<i32> {
         for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
                 // Let the readers drain what the process wrote before it exited.
-                while self.closed_pipes.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+                while self.process.closed_pipes.load(std::sync::atomic::Ordering::SeqCst) < 2 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 return status.code();
@@ -461,12 +485,6 @@ impl Function {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

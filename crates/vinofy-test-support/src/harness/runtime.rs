@@ -26,7 +26,9 @@ pub enum Reply {
 struct Pending {
     id: String,
     payload: Value,
-    deadline_ms: i64,
+    /// The invocation's time, counted from when an instance takes it (as Lambda does).
+    deadline_in: Duration,
+    dispatched: oneshot::Sender<()>,
 }
 
 struct RtState {
@@ -71,12 +73,36 @@ impl RuntimeApi {
 
     /// Queues one invocation with the given deadline and waits up to `wait` for the function's reply.
     pub async fn invoke(&self, payload: Value, deadline_in: Duration, wait: Duration) -> Option<Reply> {
+        let (dispatched, reply) = self.enqueue(payload, deadline_in).await;
+        tokio::time::timeout(wait, async move {
+            let _ = dispatched.await;
+            reply.await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Queues one invocation, which waits (however long) until an instance polls for it, as Lambda's
+    /// queues do while every instance is busy; then waits for the reply until `grace` after its
+    /// deadline (`None`: it timed out, as Lambda would report).
+    pub async fn invoke_queued(&self, payload: Value, deadline_in: Duration, grace: Duration) -> Option<Reply> {
+        let (dispatched, reply) = self.enqueue(payload, deadline_in).await;
+        dispatched.await.ok()?;
+        tokio::time::timeout(deadline_in + grace, reply).await.ok().and_then(Result::ok)
+    }
+
+    async fn enqueue(
+        &self,
+        payload: Value,
+        deadline_in: Duration,
+    ) -> (oneshot::Receiver<()>, oneshot::Receiver<Reply>) {
         let id = format!("req-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
         let (tx, rx) = oneshot::channel();
         self.state.waiting.lock().await.insert(id.clone(), tx);
-        let deadline_ms = vinofy_core::ingest::now_ms() + deadline_in.as_millis() as i64;
-        self.sender.send(Pending { id, payload, deadline_ms }).await.unwrap();
-        tokio::time::timeout(wait, rx).await.ok().and_then(Result::ok)
+        let (dispatched, was_dispatched) = oneshot::channel();
+        self.sender.send(Pending { id, payload, deadline_in, dispatched }).await.unwrap();
+        (was_dispatched, rx)
     }
 }
 
@@ -85,9 +111,11 @@ async fn next(State(state): State<Arc<RtState>>) -> Response {
     let Some(p) = state.queue.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
+    let deadline_ms = vinofy_core::ingest::now_ms() + p.deadline_in.as_millis() as i64;
+    let _ = p.dispatched.send(());
     let mut headers = HeaderMap::new();
     headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&p.id).unwrap());
-    headers.insert("lambda-runtime-deadline-ms", HeaderValue::from_str(&p.deadline_ms.to_string()).unwrap());
+    headers.insert("lambda-runtime-deadline-ms", HeaderValue::from_str(&deadline_ms.to_string()).unwrap());
     headers.insert(
         "lambda-runtime-invoked-function-arn",
         HeaderValue::from_static("arn:aws:lambda:us-east-1:000000000000:function:ingest"),

@@ -1,0 +1,209 @@
+//! Bursts of uploads through Lambda's queues into 5 concurrent instances of the real `ingest`
+//! binary, with Cloudflare's limits scaled down in the emulator: every upload must become exactly
+//! one video and a `submitted` record, with nothing in the failure queue and no lock-out of ours.
+//!
+//! The scale (production → here): Cloudflare's 1,200 calls per 300 s with a 300 s lock-out → 100
+//! per 10 s with a 10 s lock-out; the call budget 1000/300 → 83/10 (the same share); Stream's 120
+//! videos in flight → 6, each in flight ~1 s (so the limit is hit); the direct mode's 360 s timeout
+//! → 20 s and its retries after ~1 and ~2 minutes → 2 s and 4 s; the sqs mode's 60 s timeout → 20 s,
+//! batches of 10 into at most 5 concurrent invocations, as in the template. Each case holds the
+//! same inequalities as production (template.yaml's comments): a lock-out fits the direct mode's
+//! timeout; a batch's share of the budget fits the sqs mode's. The assertions are counts only.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use vinofy_test_support::harness::lambda_queues::{AsyncQueue, Fleet, SqsEventSource};
+use vinofy_test_support::harness::*;
+
+const EMULATOR: &[&str] =
+    &["--rate-limit", "100/10", "--max-in-flight", "6", "--processing-delay-ms", "300", "--transcode", "off"];
+const INSTANCES: usize = 5;
+const BURST: usize = 150;
+const DIRECT_TIMEOUT: Duration = Duration::from_secs(20);
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(4)];
+const SQS_TIMEOUT: Duration = Duration::from_secs(20);
+/// Whoever else uses the same Cloudflare user (the dashboard, a script).
+const OUTSIDER: &str = "dashboard-script/1.0";
+
+fn function_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("CLOUDFLARE_CALL_BUDGET", "83/10".to_owned()),
+        ("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "2".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    env
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Uploads `n` small objects under `prefix` and returns their keys and notifications.
+async fn upload(world: &World, prefix: &str, n: usize) -> Vec<(String, Value)> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = format!("{prefix}{i:04}.mp4");
+        let event = world.upload(&key, format!("video bytes {i}").as_bytes()).await;
+        out.push((key, event));
+    }
+    out
+}
+
+/// The emulator's rate-limit report.
+async fn rate_limit(world: &World) -> Value {
+    world.emulator_get("/__emulator/rate-limit").await
+}
+
+/// Every key has exactly one live video, tagged with its version, and a `submitted` record
+/// pointing at it; no other video exists.
+async fn assert_one_video_and_a_submitted_record_each(world: &World, keys: &[String]) {
+    let records: HashMap<String, Record> =
+        world.all_records().await.into_iter().map(|r| (s(&r, "key").unwrap(), r)).collect();
+    let videos = world.videos().await;
+    let live: Vec<&Value> = videos.iter().filter(|v| v["deleted"] != true).collect();
+    assert_eq!(live.len(), keys.len(), "one live video per upload ({} ever made)", videos.len());
+    assert_eq!(videos.len(), keys.len(), "no video made and deleted again");
+    let mut per_uid: HashMap<String, usize> = HashMap::new();
+    for key in keys {
+        let record = records.get(key).unwrap_or_else(|| panic!("{key}: no record"));
+        assert_eq!(s(record, "status").as_deref(), Some("submitted"), "{key}: {record:?}");
+        *per_uid.entry(s(record, "video_uid").expect("a video uid")).or_default() += 1;
+    }
+    assert_eq!(per_uid.len(), keys.len(), "distinct videos");
+    for v in &live {
+        let uid = v["video"]["uid"].as_str().unwrap();
+        assert_eq!(per_uid.get(uid), Some(&1), "video {uid} is some record's");
+    }
+}
+
+/// Trips Cloudflare's lock-out from outside, as the dashboard or a script on the same user would:
+/// calls until one is refused with the lock-out's 429.
+async fn trip_the_lockout(world: &World) {
+    let url = format!("{}/accounts/{ACCOUNT_ID}/stream?limit=1", world.emulator.api_url);
+    for _ in 0..500 {
+        let reply = world.http.get(&url).bearer_auth(&world.token).header("user-agent", OUTSIDER).send().await.unwrap();
+        if reply.status() == 429 && reply.headers().contains_key("retry-after") {
+            return;
+        }
+    }
+    panic!("the lock-out did not trip");
+}
+
+/// Waits until the emulator has seen `n` copies (the burst is under way).
+async fn after_copies(world: &World, n: usize) {
+    while world.requests("copy").await < n {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn direct_burst(world: &World, burst: &[(String, Value)]) -> (AsyncQueue, Fleet) {
+    let env = function_env(&[]);
+    let fleet = Fleet::start(world, &borrowed(&env), INSTANCES).await;
+    let queue = AsyncQueue::new(&fleet, DIRECT_TIMEOUT, &RETRY_DELAYS);
+    for (_, event) in burst {
+        queue.submit(event.clone());
+    }
+    (queue, fleet)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_through_the_async_queue_becomes_one_video_each_without_a_lockout() {
+    let world = World::with_emulator_args(EMULATOR).await;
+    let burst = upload(&world, "burst/", BURST).await;
+    let (queue, fleet) = direct_burst(&world, &burst).await;
+    let outcome = queue.drain().await;
+
+    assert!(outcome.failure_destination.is_empty(), "{:?}\n{}", outcome.function_errors, fleet.logs());
+    assert_eq!(outcome.succeeded, BURST);
+    let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
+    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    let report = rate_limit(&world).await;
+    assert_eq!(report["lockouts"], serde_json::json!([]), "{report}");
+    // Stream's in-flight limit was reached, and waited out (never recorded as failed).
+    let requests = world.emulator_get("/__emulator/requests").await;
+    let refused_copies = requests.as_array().unwrap().iter().filter(|r| r["route"] == "copy" && r["status"] == 429);
+    assert!(refused_copies.count() > 0, "the in-flight limit was hit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_with_a_backfill_alongside_shares_the_budget_and_trips_nothing() {
+    let world = World::with_emulator_args(EMULATOR).await;
+    // The library already in the bucket (no notification) and the burst of new uploads.
+    let library = upload(&world, "library/", 30).await;
+    let burst = upload(&world, "burst/", BURST).await;
+    let cli_env: Vec<(String, String)> = world
+        .env()
+        .into_iter()
+        .chain(borrowed(&function_env(&[])).into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .chain([("VINOFY_ALLOW_LONG_TERM_CREDENTIALS".to_owned(), "1".to_owned())])
+        .collect();
+    // Over the whole bucket: it races the function for the burst's objects too.
+    let backfill = tokio::process::Command::new(peers::target_bin("vinofy"))
+        .env_clear()
+        .envs(iam_recorder::recorded("vinofy", cli_env))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["--json", "backfill", "--bucket", &world.bucket, "--concurrency", "4"])
+        .output();
+    let (queue, fleet) = direct_burst(&world, &burst).await;
+    let (backfill, outcome) = tokio::join!(backfill, queue.drain());
+    let backfill = backfill.unwrap();
+    let stdout = String::from_utf8_lossy(&backfill.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+
+    assert!(outcome.failure_destination.is_empty(), "{:?}\n{}", outcome.function_errors, fleet.logs());
+    assert_eq!(summary["outcomes"]["failed"], 0, "{stdout}\n{}", String::from_utf8_lossy(&backfill.stderr));
+    assert!(summary["outcomes"]["submitted"].as_u64().unwrap() >= 30, "the library: {summary}");
+    let keys: Vec<String> = library.into_iter().chain(burst).map(|(k, _)| k).collect();
+    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    let report = rate_limit(&world).await;
+    assert_eq!(report["lockouts"], serde_json::json!([]), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lockout_tripped_from_outside_mid_burst_loses_nothing() {
+    let world = World::with_emulator_args(EMULATOR).await;
+    let burst = upload(&world, "burst/", BURST).await;
+    let (queue, fleet) = direct_burst(&world, &burst).await;
+    after_copies(&world, 40).await;
+    trip_the_lockout(&world).await;
+    let outcome = queue.drain().await;
+
+    assert!(outcome.failure_destination.is_empty(), "{:?}\n{}", outcome.function_errors, fleet.logs());
+    let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
+    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    let report = rate_limit(&world).await;
+    let lockouts = report["lockouts"].as_array().unwrap();
+    assert_eq!(lockouts.len(), 1, "only the outsider's: {report}");
+    assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
+    assert!(fleet.logs().contains("every caller holds its calls"), "the instances saw it and held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_through_sqs_with_a_lockout_hands_messages_back_and_loses_nothing() {
+    let world = World::with_emulator_args(EMULATOR).await;
+    let source = SqsEventSource::create("ingest", Duration::from_secs(30), 10).await;
+    let env = function_env(&[("INGEST_QUEUE_ARN", source.queue_arn.clone())]);
+    let fleet = Fleet::start(&world, &borrowed(&env), INSTANCES).await;
+    let burst = upload(&world, "burst/", BURST).await;
+    for (_, event) in &burst {
+        source.send(event).await;
+    }
+    source.start(&fleet, INSTANCES, 10, SQS_TIMEOUT);
+    after_copies(&world, 40).await;
+    trip_the_lockout(&world).await;
+    let outcome = source.drain(Duration::from_secs(300)).await;
+
+    assert_eq!(source.dead_letters().await, 0, "{outcome:?}\n{}", fleet.logs());
+    assert_eq!(source.pending().await, 0, "drained: {outcome:?}");
+    assert!(outcome.batch_item_failures > 0, "messages were handed back during the lock-out: {outcome:?}");
+    assert!(fleet.logs().contains("handing the message back with a visibility delay"));
+    let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
+    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    let report = rate_limit(&world).await;
+    let lockouts = report["lockouts"].as_array().unwrap();
+    assert_eq!(lockouts.len(), 1, "only the outsider's: {report}");
+    assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
+}
