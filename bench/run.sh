@@ -3,6 +3,7 @@
 #
 #   bash bench/run.sh                      # EVENTS=1000 COLD_STARTS=20
 #   EVENTS=50 COLD_STARTS=3 bash bench/run.sh
+#   BENCH_PHASES=burst bash bench/run.sh   # only the burst phase (the shared call budget under load)
 #
 # Builds what it needs (release; the first release build of the crate takes several minutes on 2
 # cores), installs the peers and bench/.venv if missing, runs bench/bench.py, and prints the table.
@@ -34,7 +35,15 @@ trap 'exit 143' TERM
 # 1. The peers (moto in .venv, s3s-fs in ~/.cargo/bin): the project's own setup script installs them.
 # bench/dynamodb_peer.py serves moto under waitress; scripts/tls_proxy.py makes its certificates with
 # cryptography (a moto dependency). All three come from scripts/requirements-dev.txt.
-if ! "$ROOT/.venv/bin/python" -c 'import moto, waitress, cryptography' 2>/dev/null || ! command -v s3s-fs >/dev/null; then
+# BENCH_PEERS_VENV / BENCH_VENV: use existing virtualenvs instead (e.g. another checkout's, from a git
+# worktree); they are only checked, never installed into or rebuilt.
+if [ -n "${BENCH_PEERS_VENV:-}" ]; then
+  if ! "$BENCH_PEERS_VENV/bin/python" -c 'import moto, waitress, cryptography' 2>/dev/null; then
+    log "BENCH_PEERS_VENV=$BENCH_PEERS_VENV has no moto, waitress and cryptography"; exit 1
+  fi
+  command -v s3s-fs >/dev/null || { log "s3s-fs is not on PATH (bash scripts/setup.sh installs it)"; exit 1; }
+  export BENCH_PEERS_VENV
+elif ! "$ROOT/.venv/bin/python" -c 'import moto, waitress, cryptography' 2>/dev/null || ! command -v s3s-fs >/dev/null; then
   if [ -f "$ROOT/scripts/setup.sh" ]; then
     log "installing the local peers (scripts/setup.sh)"
     bash "$ROOT/scripts/setup.sh"
@@ -47,9 +56,14 @@ if ! "$ROOT/.venv/bin/python" -c 'import moto, waitress, cryptography' 2>/dev/nu
 fi
 
 # 2. bench/.venv: awslambdaric + boto3 for the Python baseline (and the driver).
-VENV="$BENCH/.venv"
+VENV="${BENCH_VENV:-$BENCH/.venv}"
 want=$({ cat "$BENCH/requirements.txt"; echo "recipe 2: setuptools removed"; } | sha256sum | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+if [ -n "${BENCH_VENV:-}" ]; then
+  if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    log "BENCH_VENV=$VENV was not made from this bench/requirements.txt (run without BENCH_VENV to make bench/.venv)"; exit 1
+  fi
+  export BENCH_VENV
+elif [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   log "installing bench/.venv (awslambdaric, boto3)"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
@@ -69,8 +83,19 @@ if ! cargo build --release --quiet -p stream-emulator; then
   exit 1
 fi
 
+# Where cargo put them: CARGO_TARGET_DIR (or a build.target-dir in a cargo config) if set, else
+# target/ at the workspace root. cargo metadata resolves all of that (a relative CARGO_TARGET_DIR
+# is relative to $ROOT, where cargo ran).
+if ! TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'); then
+  log "cargo metadata failed: cannot tell where the release binaries are"; exit 1
+fi
+for bin in ingest stream-emulator; do
+  [ -x "$TARGET_DIR/release/$bin" ] || { log "built, but $TARGET_DIR/release/$bin is missing"; exit 1; }
+done
+
 # 4. Measure.
-log "running the benchmark (EVENTS=${EVENTS:-1000} COLD_STARTS=${COLD_STARTS:-20})"
-BENCH_WORKDIR="$WORKDIR" "$VENV/bin/python" "$BENCH/bench.py" &
+log "running the benchmark (BENCH_PHASES=${BENCH_PHASES:-main,burst} EVENTS=${EVENTS:-1000} COLD_STARTS=${COLD_STARTS:-20}; binaries from $TARGET_DIR/release)"
+BENCH_TARGET_DIR="$TARGET_DIR" BENCH_WORKDIR="$WORKDIR" "$VENV/bin/python" "$BENCH/bench.py" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"

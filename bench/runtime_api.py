@@ -196,6 +196,19 @@ class RuntimeApi:
                 self.cond.wait(left)
             return self.first_poll_ns[gen]
 
+    def wait_polls(self, gen: int, n: int, timeout: float) -> bool:
+        """Whether `n` polls of generation `gen` arrived within `timeout`. Several processes may
+        share a generation (the burst phase's instances behind one queue): before any event is
+        queued each polls exactly once, so `n` polls are `n` processes ready."""
+        end = time.monotonic() + timeout
+        with self.cond:
+            while sum(g == gen for g, _ in self.polls) < n:
+                left = end - time.monotonic()
+                if left <= 0 or any(g == gen for g, _ in self.init_errors):
+                    return False
+                self.cond.wait(min(left, 0.5))
+            return True
+
     def enqueue(self, payloads: list[bytes]) -> list[Invocation]:
         invs = []
         with self.cond:
