@@ -20,8 +20,8 @@ def parse_rate(text: str, name: str) -> tuple[int, int]:
 
 def bucket(calls: int, seconds: int) -> tuple[int, float]:
     """The token bucket of crates/vinofy-core/src/domain/budget.rs for `calls/seconds`: capacity C =
-    max(1, floor(N/100)) and refill r = (N - C)/W tokens per second."""
-    capacity = max(1, calls // 100)
+    min(N, max(2, floor(N/100))) and refill r = (N - C)/W tokens per second."""
+    capacity = min(calls, max(2, calls // 100))
     return capacity, (calls - capacity) / seconds
 
 
@@ -63,7 +63,8 @@ def _self_check() -> None:
             continue
         raise AssertionError(bad)
     assert bucket(1000, 300) == (10, 3.3)
-    assert bucket(100, 10) == (1, 9.9)
+    assert bucket(100, 10) == (2, 9.8)
+    assert bucket(1, 1) == (1, 0.0)
     assert bucket(50, 10) == (1, 4.9)
     assert max_in_window([0, 500, 999, 1000, 1999], 1000) == (3, 0)
     assert max_in_window([0, 1000, 2000], 1000) == (1, 0)

@@ -58,6 +58,7 @@ KIND_TYPES = {
     "secret": "AWS::SecretsManager::Secret",
     "bucket": "AWS::S3::Bucket",
     "object": "AWS::S3::Bucket",
+    "queue": "AWS::SQS::Queue",
 }
 
 
@@ -152,7 +153,10 @@ class Template:
         return out
 
     def logical_of(self, value) -> str | None:
-        """The resource an environment value or a policy's resource names, if it names one."""
+        """The resource an environment value or a policy's resource names, if it names one (of a
+        condition's `Fn::If`, the branch that names one: the other is `AWS::NoValue`)."""
+        if isinstance(value, dict) and isinstance(value.get("Fn::If"), list) and len(value["Fn::If"]) == 3:
+            return self.logical_of(value["Fn::If"][1]) or self.logical_of(value["Fn::If"][2])
         if isinstance(value, dict):
             if isinstance(value.get("Ref"), str) and value["Ref"] in self.resources:
                 return value["Ref"]

@@ -64,6 +64,12 @@ async fn assert_one_video_and_a_submitted_record_each(world: &World, keys: &[Str
         world.all_records().await.into_iter().map(|r| (s(&r, "key").unwrap(), r)).collect();
     let videos = world.videos().await;
     let live: Vec<&Value> = videos.iter().filter(|v| v["deleted"] != true).collect();
+    let without: Vec<(&String, Option<&Record>)> = keys
+        .iter()
+        .filter(|k| !records.get(*k).is_some_and(|r| s(r, "status").as_deref() == Some("submitted")))
+        .map(|k| (k, records.get(k)))
+        .collect();
+    assert!(without.is_empty(), "{} uploads not submitted: {without:?}", without.len());
     assert_eq!(live.len(), keys.len(), "one live video per upload ({} ever made)", videos.len());
     assert_eq!(videos.len(), keys.len(), "no video made and deleted again");
     let mut per_uid: HashMap<String, usize> = HashMap::new();
@@ -157,6 +163,16 @@ async fn a_burst_with_a_backfill_alongside_shares_the_budget_and_trips_nothing()
     assert_eq!(summary["outcomes"]["failed"], 0, "{stdout}\n{}", String::from_utf8_lossy(&backfill.stderr));
     assert!(summary["outcomes"]["submitted"].as_u64().unwrap() >= 30, "the library: {summary}");
     let keys: Vec<String> = library.into_iter().chain(burst).map(|(k, _)| k).collect();
+    let records: HashMap<String, Record> =
+        world.all_records().await.into_iter().map(|r| (s(&r, "key").unwrap(), r)).collect();
+    for key in &keys {
+        if !records.get(key).is_some_and(|r| s(r, "status").as_deref() == Some("submitted")) {
+            let backfill_lines: Vec<&str> = stdout.lines().filter(|l| l.contains(key.as_str())).collect();
+            let logs = fleet.logs();
+            let function_lines: Vec<&str> = logs.lines().filter(|l| l.contains(key.as_str())).collect();
+            panic!("{key}: {:?}\nbackfill: {backfill_lines:#?}\nfunction: {function_lines:#?}", records.get(key));
+        }
+    }
     assert_one_video_and_a_submitted_record_each(&world, &keys).await;
     let report = rate_limit(&world).await;
     assert_eq!(report["lockouts"], serde_json::json!([]), "{report}");

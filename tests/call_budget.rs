@@ -55,3 +55,29 @@ async fn racing_takers_share_one_budget_and_never_exceed_it() {
     assert!(world.all_items().await.iter().any(|r| s(r, "source").as_deref() == Some("budget:cloudflare")));
     assert!(world.all_records().await.is_empty());
 }
+
+/// A lock-out seen by one process holds every other, even one whose view of the bucket is older
+/// than the hold (its write on that view is refused and returns the item as it is now).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lockout_seen_by_one_process_holds_every_other() {
+    let world = World::new().await;
+    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &world.table);
+    let budget = CallBudget::parse("1000/300").unwrap();
+    let (one, other) = (DynamoCallBudget::new(store.clone(), budget), DynamoCallBudget::new(store.clone(), budget));
+    other.take_call(Duration::ZERO).await.expect("a full bucket has a slot");
+    one.take_call(Duration::ZERO).await.expect("and another");
+
+    one.hold_for(Duration::from_secs(300)).await;
+    for gate in [&one, &other] {
+        match gate.take_call(Duration::from_secs(10)).await {
+            Err(vinofy_core::error::ProviderError::OverBudget { wait }) => {
+                assert!(wait > Duration::from_secs(290) && wait <= Duration::from_secs(300), "{wait:?}")
+            }
+            other => panic!("expected the hold, got {other:?}"),
+        }
+    }
+    // A shorter lock-out seen later does not shorten the hold.
+    other.hold_for(Duration::from_secs(5)).await;
+    assert!(matches!(one.take_call(Duration::from_secs(10)).await,
+        Err(vinofy_core::error::ProviderError::OverBudget { wait }) if wait > Duration::from_secs(200)));
+}

@@ -1,11 +1,18 @@
 //! [`CallBudgetGate`] shared through DynamoDB: the token bucket of `vinofy_core::domain::budget`,
 //! stored in the videos table under a partition key no `s3://` source can take, updated with an
-//! optimistic conditional write (read, take, write if nobody wrote in between). Every ingest
-//! instance and the CLI take their provider calls from it, so together they stay within the budget.
+//! optimistic conditional write. Every ingest instance and the CLI take their provider calls from
+//! it, so together they stay within the budget.
+//!
+//! One round trip per slot in the common case: the process remembers the bucket as it last saw it
+//! and writes the next state on that version at once; if another process wrote in between (or a
+//! lock-out is on), the refused write returns the item as it is now (`ALL_OLD` on the failed
+//! condition), and the take is computed again from that, still without a read.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use vinofy_core::domain::budget::{BucketState, CallBudget, hold_until};
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CallBudgetGate, Clock, SystemClock};
@@ -18,36 +25,56 @@ pub const BUDGET_KEY: &str = "budget:cloudflare";
 /// The end of a lock-out (epoch ms), written apart from the bucket (it does not move `version`).
 const HELD_UNTIL: &str = "held_until_ms";
 
+/// The item as a process last saw it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    state: Option<BucketState>,
+    held_until: Option<i64>,
+    /// 0: never written.
+    version: i64,
+}
+
+impl Seen {
+    fn of(item: &HashMap<String, AttributeValue>) -> Self {
+        let state = get_n::<f64>(item, "tokens")
+            .zip(get_n::<i64>(item, "at_ms"))
+            .map(|(tokens, at_ms)| BucketState { tokens, at_ms });
+        Self { state, held_until: get_n(item, HELD_UNTIL), version: get_n(item, "version").unwrap_or(0) }
+    }
+}
+
 /// The shared budget of one provider.
 #[derive(Clone)]
 pub struct DynamoCallBudget {
     store: DynamoVideoStore,
     budget: CallBudget,
     clock: Arc<dyn Clock>,
+    /// `None` until first read (or after an error): then read once.
+    seen: Arc<Mutex<Option<Seen>>>,
+}
+
+enum Write {
+    Taken,
+    /// Refused: the item as it is now (if DynamoDB returned it).
+    Moved(Option<Seen>),
 }
 
 impl DynamoCallBudget {
     pub fn new(store: DynamoVideoStore, budget: CallBudget) -> Self {
-        Self { store, budget, clock: Arc::new(SystemClock) }
+        Self { store, budget, clock: Arc::new(SystemClock), seen: Arc::default() }
     }
 
     pub fn budget(&self) -> CallBudget {
         self.budget
     }
 
-    /// The stored bucket, the hold (a lock-out's end, epoch ms) and the bucket's version (0: never
-    /// written).
-    async fn read(&self) -> Result<(Option<BucketState>, Option<i64>, i64), ProviderError> {
+    async fn read(&self) -> Result<Seen, ProviderError> {
         let item = self.store.read(BUDGET_KEY).await.map_err(|e| unreadable(&e))?;
-        let Some(item) = item else { return Ok((None, None, 0)) };
-        let state = get_n::<f64>(&item, "tokens")
-            .zip(get_n::<i64>(&item, "at_ms"))
-            .map(|(tokens, at_ms)| BucketState { tokens, at_ms });
-        Ok((state, get_n(&item, HELD_UNTIL), get_n(&item, "version").unwrap_or(0)))
+        Ok(item.as_ref().map(Seen::of).unwrap_or_default())
     }
 
-    /// Stores `state` if the bucket is still at `version`; `false` if another process wrote first.
-    async fn write(&self, state: BucketState, version: i64) -> Result<bool, ProviderError> {
+    /// Stores `state` if the bucket is still at `version` and no lock-out holds calls at `now_ms`.
+    async fn write(&self, state: BucketState, version: i64, now_ms: i64) -> Result<Write, ProviderError> {
         let result = self
             .store
             .client()
@@ -55,18 +82,30 @@ impl DynamoCallBudget {
             .table_name(self.store.table())
             .set_key(Some(key(BUDGET_KEY)))
             .update_expression("SET tokens = :tokens, at_ms = :at, version = :next")
-            .condition_expression("attribute_not_exists(version) OR version = :version")
+            .condition_expression(
+                "(attribute_not_exists(version) OR version = :version) AND (attribute_not_exists(#held) OR #held <= :at)",
+            )
+            .expression_attribute_names("#held", HELD_UNTIL)
             .expression_attribute_values(":tokens", n(format!("{:.6}", state.tokens)))
-            .expression_attribute_values(":at", n(state.at_ms))
+            .expression_attribute_values(":at", n(now_ms.max(state.at_ms)))
             .expression_attribute_values(":next", n(version + 1))
             .expression_attribute_values(":version", n(version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable(&e)),
+            Ok(_) => Ok(Write::Taken),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Write::Moved(c.item.as_ref().map(Seen::of)))
+                }
+                _ => Err(unavailable(&e)),
+            },
         }
+    }
+
+    fn remember(&self, seen: Option<Seen>) {
+        *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = seen;
     }
 }
 
@@ -81,22 +120,37 @@ fn unreadable(e: &impl std::fmt::Display) -> ProviderError {
 impl CallBudgetGate for DynamoCallBudget {
     async fn take_call(&self, max_wait: Duration) -> Result<Duration, ProviderError> {
         let started = tokio::time::Instant::now();
+        let remembered = *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = match remembered {
+            Some(seen) => seen,
+            None => self.read().await?,
+        };
         loop {
-            let (state, held_until, version) = self.read().await?;
-            match self.budget.take(state, held_until, self.clock.now_ms()) {
-                Ok(next) => {
-                    if self.write(next, version).await? {
+            let now = self.clock.now_ms();
+            match self.budget.take(seen.state, seen.held_until, now) {
+                Ok(next) => match self.write(next, seen.version, now).await {
+                    Ok(Write::Taken) => {
+                        self.remember(Some(Seen { state: Some(next), version: seen.version + 1, ..seen }));
                         return Ok(started.elapsed());
                     }
-                    // Another process took a slot in between: read again at once.
-                }
+                    // Another process took a slot in between, or a lock-out began: try again on
+                    // the item as it is now.
+                    Ok(Write::Moved(Some(now_seen))) => seen = now_seen,
+                    Ok(Write::Moved(None)) => seen = self.read().await?,
+                    Err(e) => {
+                        self.remember(None);
+                        return Err(e);
+                    }
+                },
                 Err(wait) => {
                     if started.elapsed() + wait > max_wait {
+                        self.remember(Some(seen));
                         return Err(ProviderError::OverBudget { wait });
                     }
-                    // A little jitter, so that waiting processes do not all read at the same moment.
-                    let jitter = Duration::from_millis(fastrand::u64(0..=wait.as_millis().min(50) as u64));
+                    // A little jitter, so that waiting processes do not all write at the same moment.
+                    let jitter = Duration::from_millis(fastrand::u64(0..=wait.as_millis().min(20) as u64));
                     tokio::time::sleep(wait + jitter).await;
+                    // No read: the write on what we saw either succeeds or returns what changed.
                 }
             }
         }
