@@ -141,3 +141,42 @@ async fn the_condition_expression_claims_exactly_when_the_rule_says_claim() {
     assert_eq!(claimed + refused, cases.len());
     assert!(claimed >= 30 && refused >= 60, "claimed {claimed}, refused {refused}");
 }
+
+/// The SDK may resend a claim whose first write succeeded (its reply lost to a timeout): the resent
+/// write is refused by our own claim, which must be recognised as ours (by its token) and not taken
+/// for another invocation's, or the version would be left claimed by nobody.
+#[tokio::test]
+async fn a_resent_claim_that_had_succeeded_is_ours_and_looks_up_first() {
+    let world = World::new().await;
+    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &world.table);
+    let object = ObjectVersion {
+        bucket: world.bucket.clone(),
+        key: "videos/resent.mp4".into(),
+        size: 10,
+        etag: "same".into(),
+        version_id: None,
+        sequencer: normalize_sequencer("05"),
+    };
+    let source = object.source();
+    let claim = Claim {
+        object: &object,
+        source: &source,
+        version_key: object.version_key(),
+        version_tag: object.version_tag(),
+        token: ClaimToken::from_stored("the-one-attempt"),
+        expires_at_ms: NOW + 60_000,
+        now_ms: NOW,
+        retry_failed: false,
+    };
+    assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { verdict: ClaimVerdict::Claim, .. }));
+    match store.claim(&claim).await.unwrap() {
+        ClaimOutcome::Claimed { verdict, nothing_submitted, .. } => {
+            assert_eq!(verdict, ClaimVerdict::TakeOver, "what it replaced is not known: look up first");
+            assert!(!nothing_submitted);
+        }
+        other => panic!("our own claim was taken for another's: {other:?}"),
+    }
+    // Another invocation's attempt is still refused.
+    let theirs = Claim { token: ClaimToken::from_stored("another-attempt"), ..claim.clone() };
+    assert_eq!(store.claim(&theirs).await.unwrap(), ClaimOutcome::Refused(ClaimVerdict::InProgress));
+}

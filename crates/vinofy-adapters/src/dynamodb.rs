@@ -390,7 +390,19 @@ impl VideoStore for DynamoVideoStore {
                     Some(item) => Some(item),
                     None => self.read(claim.source).await?,
                 };
+                // Our own claim: the SDK retried a write that had succeeded (its reply was lost, a
+                // timeout under load). The claim is ours, what it replaced is not known: a take-over,
+                // which looks up before copying.
+                let ours = item.as_ref().and_then(|i| i.get(attr::CLAIM_TOKEN)).and_then(|t| t.as_s().ok())
+                    == Some(&claim.token.as_str().to_owned());
                 let stored = item.as_ref().map(stored_version).transpose()?;
+                if ours && let Some(stored) = stored {
+                    return Ok(ClaimOutcome::Claimed {
+                        verdict: ClaimVerdict::TakeOver,
+                        current_video_uid: stored.video_uid,
+                        nothing_submitted: false,
+                    });
+                }
                 match judge_claim(stored.as_ref(), &claim.version_key, &o.sequencer, claim.now_ms, claim.retry_failed) {
                     // The record changed between the check and the read: let the retry decide.
                     ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => Err(
