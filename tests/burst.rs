@@ -223,3 +223,23 @@ async fn a_burst_through_sqs_with_a_lockout_hands_messages_back_and_loses_nothin
     assert_eq!(lockouts.len(), 1, "only the outsider's: {report}");
     assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
 }
+
+/// A burst of cold starts spends nothing of the budget: each instance opens its Cloudflare
+/// connection at init with a request that carries no credentials, which the emulator (like
+/// Cloudflare) refuses before its rate limiter counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_starts_warm_up_without_spending_a_counted_call() {
+    let world = World::with_emulator_args(EMULATOR).await;
+    let env = function_env(&[]);
+    let fleet = Fleet::start(&world, &borrowed(&env), INSTANCES).await;
+    while fleet.runtime.polls() < INSTANCES {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let requests = world.emulator_get("/__emulator/requests").await;
+    let warm_ups: Vec<&Value> =
+        requests.as_array().unwrap().iter().filter(|r| r["method"] == "HEAD" && r["status"] == 400).collect();
+    assert_eq!(warm_ups.len(), INSTANCES, "one warm-up per cold start: {requests}");
+    let report = rate_limit(&world).await;
+    assert_eq!((report["accepted"].as_u64(), report["refused"].as_u64()), (Some(0), Some(0)), "{report}");
+    assert!(world.all_items().await.is_empty(), "no budget slot taken");
+}

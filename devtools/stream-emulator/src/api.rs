@@ -16,11 +16,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::app::{RequestRecord, SharedApp};
-use crate::envelope::{ApiError, Body, Reply, codes, failure_envelope, success_envelope};
-use crate::faults::Action;
+use crate::app::SharedApp;
+use crate::envelope::{ApiError, Body, Reply, codes, failure_envelope, success_envelope, truncated};
+use crate::faults::{Action, echo_url};
 use crate::ratelimit::{Arrival, retry_after_seconds};
-use crate::server::ConnectionHandle;
+use crate::requests::Outcome;
+use crate::server::drop_connection;
 use crate::{videos, webhook};
 
 /// Request bodies are small JSON documents; anything bigger is a client bug.
@@ -134,7 +135,9 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
     let resolved = resolve(parts.method.as_str(), parts.uri.path());
     let route = resolved.as_ref().map_or("unknown", |(_, endpoint)| endpoint.route().name());
     let log = |status: Option<StatusCode>, fault: Option<&Action>| {
-        log_request(&app, &parts, route, status, fault, at_ms, user_agent.clone());
+        let user_agent = user_agent.clone();
+        let fault = fault.map(Action::name);
+        app.request_log().record(Outcome { route, status, fault, at_ms, user_agent, parts: &parts });
     };
 
     let arrival = Arrival { now, at_ms, user_agent: user_agent.as_deref() };
@@ -147,20 +150,20 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
         }
     };
 
-    let fault = app.faults().take(endpoint.route());
+    let fault = app.faults().take(endpoint.route().name());
     let reply = match &fault {
         Some(action @ Action::Drop) => {
             log(None, Some(action));
             return drop_connection(&parts).await;
         }
-        Some(Action::Status { status, retry_after, code, message }) => {
+        Some(Action::Status { status, retry_after, code, message, .. }) => {
             let message = match message {
                 Some(m) if m.contains("{url") => Some(echo_request_url(m, body).await),
                 other => other.clone(),
             };
             Reply { retry_after: *retry_after, ..injected_failure(*status, *code, message.as_deref()) }
         }
-        Some(Action::SuccessFalse { code, message }) => injected_failure(StatusCode::OK, *code, message.as_deref()),
+        Some(Action::SuccessFalse { code, message, .. }) => injected_failure(StatusCode::OK, *code, message.as_deref()),
         Some(Action::Delay { delay }) => {
             tokio::time::sleep(*delay).await;
             perform(&app, endpoint, &parts, body).await
@@ -198,81 +201,34 @@ async fn execute(app: &SharedApp, endpoint: Endpoint, parts: &Parts, body: Reque
     }
 }
 
+/// Cloudflare's error messages can quote the request back: a fault message may do the same with
+/// the request body's `url` (a presigned URL, for `/copy`), see [`echo_url`].
+async fn echo_request_url(template: &str, body: axum::body::Body) -> String {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.unwrap_or_default();
+    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    echo_url(template, json.get("url").and_then(Value::as_str).unwrap_or_default())
+}
+
+fn truncate_json(reply: Reply) -> Reply {
+    truncated(reply, || success_envelope(Value::Null))
+}
+
 async fn read_body(body: RequestBody) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, "Payload too large"))
 }
 
-/// Closes the connection with no response at all (see `server.rs` for how).
-async fn drop_connection(parts: &Parts) -> Response {
-    match parts.extensions.get::<ConnectionHandle>() {
-        Some(connection) => connection.close(),
-        None => eprintln!("stream-emulator: drop fault outside the emulator's server; hanging"),
-    }
-    pending().await
-}
-
-/// Cloudflare's error messages can quote the request back. A fault message may do the same with the
-/// request body's `url` (a presigned URL, for `/copy`): `{url}` as sent, `{url_decoded}`
-/// percent-decoded, `{url_html}` HTML-escaped (`&amp;`), `{url_query}` only its query string.
-async fn echo_request_url(template: &str, body: axum::body::Body) -> String {
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let url = json.get("url").and_then(Value::as_str).unwrap_or_default();
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    template
-        .replace("{url_decoded}", &percent_decode(url))
-        .replace("{url_html}", &url.replace('&', "&amp;"))
-        .replace("{url_query}", query)
-        .replace("{url}", url)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn injected_failure(status: StatusCode, code: Option<u32>, message: Option<&str>) -> Reply {
     let message = message.map_or_else(
         || {
             let reason = status.canonical_reason().unwrap_or("Error");
-            format!("{reason} (fault injected by stream-emulator)")
+            format!("{reason} (fault injected by {})", crate::log::program())
         },
         str::to_owned,
     );
     let errors = json!([{ "code": code.unwrap_or(codes::INJECTED), "message": message }]);
     Reply::json(status, failure_envelope(errors))
-}
-
-/// The real reply, serialized and cut in half: what a client sees when a response is
-/// truncated in transit. Any proper prefix of a JSON object is invalid JSON.
-fn truncate_json(reply: Reply) -> Reply {
-    let text = match reply.body {
-        Body::Json(value) => value.to_string(),
-        Body::Raw(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Body::Empty => success_envelope(Value::Null).to_string(),
-    };
-    let mut cut = text.len() / 2;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Reply { status: StatusCode::OK, body: Body::Raw(text.as_bytes()[..cut].to_vec()), retry_after: None }
 }
 
 /// Removes `result.uid` (or each list item's `uid`).
@@ -291,31 +247,6 @@ fn strip_uid(mut reply: Reply) -> Reply {
         }
     }
     reply
-}
-
-/// One stderr line and one request-log entry per API request. The stderr line has only method,
-/// path, route, status and fault; the log entry adds the arrival time and `User-Agent`. Never
-/// other headers (token), bodies (presigned URLs) or the query string.
-fn log_request(
-    app: &SharedApp,
-    parts: &Parts,
-    route: &'static str,
-    status: Option<StatusCode>,
-    fault: Option<&Action>,
-    at_ms: i64,
-    user_agent: Option<String>,
-) {
-    let status_text = status.map_or_else(|| "no response".to_owned(), |s| s.as_u16().to_string());
-    let fault_text = fault.map_or_else(String::new, |f| format!(" [fault: {}]", f.name()));
-    eprintln!("stream-emulator: {} {} ({route}) -> {status_text}{fault_text}", parts.method, parts.uri.path());
-    app.record_request(RequestRecord {
-        method: parts.method.to_string(),
-        route,
-        status: status.map(|s| s.as_u16()),
-        fault: fault.map(Action::name),
-        at_ms,
-        user_agent,
-    });
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use crate::faults::FaultQueue;
 use crate::media::Media;
 use crate::model::{Timestamp, Video};
 use crate::ratelimit::RateLimiter;
+pub use crate::requests::RequestRecord;
+use crate::requests::RequestLog;
 
 pub type SharedApp = Arc<App>;
 
@@ -36,21 +38,6 @@ pub struct Webhook {
     pub modified: Timestamp,
 }
 
-/// One API request, for `GET /__emulator/requests`. Deliberately no bodies and no headers but
-/// `User-Agent`: the others carry the API token and presigned URLs.
-#[derive(Clone, Debug, Serialize)]
-pub struct RequestRecord {
-    pub method: String,
-    pub route: &'static str,
-    /// `None` when no response was sent (`drop` / `hang_after_processing` faults).
-    pub status: Option<u16>,
-    pub fault: Option<&'static str>,
-    /// Epoch milliseconds when the request arrived.
-    pub at_ms: i64,
-    /// The `User-Agent` header (lossily decoded), `None` when absent.
-    pub user_agent: Option<String>,
-}
-
 pub struct App {
     pub account_id: String,
     pub token: String,
@@ -68,7 +55,7 @@ pub struct App {
     webhook: Mutex<Option<Webhook>>,
     faults: Mutex<FaultQueue>,
     limiter: Mutex<RateLimiter>,
-    requests: Mutex<Vec<RequestRecord>>,
+    requests: RequestLog,
 }
 
 /// A poisoned lock only means another request panicked mid-update; for a test double it is
@@ -110,7 +97,7 @@ impl App {
             webhook: Mutex::new(webhook),
             faults: Mutex::default(),
             limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
-            requests: Mutex::default(),
+            requests: RequestLog::default(),
         })
     }
 
@@ -179,12 +166,12 @@ impl App {
         lock(&self.limiter)
     }
 
-    pub fn record_request(&self, record: RequestRecord) {
-        lock(&self.requests).push(record);
+    pub fn request_log(&self) -> &RequestLog {
+        &self.requests
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.requests).clone()
+        self.requests.all()
     }
 
     /// Back to an empty library (`POST /__emulator/reset`). The webhook subscription is
@@ -196,7 +183,7 @@ impl App {
             media.remove_later(wiped);
         }
         lock(&self.faults).clear();
-        lock(&self.requests).clear();
+        self.requests.clear();
         lock(&self.limiter).reset();
     }
 }

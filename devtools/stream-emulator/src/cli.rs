@@ -91,75 +91,24 @@ pub enum CliError {
 
 /// Parses `args` (without the program name); `env` looks up environment variables.
 pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Option<String>) -> Result<Config, CliError> {
-    let mut values = flag_values(args)?;
-    for (flag, var) in OPTIONS {
-        if !values.contains_key(flag)
-            && let Some(value) = env(var).filter(|v| !v.is_empty())
-        {
-            values.insert(flag, value);
-        }
-    }
-
-    let required = |flag: &str| {
-        values.get(flag).filter(|v| !v.is_empty()).cloned().ok_or_else(|| invalid(format!("missing required --{flag}")))
-    };
-    let account_id = required("account-id")?;
-    let token = required("token")?;
-
-    let public_base_url = values
-        .get("public-base-url")
-        .map(|url| http_url("--public-base-url", url))
-        .transpose()?
-        .map(|url| url.trim_end_matches('/').to_owned());
-
-    let webhook = match (values.get("webhook-url"), values.get("webhook-secret")) {
-        (None, None) => None,
-        (Some(url), Some(secret)) => {
-            Some(WebhookTarget { url: http_url("--webhook-url", url)?.to_owned(), secret: secret.clone() })
-        }
-        (Some(_), None) => return Err(invalid("--webhook-url requires --webhook-secret")),
-        (None, Some(_)) => return Err(invalid("--webhook-secret requires --webhook-url")),
-    };
-
-    let rate_limit = values.get("rate-limit").map(|text| parse_rate_limit(text)).transpose()?.unwrap_or_default();
-
-    let processing_delay = match values.get("processing-delay-ms") {
-        None => Duration::from_millis(50),
-        Some(text) => Duration::from_millis(
-            text.parse().map_err(|_| invalid("--processing-delay-ms must be a non-negative integer (milliseconds)"))?,
-        ),
-    };
-
+    let mut values = Values::collect(args, env, &OPTIONS)?;
+    let account_id = values.required("account-id")?;
+    let token = values.required("token")?;
+    let public_base_url = values.public_base_url()?;
+    let webhook = values.webhook()?;
+    let rate_limit = values.get("rate-limit").map(parse_rate_limit).transpose()?.unwrap_or_default();
+    let processing_delay = values.processing_delay()?;
     let max_in_flight = match values.get("max-in-flight") {
         None => 120,
         Some(text) => {
             text.parse().ok().filter(|n| *n > 0).ok_or_else(|| invalid("--max-in-flight must be a positive integer"))?
         }
     };
-
-    let transcode = match values.get("transcode").map(String::as_str) {
-        None | Some("auto") => Transcode::Auto,
-        Some("on") => Transcode::On,
-        Some("off") => Transcode::Off,
-        Some(_) => return Err(invalid("--transcode must be auto, on or off")),
-    };
-    let directory = |flag: &str| {
-        values
-            .get(flag)
-            .map(|dir| {
-                if dir.is_empty() {
-                    Err(invalid(format!("--{flag} must not be empty")))
-                } else {
-                    Ok(PathBuf::from(dir))
-                }
-            })
-            .transpose()
-    };
-    let data_dir = directory("data-dir")?;
-    let player_dir = directory("player-dir")?;
-
+    let transcode = values.transcode()?;
+    let data_dir = values.directory("data-dir")?;
+    let player_dir = values.directory("player-dir")?;
     Ok(Config {
-        listen: values.remove("listen").unwrap_or_else(|| "127.0.0.1:0".to_owned()),
+        listen: values.listen(),
         account_id,
         token,
         public_base_url,
@@ -173,8 +122,98 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
     })
 }
 
+/// Flag values from the command line, completed from the environment, with the parsers both
+/// emulators share.
+pub struct Values(HashMap<&'static str, String>);
+
+impl Values {
+    /// `options` lists (flag name, environment variable). Flags win over the environment; empty
+    /// environment variables count as unset.
+    pub fn collect(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+        options: &[(&'static str, &'static str)],
+    ) -> Result<Self, CliError> {
+        let mut values = flag_values(args, options)?;
+        for &(flag, var) in options {
+            if !values.contains_key(flag)
+                && let Some(value) = env(var).filter(|v| !v.is_empty())
+            {
+                values.insert(flag, value);
+            }
+        }
+        Ok(Self(values))
+    }
+
+    pub fn get(&self, flag: &str) -> Option<&str> {
+        self.0.get(flag).map(String::as_str)
+    }
+
+    pub fn required(&self, flag: &str) -> Result<String, CliError> {
+        self.get(flag).filter(|v| !v.is_empty()).map(str::to_owned).ok_or_else(|| invalid(format!("missing required --{flag}")))
+    }
+
+    /// `--listen`, default `127.0.0.1:0`.
+    pub fn listen(&mut self) -> String {
+        self.0.remove("listen").unwrap_or_else(|| "127.0.0.1:0".to_owned())
+    }
+
+    /// `--public-base-url`, without trailing slash.
+    pub fn public_base_url(&self) -> Result<Option<String>, CliError> {
+        Ok(self
+            .get("public-base-url")
+            .map(|url| http_url("--public-base-url", url))
+            .transpose()?
+            .map(|url| url.trim_end_matches('/').to_owned()))
+    }
+
+    /// `--webhook-url` with `--webhook-secret`: both or neither.
+    pub fn webhook(&self) -> Result<Option<WebhookTarget>, CliError> {
+        match (self.get("webhook-url"), self.get("webhook-secret")) {
+            (None, None) => Ok(None),
+            (Some(url), Some(secret)) => {
+                Ok(Some(WebhookTarget { url: http_url("--webhook-url", url)?.to_owned(), secret: secret.to_owned() }))
+            }
+            (Some(_), None) => Err(invalid("--webhook-url requires --webhook-secret")),
+            (None, Some(_)) => Err(invalid("--webhook-secret requires --webhook-url")),
+        }
+    }
+
+    /// `--processing-delay-ms`, default 50 ms.
+    pub fn processing_delay(&self) -> Result<Duration, CliError> {
+        match self.get("processing-delay-ms") {
+            None => Ok(Duration::from_millis(50)),
+            Some(text) => Ok(Duration::from_millis(
+                text.parse().map_err(|_| invalid("--processing-delay-ms must be a non-negative integer (milliseconds)"))?,
+            )),
+        }
+    }
+
+    /// `--transcode auto|on|off`, default `auto`.
+    pub fn transcode(&self) -> Result<Transcode, CliError> {
+        match self.get("transcode") {
+            None | Some("auto") => Ok(Transcode::Auto),
+            Some("on") => Ok(Transcode::On),
+            Some("off") => Ok(Transcode::Off),
+            Some(_) => Err(invalid("--transcode must be auto, on or off")),
+        }
+    }
+
+    /// A directory flag (`--data-dir`, `--player-dir`): not empty when given.
+    pub fn directory(&self, flag: &str) -> Result<Option<PathBuf>, CliError> {
+        self.get(flag)
+            .map(|dir| {
+                if dir.is_empty() { Err(invalid(format!("--{flag} must not be empty"))) } else { Ok(PathBuf::from(dir)) }
+            })
+            .transpose()
+    }
+}
+
 /// Collects `--flag value` and `--flag=value` pairs, rejecting unknown flags.
-fn flag_values(args: impl IntoIterator<Item = String>) -> Result<HashMap<&'static str, String>, CliError> {
+fn flag_values(
+    args: impl IntoIterator<Item = String>,
+    options: &[(&'static str, &'static str)],
+) -> Result<HashMap<&'static str, String>, CliError> {
     let mut values = HashMap::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -188,7 +227,7 @@ fn flag_values(args: impl IntoIterator<Item = String>) -> Result<HashMap<&'stati
             Some((name, value)) => (name, Some(value.to_owned())),
             None => (body, None),
         };
-        let Some(&(flag, _)) = OPTIONS.iter().find(|(flag, _)| *flag == name) else {
+        let Some(&(flag, _)) = options.iter().find(|(flag, _)| *flag == name) else {
             return Err(invalid(format!("unknown flag --{name}")));
         };
         let value = match inline_value {
@@ -200,13 +239,16 @@ fn flag_values(args: impl IntoIterator<Item = String>) -> Result<HashMap<&'stati
     Ok(values)
 }
 
-fn parse_rate_limit(text: &str) -> Result<Limit, CliError> {
-    let parsed = text
-        .split_once('/')
+/// `N/W`: N > 0 requests per W > 0 seconds.
+pub fn parse_ratio(text: &str) -> Option<(u32, u64)> {
+    text.split_once('/')
         .and_then(|(n, w)| Some((n.trim().parse::<u32>().ok()?, w.trim().parse::<u64>().ok()?)))
-        .filter(|&(n, w)| n > 0 && w > 0);
+        .filter(|&(n, w)| n > 0 && w > 0)
+}
+
+fn parse_rate_limit(text: &str) -> Result<Limit, CliError> {
     let (max_requests, window_secs) =
-        parsed.ok_or_else(|| invalid("--rate-limit must be N/W with N requests per W seconds, both > 0"))?;
+        parse_ratio(text).ok_or_else(|| invalid("--rate-limit must be N/W with N requests per W seconds, both > 0"))?;
     Ok(Limit { max_requests, window: Duration::from_secs(window_secs) })
 }
 
@@ -217,7 +259,7 @@ fn http_url<'a>(flag: &str, url: &'a str) -> Result<&'a str, CliError> {
     }
 }
 
-fn invalid(message: impl Into<String>) -> CliError {
+pub fn invalid(message: impl Into<String>) -> CliError {
     CliError::Invalid(message.into())
 }
 

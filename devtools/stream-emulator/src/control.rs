@@ -30,7 +30,7 @@ pub async fn log_line(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    eprintln!("stream-emulator: {method} {path} -> {}", response.status().as_u16());
+    crate::elog!("{method} {path} -> {}", response.status().as_u16());
     response
 }
 

@@ -1,4 +1,5 @@
-//! The Cloudflare v4 response envelope and error bodies (doc §1.2-§1.4).
+//! The Cloudflare v4 response envelope and error bodies (doc §1.2-§1.4), and [`Reply`], which
+//! both emulators' handlers return.
 //!
 //! Handlers produce a [`Reply`] rather than an axum `Response` so that faults can still rewrite
 //! it (drop `uid`, truncate the JSON) after the operation has run.
@@ -74,6 +75,22 @@ impl IntoResponse for Reply {
         }
         response
     }
+}
+
+/// The real reply, serialized and cut in half (the `malformed_json` fault): what a client sees when
+/// a response is truncated in transit. Any proper prefix of a JSON object is invalid JSON. An empty
+/// reply is cut from `empty_body()` instead.
+pub fn truncated(reply: Reply, empty_body: impl FnOnce() -> Value) -> Reply {
+    let text = match reply.body {
+        Body::Json(value) => value.to_string(),
+        Body::Raw(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Body::Empty => empty_body().to_string(),
+    };
+    let mut cut = text.len() / 2;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Reply { status: StatusCode::OK, body: Body::Raw(text.as_bytes()[..cut].to_vec()), retry_after: None }
 }
 
 pub fn success_envelope(result: Value) -> Value {

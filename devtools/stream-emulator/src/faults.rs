@@ -2,17 +2,18 @@
 //!
 //! Each fault matches a route (or `any`) and is consumed by that many matching API requests,
 //! oldest fault first. It lets integration tests reproduce what a real network and a real
-//! Cloudflare do to a client: 5xx, slow replies, lost replies after the side effect happened,
+//! provider do to a client: 5xx, slow replies, lost replies after the side effect happened,
 //! reset connections, and bodies a client cannot parse.
+//!
+//! The queue and the actions are shared by both emulators; each parses its own wire form
+//! (`FaultSpec` here for Cloudflare, `mux::faults` for Mux) into a [`Fault`].
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Route;
-
-/// Which requests a fault applies to.
+/// Which requests a Cloudflare fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteFilter {
@@ -26,18 +27,22 @@ pub enum RouteFilter {
 }
 
 impl RouteFilter {
-    fn matches(self, route: Route) -> bool {
+    /// The route name it matches (`any` matches all).
+    fn name(self) -> &'static str {
         match self {
-            Self::Any => true,
-            Self::Copy => route == Route::Copy,
-            Self::Get => route == Route::Get,
-            Self::List => route == Route::List,
-            Self::Delete => route == Route::Delete,
-            Self::Edit => route == Route::Edit,
-            Self::Webhook => route == Route::Webhook,
+            Self::Any => ANY,
+            Self::Copy => "copy",
+            Self::Get => "get",
+            Self::List => "list",
+            Self::Delete => "delete",
+            Self::Edit => "edit",
+            Self::Webhook => "webhook",
         }
     }
 }
+
+/// The route filter that matches every route.
+pub const ANY: &str = "any";
 
 /// What happens to the request that consumes the fault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,6 +54,9 @@ pub enum Action {
         status: StatusCode,
         retry_after: Option<u64>,
         code: Option<u32>,
+        /// Mux's `error.type` (the Cloudflare emulator never sets it).
+        #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+        error_type: Option<String>,
         message: Option<String>,
     },
     /// Wait, then handle the request normally.
@@ -60,12 +68,20 @@ pub enum Action {
     HangAfterProcessing,
     /// Close the connection without any response; the operation is NOT performed.
     Drop,
-    /// HTTP 200 whose envelope says `success:false`; the operation is NOT performed.
-    SuccessFalse { code: Option<u32>, message: Option<String> },
+    /// HTTP 200 whose envelope says `success:false` (Mux: 200 with an error body); the
+    /// operation is NOT performed.
+    SuccessFalse {
+        code: Option<u32>,
+        #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+        error_type: Option<String>,
+        message: Option<String>,
+    },
     /// Perform the operation, then answer 200 with the reply's JSON cut in half.
     MalformedJson,
     /// Perform the operation, then answer with `uid` removed from the result.
     MissingUid,
+    /// Mux: perform the operation, then answer with `id` removed from `data` (each list item's).
+    MissingId,
 }
 
 impl Action {
@@ -79,6 +95,7 @@ impl Action {
             Self::SuccessFalse { .. } => "success_false",
             Self::MalformedJson => "malformed_json",
             Self::MissingUid => "missing_uid",
+            Self::MissingId => "missing_id",
         }
     }
 }
@@ -93,7 +110,8 @@ fn serialize_millis<S: serde::Serializer>(delay: &Duration, s: S) -> Result<S::O
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Fault {
-    pub route: RouteFilter,
+    /// A route name of the emulator, or [`ANY`].
+    pub route: &'static str,
     /// Matching requests still to be affected.
     pub times: u32,
     #[serde(flatten)]
@@ -145,6 +163,7 @@ impl TryFrom<FaultSpec> for Fault {
                 status,
                 retry_after: spec.retry_after,
                 code: spec.code,
+                error_type: None,
                 message: spec.message.clone(),
             });
         }
@@ -158,7 +177,7 @@ impl TryFrom<FaultSpec> for Fault {
             actions.push(Action::Drop);
         }
         if spec.success_false {
-            actions.push(Action::SuccessFalse { code: spec.code, message: spec.message.clone() });
+            actions.push(Action::SuccessFalse { code: spec.code, error_type: None, message: spec.message.clone() });
         }
         if spec.malformed_json {
             actions.push(Action::MalformedJson);
@@ -174,12 +193,44 @@ impl TryFrom<FaultSpec> for Fault {
             return Err("code/message only go with status or success_false".into());
         }
         match <[Action; 1]>::try_from(actions) {
-            Ok([action]) => Ok(Fault { route: spec.route, times: spec.times, action }),
+            Ok([action]) => Ok(Fault { route: spec.route.name(), times: spec.times, action }),
             Err(_) => Err("each fault needs exactly one action: status, delay_ms, hang_after_processing, \
                  drop, success_false, malformed_json or missing_uid"
                 .into()),
         }
     }
+}
+
+/// A fault message may quote the request's source URL back, as providers' error messages can:
+/// `{url}` as sent, `{url_decoded}` percent-decoded, `{url_html}` HTML-escaped (`&amp;`),
+/// `{url_query}` only its query string.
+pub fn echo_url(template: &str, url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    template
+        .replace("{url_decoded}", &percent_decode(url))
+        .replace("{url_html}", &url.replace('&', "&amp;"))
+        .replace("{url_query}", query)
+        .replace("{url}", url)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Armed faults, in arrival order.
@@ -201,9 +252,9 @@ impl FaultQueue {
         &self.faults
     }
 
-    /// Consumes one use of the oldest fault matching `route`.
-    pub fn take(&mut self, route: Route) -> Option<Action> {
-        let index = self.faults.iter().position(|f| f.route.matches(route))?;
+    /// Consumes one use of the oldest fault matching the route named `route`.
+    pub fn take(&mut self, route: &str) -> Option<Action> {
+        let index = self.faults.iter().position(|f| f.route == ANY || f.route == route)?;
         let fault = &mut self.faults[index];
         fault.times -= 1;
         let action = fault.action.clone();
@@ -255,10 +306,10 @@ mod tests {
             fault(r#"{"route":"get","drop":true}"#).unwrap(),
             fault(r#"{"route":"any","missing_uid":true,"times":2}"#).unwrap(),
         ]);
-        assert_eq!(queue.take(Route::Copy), Some(Action::MissingUid));
-        assert_eq!(queue.take(Route::Get), Some(Action::Drop));
-        assert_eq!(queue.take(Route::Get), Some(Action::MissingUid));
-        assert_eq!(queue.take(Route::Get), None);
+        assert_eq!(queue.take("copy"), Some(Action::MissingUid));
+        assert_eq!(queue.take("get"), Some(Action::Drop));
+        assert_eq!(queue.take("get"), Some(Action::MissingUid));
+        assert_eq!(queue.take("get"), None);
         assert!(queue.pending().is_empty());
     }
 }

@@ -1,11 +1,13 @@
-//! Real media processing (`--transcode`): ffprobe for the facts Cloudflare reports (`duration`,
-//! `input.width/height`), ffmpeg for one HLS rendition and a thumbnail. Everything runs as child
-//! processes through `tokio::process`, so the server never blocks, and at most
-//! [`MAX_CONCURRENT_TRANSCODES`] videos are processed at once; the others wait in `queued`.
+//! Real media processing (`--transcode`): ffprobe for the facts the providers report (duration,
+//! dimensions, frame rate, audio channels), ffmpeg for one HLS rendition (plus, on request, the
+//! same rendition remuxed to DASH) and a thumbnail. Everything runs as child processes through
+//! `tokio::process`, so the server never blocks, and at most [`MAX_CONCURRENT_TRANSCODES`] videos
+//! are processed at once; the others wait (Cloudflare: `queued`).
 //!
 //! On disk, under the data directory: `{uid}/source` (the fetched bytes), `{uid}/manifest/`
-//! (`video.m3u8` + `seg_NNN.ts`) and `{uid}/thumbnails/thumbnail.jpg`, so that the delivery
-//! routes map URL paths to files one to one.
+//! (`video.m3u8` + `seg_NNN.ts`; with DASH also `video.mpd` + `dash_*.m4s`) and
+//! `{uid}/thumbnails/thumbnail.jpg`, so that the delivery routes map URL paths to files one to one.
+//! (`uid` is the Cloudflare video uid or the Mux asset id.)
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,11 +27,29 @@ const SEGMENT_SECONDS: u32 = 2;
 const MAX_HEIGHT: u32 = 720;
 /// Kept from ffmpeg's stderr for `media_error` (it can print one line per broken frame).
 const STDERR_TAIL_BYTES: usize = 2048;
-/// Prefix of the default (temporary) data directories: `stream-emulator-{pid}-{random}`.
-const TEMP_PREFIX: &str = "stream-emulator-";
-
 pub const PLAYLIST: &str = "video.m3u8";
+pub const DASH_MANIFEST: &str = "video.mpd";
 pub const THUMBNAIL: &str = "thumbnail.jpg";
+/// Prefix of the DASH segment files (`dash_init_0.m4s`, `dash_chunk_0_00001.m4s`).
+pub const DASH_SEGMENT_PREFIX: &str = "dash_";
+
+/// Prefix of the default (temporary) data directories: `{program}-{pid}-{random}`
+/// (`stream-emulator-...`, `mux-emulator-...`).
+fn temp_prefix() -> String {
+    format!("{}-", crate::log::program())
+}
+
+/// What [`Media::transcode`] writes besides the HLS rendition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outputs {
+    /// The HLS rendition remuxed (no second encode) to DASH: `video.mpd` + `dash_*.m4s`.
+    pub dash: bool,
+}
+
+impl Outputs {
+    pub const HLS_ONLY: Self = Self { dash: false };
+    pub const HLS_AND_DASH: Self = Self { dash: true };
+}
 
 /// Why processing failed, as Cloudflare's `errorReasonCode` (doc §2.4) plus a detail for the
 /// emulator's log and `GET /__emulator/videos`.
@@ -82,6 +102,21 @@ pub struct Probe {
     /// As displayed, i.e. swapped for sources rotated by 90°.
     pub width: i64,
     pub height: i64,
+    /// Frames per second of the video stream (`avg_frame_rate`, else `r_frame_rate`).
+    pub frame_rate: Option<f64>,
+    /// Channels of the first audio stream; `None` without audio.
+    pub audio_channels: Option<i64>,
+}
+
+/// The size of the single rendition [`Media::transcode`] makes from a `width` x `height` source:
+/// at most [`MAX_HEIGHT`] lines, even dimensions (the `scale` filter below).
+pub fn rendition_size(width: i64, height: i64) -> (i64, i64) {
+    if width <= 0 || height <= 0 {
+        return (width, height);
+    }
+    let max = i64::from(MAX_HEIGHT);
+    let w = if height > max { width * max / height } else { width };
+    (w / 2 * 2, height.min(max) / 2 * 2)
 }
 
 /// `ffmpeg` and `ffprobe` as found on `PATH`.
@@ -130,8 +165,8 @@ impl Media {
             }
             None => {
                 remove_stale_temp_dirs();
-                let dir =
-                    std::env::temp_dir().join(format!("{TEMP_PREFIX}{}-{:08x}", std::process::id(), fastrand::u32(..)));
+                let name = format!("{}{}-{:08x}", temp_prefix(), std::process::id(), fastrand::u32(..));
+                let dir = std::env::temp_dir().join(name);
                 std::fs::create_dir(&dir)?;
                 (dir, true)
             }
@@ -176,7 +211,7 @@ impl Media {
                 if let Err(error) = std::fs::remove_dir_all(&dir)
                     && error.kind() != io::ErrorKind::NotFound
                 {
-                    eprintln!("stream-emulator: cannot remove {}: {error}", dir.display());
+                    crate::elog!("cannot remove {}: {error}", dir.display());
                 }
             }
         });
@@ -200,12 +235,13 @@ impl Media {
         parse_probe(&output.stdout)
     }
 
-    /// One H.264/AAC HLS rendition into `{uid}/manifest/`. `progress` gets the seconds encoded
-    /// so far. Returns the playlist's total duration.
+    /// One H.264/AAC HLS rendition into `{uid}/manifest/` (and DASH, when `outputs` says so).
+    /// `progress` gets the seconds encoded so far. Returns the playlist's total duration.
     pub async fn transcode(
         &self,
         uid: &str,
         expected_duration: Option<f64>,
+        outputs: Outputs,
         mut progress: impl FnMut(f64),
     ) -> Result<f64, Failure> {
         let dir = self.manifest_dir(uid);
@@ -239,9 +275,34 @@ impl Media {
         let playlist = tokio::fs::read_to_string(dir.join(PLAYLIST))
             .await
             .map_err(|e| Failure::Malformed(format!("ffmpeg wrote no playlist: {e}")))?;
-        match playlist_duration(&playlist) {
-            Some(total) => Ok(total),
-            None => Err(Failure::Malformed("ffmpeg produced no segment (no decodable frames)".to_owned())),
+        let Some(total) = playlist_duration(&playlist) else {
+            return Err(Failure::Malformed("ffmpeg produced no segment (no decodable frames)".to_owned()));
+        };
+        if outputs.dash {
+            self.remux_to_dash(&dir, limit).await?;
+        }
+        Ok(total)
+    }
+
+    /// The HLS rendition in `dir`, remuxed (stream copy, no second encode) into fragmented-MP4
+    /// DASH: `video.mpd` (static, segment template + timeline, relative URLs) and
+    /// `dash_init_{N}.m4s` / `dash_chunk_{N}_{NNNNN}.m4s`, one representation per stream.
+    async fn remux_to_dash(&self, dir: &Path, limit: Duration) -> Result<(), Failure> {
+        let mut command = Command::new(&self.tools.ffmpeg);
+        command
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+            .arg(dir.join(PLAYLIST))
+            // MPEG-TS carries H.264/AAC with its own codec tags; MP4 wants avc1/mp4a.
+            .args(["-map", "0", "-c", "copy", "-tag:v", "avc1", "-tag:a", "mp4a"])
+            .args(["-f", "dash", "-seg_duration", &SEGMENT_SECONDS.to_string(), "-use_template", "1"])
+            .args(["-use_timeline", "1"])
+            .args(["-init_seg_name", &format!("{DASH_SEGMENT_PREFIX}init_$RepresentationID$.m4s")])
+            .args(["-media_seg_name", &format!("{DASH_SEGMENT_PREFIX}chunk_$RepresentationID$_$Number%05d$.m4s")])
+            .arg(dir.join(DASH_MANIFEST));
+        run(command, limit, |_| {}).await?;
+        match tokio::fs::metadata(dir.join(DASH_MANIFEST)).await {
+            Ok(meta) if meta.len() > 0 => Ok(()),
+            _ => Err(Failure::Malformed("ffmpeg wrote no DASH manifest".to_owned())),
         }
     }
 
@@ -366,16 +427,23 @@ pub fn parse_probe(json: &[u8]) -> Result<Probe, Failure> {
     {
         return Err(Failure::TooShort(format!("{duration} s")));
     }
+    let rate = |value: &Value| {
+        let (num, den) = value.as_str()?.split_once('/')?;
+        let (num, den) = (num.parse::<f64>().ok()?, den.parse::<f64>().ok()?);
+        (num > 0.0 && den > 0.0).then(|| num / den).filter(|r| r.is_finite())
+    };
+    let frame_rate = rate(&video["avg_frame_rate"]).or_else(|| rate(&video["r_frame_rate"]));
+    let audio_channels = streams.iter().find(|s| s["codec_type"] == "audio").and_then(|s| s["channels"].as_i64());
     let rotation = video["side_data_list"]
         .as_array()
         .and_then(|list| list.iter().find_map(|entry| entry["rotation"].as_i64()))
         .or_else(|| video["tags"]["rotate"].as_str().and_then(|r| r.parse().ok()))
         .unwrap_or(0);
     let (width, height) = if rotation.rem_euclid(180) == 90 { (height, width) } else { (width, height) };
-    Ok(Probe { duration, width, height })
+    Ok(Probe { duration, width, height, frame_rate, audio_channels })
 }
 
-/// Removes `stream-emulator-{pid}-*` temporary directories left by emulators that are gone
+/// Removes `{program}-{pid}-*` temporary directories left by emulators that are gone
 /// (killed with SIGKILL, as test harnesses do, so their `Drop` never ran). Linux only: it needs
 /// `/proc` to tell whether the pid is alive.
 fn remove_stale_temp_dirs() {
@@ -385,11 +453,12 @@ fn remove_stale_temp_dirs() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
+    let prefix = temp_prefix();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
             .and_then(|rest| rest.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
@@ -411,16 +480,22 @@ mod tests {
 
     #[test]
     fn probe_of_a_normal_video() {
-        let json = r#"{"streams":[{"codec_type":"audio"},{"codec_type":"video","width":320,"height":180,
-            "disposition":{"attached_pic":0}}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"2.000000"}}"#;
-        assert_eq!(probe(json), Ok(Probe { duration: Some(2.0), width: 320, height: 180 }));
+        let json = r#"{"streams":[{"codec_type":"audio","channels":2},{"codec_type":"video","width":320,"height":180,
+            "avg_frame_rate":"30000/1001","disposition":{"attached_pic":0}}],
+            "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"2.000000"}}"#;
+        let probed = probe(json).unwrap();
+        assert_eq!((probed.duration, probed.width, probed.height), (Some(2.0), 320, 180));
+        assert!((probed.frame_rate.unwrap() - 29.97).abs() < 0.001, "{probed:?}");
+        assert_eq!(probed.audio_channels, Some(2));
     }
 
     #[test]
     fn rotated_sources_report_display_dimensions() {
         let json = r#"{"streams":[{"codec_type":"video","width":1920,"height":1080,
             "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}],"format":{"format_name":"mov","duration":"3.5"}}"#;
-        assert_eq!(probe(json), Ok(Probe { duration: Some(3.5), width: 1080, height: 1920 }));
+        let probed = probe(json).unwrap();
+        assert_eq!((probed.duration, probed.width, probed.height), (Some(3.5), 1080, 1920));
+        assert_eq!((probed.frame_rate, probed.audio_channels), (None, None));
     }
 
     #[test]
@@ -432,8 +507,10 @@ mod tests {
         assert_eq!(probe(png).unwrap_err().code(), "ERR_NON_VIDEO");
         let short = r#"{"streams":[{"codec_type":"video","width":10,"height":10}],"format":{"format_name":"mov","duration":"0.04"}}"#;
         assert_eq!(probe(short).unwrap_err().code(), "ERR_DURATION_TOO_SHORT");
-        let raw = r#"{"streams":[{"codec_type":"video","width":10,"height":10}],"format":{"format_name":"h264"}}"#;
-        assert_eq!(probe(raw), Ok(Probe { duration: None, width: 10, height: 10 }));
+        let raw = r#"{"streams":[{"codec_type":"video","width":10,"height":10,"avg_frame_rate":"0/0",
+            "r_frame_rate":"25/1"}],"format":{"format_name":"h264"}}"#;
+        let expected = Probe { duration: None, width: 10, height: 10, frame_rate: Some(25.0), audio_channels: None };
+        assert_eq!(probe(raw), Ok(expected));
     }
 
     #[test]
@@ -441,6 +518,14 @@ mod tests {
         let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000000,\nseg_000.ts\n#EXTINF:0.5,\nseg_001.ts\n#EXT-X-ENDLIST\n";
         assert_eq!(playlist_duration(playlist), Some(2.5));
         assert_eq!(playlist_duration("#EXTM3U\n#EXT-X-ENDLIST\n"), None);
+    }
+
+    #[test]
+    fn rendition_sizes() {
+        assert_eq!(rendition_size(320, 180), (320, 180));
+        assert_eq!(rendition_size(1920, 1080), (1280, 720));
+        assert_eq!(rendition_size(1080, 1920), (404, 720));
+        assert_eq!(rendition_size(321, 181), (320, 180));
     }
 
     #[test]

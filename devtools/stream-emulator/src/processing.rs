@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::SharedApp;
-use crate::media::{Failure, Media};
+use crate::media::{Failure, Media, Outputs};
 use crate::model::{Dimensions, State, Status, Video};
 use crate::webhook;
 
@@ -46,20 +46,23 @@ pub fn spawn(app: SharedApp, uid: String, url: String) {
     });
 }
 
-struct Source {
-    status: u16,
-    size: u64,
-    sha256: String,
+/// A fetched source: the origin's status, the byte count and their SHA-256 (hex).
+pub struct Source {
+    pub status: u16,
+    pub size: u64,
+    pub sha256: String,
 }
 
-struct FetchFailure {
-    status: Option<u16>,
-    error: String,
+/// Why a fetch failed: the origin's status when it answered, and a description without the URL.
+pub struct FetchFailure {
+    pub status: Option<u16>,
+    pub error: String,
 }
 
 /// A plain GET of the URL exactly as the client sent it, streamed through SHA-256 (and into
-/// `destination` when given) so that large sources are never held in memory.
-async fn fetch(http: &reqwest::Client, url: &str, destination: Option<&Path>) -> Result<Source, FetchFailure> {
+/// `destination` when given) so that large sources are never held in memory. No HEAD, no Range;
+/// redirects are not followed and proxies are ignored (see the client in `App::new`).
+pub async fn fetch(http: &reqwest::Client, url: &str, destination: Option<&Path>) -> Result<Source, FetchFailure> {
     let failure = |status: Option<u16>, error: String| FetchFailure { status, error };
     let mut response = http.get(url).send().await.map_err(|e| failure(None, describe_error(e)))?;
     let status = response.status();
@@ -94,7 +97,7 @@ async fn fetch(http: &reqwest::Client, url: &str, destination: Option<&Path>) ->
 
 /// Records the download and moves to `queued`.
 fn fetched(app: &SharedApp, uid: &str, source: Source) -> Option<()> {
-    eprintln!("stream-emulator: video {uid}: fetched {} bytes", source.size);
+    crate::elog!("video {uid}: fetched {} bytes", source.size);
     app.with_live_record(uid, |record| {
         record.fetch_status = Some(source.status);
         record.source_size = Some(source.size);
@@ -136,7 +139,7 @@ async fn transcode(app: &SharedApp, media: &Media, uid: &str, source: Source) ->
             record.video.input = Dimensions { width: probe.width, height: probe.height };
         });
         let duration = media
-            .transcode(uid, probe.duration, |done| {
+            .transcode(uid, probe.duration, Outputs::HLS_AND_DASH, |done| {
                 let Some(total) = probe.duration else { return };
                 let pct = (done / total * 100.0).clamp(0.0, MAX_ENCODING_PCT);
                 app.with_live_record(uid, |record| {
@@ -156,15 +159,12 @@ async fn transcode(app: &SharedApp, media: &Media, uid: &str, source: Source) ->
     .await;
     match outcome {
         Ok(duration) => {
-            eprintln!(
-                "stream-emulator: video {uid}: transcoded {duration:.3} s in {} ms",
-                started.elapsed().as_millis()
-            );
+            crate::elog!("video {uid}: transcoded {duration:.3} s in {} ms", started.elapsed().as_millis());
             app.with_live_record(uid, |record| record.video.duration = seconds(duration))?;
             ready(app, uid)
         }
         Err(failure) => {
-            eprintln!("stream-emulator: video {uid}: {}: {}", failure.code(), failure.detail());
+            crate::elog!("video {uid}: {}: {}", failure.code(), failure.detail());
             app.with_live_record(uid, |record| {
                 let pct = record.video.status.pct_complete.clone();
                 let status = Status {
@@ -196,7 +196,7 @@ fn seconds(value: f64) -> Number {
 }
 
 fn fail(app: &SharedApp, uid: &str, failure: FetchFailure) -> Option<Video> {
-    eprintln!("stream-emulator: video {uid}: fetch failed: {}", failure.error);
+    crate::elog!("video {uid}: fetch failed: {}", failure.error);
     app.with_live_record(uid, |record| {
         record.fetch_status = failure.status;
         record.fetch_error = Some(failure.error);

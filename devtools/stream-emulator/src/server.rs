@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::request::Parts;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::{Service, service_fn};
@@ -29,6 +31,16 @@ impl ConnectionHandle {
     }
 }
 
+/// Closes the request's connection with no response at all (the `drop` fault), then never
+/// completes: the connection task drops this future together with the connection.
+pub async fn drop_connection(parts: &Parts) -> Response {
+    match parts.extensions.get::<ConnectionHandle>() {
+        Some(connection) => connection.close(),
+        None => crate::elog!("drop fault outside the emulator's server; hanging"),
+    }
+    std::future::pending().await
+}
+
 /// Serves `router` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
@@ -38,7 +50,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 Ok((stream, _peer)) => stream,
                 Err(error) => {
                     // E.g. out of file descriptors: back off instead of spinning.
-                    eprintln!("stream-emulator: accept failed: {error}");
+                    crate::elog!("accept failed: {error}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -65,5 +77,37 @@ async fn serve_connection(stream: TcpStream, router: Router) {
         _ = connection => {}
         // Dropping the connection future closes the socket with nothing written.
         () = closer.notified() => {}
+    }
+}
+
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled: a signal sent right after the listening line must shut down cleanly (removing
+/// the temporary data directory), not kill the process.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        let interrupt = received(signal(SignalKind::interrupt()).ok());
+        let terminate = received(signal(SignalKind::terminate()).ok());
+        async move {
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

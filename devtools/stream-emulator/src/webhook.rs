@@ -1,4 +1,6 @@
 //! The account's webhook: subscription endpoints (doc §5.1) and signed deliveries (§5.2-5.3).
+//! [`deliver`] (the retry loop) and [`signature`] (the HMAC, which Mux computes the same way)
+//! are shared with the Mux emulator.
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use crate::processing::describe_error;
 
 /// Cloudflare's retry policy is UNCONFIRMED (doc §5.2); a few quick retries keep local runs
 /// fast while still letting a receiver that starts late or fails once get the event.
-const DELIVERY_ATTEMPTS: u32 = 4;
+pub const DELIVERY_ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,42 +35,83 @@ pub fn signature_header(secret: &str, time: i64, body: &[u8]) -> String {
     format!("time={time},sig1={}", signature(secret, time, body))
 }
 
+/// One delivery attempt, as [`deliver`] saw it.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub at: chrono::DateTime<Utc>,
+    /// The receiver's HTTP status; `None` on a transport error.
+    pub status: Option<u16>,
+    /// The start of the receiver's response body (at most 1 KiB), when it answered.
+    pub response_body: Option<String>,
+}
+
+/// Up to this many bytes of a receiver's answer are kept in [`Attempt::response_body`].
+const KEPT_RESPONSE_BYTES: usize = 1024;
+
+/// POSTs to `url` until a 2xx, at most [`DELIVERY_ATTEMPTS`] times with exponential backoff
+/// (250, 500, 1000 ms). `request` builds each attempt's body and headers from the attempt's Unix
+/// time and the attempts so far (so each is signed afresh). `what` names the event in the log
+/// (`video {uid}`); the URL is never logged: it may embed a secret of its own. Returns whether
+/// the receiver accepted it.
+pub async fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    max_attempts: u32,
+    mut request: impl FnMut(i64, &[Attempt]) -> (Vec<u8>, Vec<(&'static str, String)>),
+) -> bool {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    for attempt in 1..=max_attempts {
+        let at = Utc::now();
+        let (body, headers) = request(at.timestamp(), &attempts);
+        let mut post = http.post(url).header("content-type", "application/json");
+        for (name, value) in headers {
+            post = post.header(name, value);
+        }
+        let sent = post.body(body).timeout(DELIVERY_TIMEOUT).send().await;
+        let problem = match sent {
+            Ok(response) if response.status().is_success() => {
+                crate::elog!("webhook for {what} delivered (HTTP {})", response.status().as_u16());
+                return true;
+            }
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                let mut cut = text.len().min(KEPT_RESPONSE_BYTES);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                attempts.push(Attempt { at, status: Some(status), response_body: Some(text[..cut].to_owned()) });
+                format!("HTTP {status}")
+            }
+            Err(error) => {
+                attempts.push(Attempt { at, status: None, response_body: None });
+                describe_error(error)
+            }
+        };
+        crate::elog!("webhook for {what}: attempt {attempt}/{max_attempts} failed: {problem}");
+        if attempt < max_attempts {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    crate::elog!("webhook for {what}: giving up");
+    false
+}
+
 /// POSTs the bare Video object (no envelope) to the subscribed URL, if any, retrying with
 /// exponential backoff. Each attempt is signed afresh so its `time` is current.
 pub async fn notify(app: &SharedApp, video: &Video) {
     let Some(hook) = app.webhook() else {
         return;
     };
-    let uid = &video.uid;
     let body = serde_json::to_vec(video).expect("a Video always serializes");
-    let mut backoff = FIRST_BACKOFF;
-    for attempt in 1..=DELIVERY_ATTEMPTS {
-        let time = Utc::now().timestamp();
-        let sent = app
-            .http
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("webhook-signature", signature_header(&hook.secret, time, &body))
-            .body(body.clone())
-            .timeout(DELIVERY_TIMEOUT)
-            .send()
-            .await;
-        // The receiver URL is not logged: it may embed a secret of its own.
-        let problem = match sent {
-            Ok(response) if response.status().is_success() => {
-                eprintln!("stream-emulator: webhook for video {uid} delivered (HTTP {})", response.status().as_u16());
-                return;
-            }
-            Ok(response) => format!("HTTP {}", response.status().as_u16()),
-            Err(error) => describe_error(error),
-        };
-        eprintln!("stream-emulator: webhook for video {uid}: attempt {attempt}/{DELIVERY_ATTEMPTS} failed: {problem}");
-        if attempt < DELIVERY_ATTEMPTS {
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
-        }
-    }
-    eprintln!("stream-emulator: webhook for video {uid}: giving up");
+    let what = format!("video {}", video.uid);
+    deliver(&app.http, &hook.url, &what, DELIVERY_ATTEMPTS, |time, _| {
+        (body.clone(), vec![("webhook-signature", signature_header(&hook.secret, time, &body))])
+    })
+    .await;
 }
 
 fn subscription_json(hook: &Webhook) -> Value {

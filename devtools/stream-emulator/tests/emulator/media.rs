@@ -175,8 +175,36 @@ async fn a_real_video_is_transcoded_served_and_announced() {
     assert_eq!(header(&response, CONTENT_TYPE), "image/jpeg");
     assert!(response.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]), "a JPEG");
 
-    // No DASH, no other files, nothing outside the video's directory.
-    for path in ["manifest/video.mpd", "manifest/source", "manifest/..%2Fsource", "thumbnails/thumbnail.gif"] {
+    // DASH: the same rendition remuxed, at the URL the API returned, segments relative to it.
+    let dash_url = video["playback"]["dash"].as_str().unwrap();
+    assert_eq!(dash_url, format!("{base}/manifest/video.mpd"));
+    let response = fetch(&emulator, dash_url).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, CONTENT_TYPE), "application/dash+xml");
+    assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
+    let mpd = response.text().await.unwrap();
+    assert!(mpd.contains("<MPD") && mpd.contains(r#"type="static""#), "{mpd}");
+    assert!(mpd.contains(r#"initialization="dash_init_$RepresentationID$.m4s""#), "{mpd}");
+    assert!(mpd.contains(r#"media="dash_chunk_$RepresentationID$_$Number%05d$.m4s""#), "{mpd}");
+    assert!(mpd.contains(r#"width="320" height="180""#) && mpd.contains("mp4a.40.2"), "{mpd}");
+    for segment in ["dash_init_0.m4s", "dash_chunk_0_00001.m4s", "dash_init_1.m4s", "dash_chunk_1_00001.m4s"] {
+        let response = fetch(&emulator, &format!("{base}/manifest/{segment}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{segment}");
+        assert_eq!(header(&response, CONTENT_TYPE), "video/iso.segment");
+        assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
+        let bytes = response.bytes().await.unwrap();
+        let kind = if segment.contains("init") { b"ftyp" } else { b"styp" };
+        assert!(bytes.len() > 8 && (&bytes[4..8] == kind || &bytes[4..8] == b"moof"), "{segment}: an MP4 box");
+    }
+
+    // No other files, nothing outside the video's directory.
+    for path in [
+        "manifest/source",
+        "manifest/..%2Fsource",
+        "manifest/dash_chunk_9_00001.m4s",
+        "manifest/dash_notes.txt",
+        "thumbnails/thumbnail.gif",
+    ] {
         let response = fetch(&emulator, &format!("{base}/{path}")).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
@@ -264,7 +292,7 @@ async fn non_videos_and_undecodable_videos_end_in_error() {
         let delivered = next_delivery(&mut deliveries).await.json();
         assert_eq!(delivered["uid"], uid);
         assert_eq!(delivered["status"]["errorReasonCode"], code);
-        for suffix in ["manifest/video.m3u8", "watch", "thumbnails/thumbnail.jpg"] {
+        for suffix in ["manifest/video.m3u8", "manifest/video.mpd", "watch", "thumbnails/thumbnail.jpg"] {
             let url = format!("{}/{uid}/{suffix}", emulator.base);
             assert_eq!(fetch(&emulator, &url).await.status(), StatusCode::NOT_FOUND, "{url}");
         }
@@ -287,7 +315,7 @@ async fn media_is_404_until_ready() {
     let emulator = Emulator::start(&["--transcode", "on"]);
     let created = emulator.copy(json!({"url": format!("{origin}/never")})).await;
     let uid = created["uid"].as_str().unwrap();
-    for suffix in ["manifest/video.m3u8", "manifest/seg_000.ts", "watch", "thumbnails/thumbnail.jpg"] {
+    for suffix in ["manifest/video.m3u8", "manifest/seg_000.ts", "manifest/video.mpd", "watch", "thumbnails/thumbnail.jpg"] {
         let response = fetch(&emulator, &format!("{}/{uid}/{suffix}", emulator.base)).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{suffix}");
         assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
@@ -333,9 +361,11 @@ async fn transcoding_off_keeps_media_less_videos() {
     assert_eq!(video["status"]["state"], "ready");
     assert_eq!(video["duration"], -1);
     assert_eq!(video["input"], json!({"width": -1, "height": -1}));
-    let response = fetch(&emulator, &format!("{}/{uid}/manifest/video.m3u8", emulator.base)).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(response.text().await.unwrap().contains("--transcode off"));
+    for file in ["video.m3u8", "video.mpd"] {
+        let response = fetch(&emulator, &format!("{}/{uid}/manifest/{file}", emulator.base)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{file}");
+        assert!(response.text().await.unwrap().contains("--transcode off"), "{file}");
+    }
     assert!(emulator.stderr().contains("transcoding off"));
 }
 
