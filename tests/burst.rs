@@ -98,6 +98,14 @@ async fn trip_the_lockout(world: &World) {
     panic!("the lock-out did not trip");
 }
 
+/// The one lock-out is the outsider's: none of ours.
+async fn assert_only_the_outsiders_lockout(world: &World) {
+    let report = rate_limit(world).await;
+    let lockouts = report["lockouts"].as_array().unwrap();
+    assert_eq!(lockouts.len(), 1, "only the outsider's: {report}");
+    assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
+}
+
 /// Waits until the emulator has seen `n` copies (the burst is under way).
 async fn after_copies(world: &World, n: usize) {
     while world.requests("copy").await < n {
@@ -190,10 +198,7 @@ async fn a_lockout_tripped_from_outside_mid_burst_loses_nothing() {
     assert!(outcome.failure_destination.is_empty(), "{:?}\n{}", outcome.function_errors, fleet.logs());
     let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
     assert_one_video_and_a_submitted_record_each(&world, &keys).await;
-    let report = rate_limit(&world).await;
-    let lockouts = report["lockouts"].as_array().unwrap();
-    assert_eq!(lockouts.len(), 1, "only the outsider's: {report}");
-    assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
+    assert_only_the_outsiders_lockout(&world).await;
     assert!(fleet.logs().contains("every caller holds its calls"), "the instances saw it and held");
 }
 
@@ -218,10 +223,7 @@ async fn a_burst_through_sqs_with_a_lockout_hands_messages_back_and_loses_nothin
     assert!(fleet.logs().contains("handing the message back with a visibility delay"));
     let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
     assert_one_video_and_a_submitted_record_each(&world, &keys).await;
-    let report = rate_limit(&world).await;
-    let lockouts = report["lockouts"].as_array().unwrap();
-    assert_eq!(lockouts.len(), 1, "only the outsider's: {report}");
-    assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
+    assert_only_the_outsiders_lockout(&world).await;
 }
 
 /// A burst of cold starts spends nothing of the budget: each instance opens its Cloudflare

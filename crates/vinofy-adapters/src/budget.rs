@@ -76,11 +76,7 @@ impl DynamoCallBudget {
     /// Stores `state` if the bucket is still at `version` and no lock-out holds calls at `now_ms`.
     async fn write(&self, state: BucketState, version: i64, now_ms: i64) -> Result<Write, ProviderError> {
         let result = self
-            .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .set_key(Some(key(BUDGET_KEY)))
+            .update()
             .update_expression("SET tokens = :tokens, at_ms = :at, version = :next")
             .condition_expression(
                 "(attribute_not_exists(version) OR version = :version) AND (attribute_not_exists(#held) OR #held <= :at)",
@@ -102,6 +98,11 @@ impl DynamoCallBudget {
                 _ => Err(unavailable(&e)),
             },
         }
+    }
+
+    /// An update of the bucket's item.
+    fn update(&self) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.store.client().update_item().table_name(self.store.table()).set_key(Some(key(BUDGET_KEY)))
     }
 
     fn remember(&self, seen: Option<Seen>) {
@@ -160,11 +161,7 @@ impl CallBudgetGate for DynamoCallBudget {
         let until = hold_until(self.clock.now_ms(), retry_after);
         // Only ever moved later: several processes see the same lock-out.
         let result = self
-            .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .set_key(Some(key(BUDGET_KEY)))
+            .update()
             .update_expression("SET #held = :until")
             .condition_expression("attribute_not_exists(#held) OR #held < :until")
             .expression_attribute_names("#held", HELD_UNTIL)
