@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use vinofy_core::domain::ids::{ClaimToken, VersionKey, VideoUid};
+use vinofy_core::domain::provider::Provider;
 use vinofy_core::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim};
 use vinofy_core::error::StoreError;
 use vinofy_core::ports::{
@@ -38,6 +39,10 @@ pub mod attr {
     pub const CLAIM_TOKEN: &str = "claim_token";
     pub const CLAIM_EXPIRES_AT: &str = "claim_expires_at";
     pub const VIDEO_UID: &str = "video_uid";
+    pub const PROVIDER: &str = "provider";
+    pub const PLAYBACK_ID: &str = "playback_id";
+    pub const PREVIOUS_PROVIDER: &str = "previous_provider";
+    pub const PREVIOUS_VIDEO_UID: &str = "previous_video_uid";
     pub const HLS_URL: &str = "hls_url";
     pub const DASH_URL: &str = "dash_url";
     pub const THUMBNAIL_URL: &str = "thumbnail_url";
@@ -145,7 +150,11 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
         version_tag: text(attr::CREATOR),
         claim_token: text(attr::CLAIM_TOKEN).map(ClaimToken::from_stored),
         claim_expires_at_ms: get_n(item, attr::CLAIM_EXPIRES_AT),
+        provider: Provider::of_record(get_s(item, attr::PROVIDER)).ok_or_else(|| malformed("provider"))?,
         video_uid: uid(attr::VIDEO_UID)?,
+        playback_id: text(attr::PLAYBACK_ID),
+        previous_provider: get_s(item, attr::PREVIOUS_PROVIDER).and_then(Provider::parse),
+        previous_video_uid: uid(attr::PREVIOUS_VIDEO_UID)?,
         hls_url: text(attr::HLS_URL),
         dash_url: text(attr::DASH_URL),
         thumbnail_url: text(attr::THUMBNAIL_URL),
@@ -424,7 +433,9 @@ impl VideoStore for DynamoVideoStore {
         let now = rfc3339(vinofy_core::ingest::now_ms());
         let mut u = Update::default();
         u.set(attr::STATUS, s(Status::Submitted.as_str()))
+            .set(attr::PROVIDER, s(video.provider.as_str()))
             .set(attr::VIDEO_UID, s(video.uid.as_str()))
+            .set_or_remove(attr::PLAYBACK_ID, video.playback_id.as_deref())
             .set(attr::STREAM_STATE, s(video.state.as_str()))
             .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
             .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::domain::provider::Provider;
 use crate::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use crate::domain::object::ObjectVersion;
 use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, VideoState};
@@ -50,7 +51,11 @@ pub struct CreateVideoRequest<'a> {
 /// the source URL (our presigned URL, a credential) there as `downloaded-from`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderVideo {
+    /// Who holds it; `uid` is that provider's id (a Stream uid, a Mux asset id).
+    pub provider: Provider,
     pub uid: VideoUid,
+    /// The id that names the video in playback URLs, when it is not `uid` (Mux's playback id).
+    pub playback_id: Option<String>,
     pub state: VideoState,
     pub hls_url: Option<String>,
     pub dash_url: Option<String>,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::domain::provider::Provider;
 use crate::domain::ids::VideoUid;
 use crate::domain::object::ObjectVersion;
 use crate::domain::record::{Status, VideoRecord, VideoState};
@@ -78,7 +79,9 @@ pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<
 /// What the provider not knowing a video any more means for the record: it is gone for good.
 pub fn missing_video(uid: &VideoUid, now_ms: i64) -> ProviderVideo {
     ProviderVideo {
+        provider: Provider::default(),
         uid: uid.clone(),
+        playback_id: None,
         state: VideoState::Error,
         hls_url: None,
         dash_url: None,

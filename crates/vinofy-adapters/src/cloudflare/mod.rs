@@ -15,6 +15,7 @@ pub use webhook::CloudflareWebhookVerifier;
 use crate::StartupError;
 use crate::config::CloudflareVideoOptions;
 use vinofy_core::domain::ids::VideoUid;
+use vinofy_core::domain::provider::Provider;
 use vinofy_core::domain::record::VideoState;
 use vinofy_core::domain::scrub::scrub_provider_text;
 use vinofy_core::error::ProviderError;
@@ -245,7 +246,10 @@ fn parse_video_unscrubbed(value: Value) -> Result<ProviderVideo, ProviderError> 
         error_text: status.as_ref().and_then(|s| non_empty(s.error_reason_text.as_deref().map(scrub_provider_text))),
     };
     Ok(ProviderVideo {
+        provider: Provider::Cloudflare,
         uid,
+        // The uid names the video in Stream's playback URLs.
+        playback_id: None,
         details,
         // Cloudflare's state names are the record's vocabulary.
         state: VideoState::from_name(status.and_then(|s| s.state).as_deref().unwrap_or("unknown")),

@@ -4,6 +4,7 @@ pub mod budget;
 pub mod event;
 pub mod ids;
 pub mod object;
+pub mod provider;
 pub mod record;
 pub mod retry;
 pub mod s3_key;

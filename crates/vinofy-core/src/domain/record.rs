@@ -5,6 +5,7 @@
 use std::fmt;
 
 use super::ids::{ClaimToken, VersionKey, VideoUid};
+use super::provider::Provider;
 
 /// `status` attribute values. Outside tools read them: the strings are a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,8 +79,19 @@ pub struct VideoRecord {
     /// Epoch ms; a `pending` claim past this belongs to a dead invocation.
     #[serde(rename = "claim_expires_at", skip_serializing_if = "Option::is_none")]
     pub claim_expires_at_ms: Option<i64>,
+    /// Who holds the video (`cloudflare` when the item has no `provider`: every record from before).
+    pub provider: Provider,
+    /// The provider's id: the Stream uid, or the Mux asset id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video_uid: Option<VideoUid>,
+    /// Mux: the playback id in the URLs (Stream's URLs use the uid itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playback_id: Option<String>,
+    /// What the record pointed at before `vinofy migrate` switched it (for rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_provider: Option<Provider>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_video_uid: Option<VideoUid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
