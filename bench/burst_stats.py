@@ -7,6 +7,7 @@ Pure functions on epoch-millisecond timestamps, so they can be checked on their 
 from __future__ import annotations
 
 import bisect
+import math
 import re
 
 
@@ -20,9 +21,11 @@ def parse_rate(text: str, name: str) -> tuple[int, int]:
 
 def bucket(calls: int, seconds: int) -> tuple[int, float]:
     """The token bucket of crates/vinofy-core/src/domain/budget.rs for `calls/seconds`: capacity C =
-    min(N, max(2, floor(N/100))) and refill r = (N - C)/W tokens per second."""
+    min(N, max(2, floor(N/100))) and refill r = (N - C - M)/W tokens per second, M = 200 ms of calls
+    (at least 1) kept for the lag between a slot and its call's arrival."""
     capacity = min(calls, max(2, calls // 100))
-    return capacity, (calls - capacity) / seconds
+    lag_margin = max(1, math.ceil(calls / seconds * 0.2))
+    return capacity, max(0, calls - capacity - lag_margin) / seconds
 
 
 def max_in_window(times_ms: list[int], window_ms: int) -> tuple[int, int | None]:
@@ -62,10 +65,10 @@ def _self_check() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
-    assert bucket(1000, 300) == (10, 3.3)
-    assert bucket(100, 10) == (2, 9.8)
+    assert bucket(1000, 300) == (10, 989 / 300)
+    assert bucket(100, 10) == (2, 9.6)
     assert bucket(1, 1) == (1, 0.0)
-    assert bucket(50, 10) == (1, 4.9)
+    assert bucket(50, 10) == (2, 4.7)
     assert max_in_window([0, 500, 999, 1000, 1999], 1000) == (3, 0)
     assert max_in_window([0, 1000, 2000], 1000) == (1, 0)
     assert max_in_window([], 1000) == (0, None)

@@ -3,8 +3,9 @@
 //! adapter stores it in the videos table); this is its arithmetic, pure and clock-free.
 //!
 //! A bucket of capacity C refilled at r tokens per second lets through at most C + r·W calls in any
-//! window of W seconds. With C = max(2, N/100) and r = (N − C)/W that is exactly N, and in a
-//! sustained burst the calls flow at r, which is 99% of N/W for the default 1000/300.
+//! window of W seconds. With C = max(2, N/100) and r = (N − C − M)/W, where M is 200 ms of calls
+//! kept for the lag between a slot and its call's arrival, that is N − M, and in a sustained burst
+//! the calls flow at r: 98.9% of N/W for the default 1000/300.
 
 use std::time::Duration;
 
@@ -38,14 +39,26 @@ impl CallBudget {
     /// How many calls may go at once after a quiet spell: 1% of N, and at least 2 (when N allows),
     /// so that a waiter's lag (its jitter, its read of the bucket) is absorbed rather than lost:
     /// with room for one token only, 5 instances used 87% of a budget of 100/10 (bench/), with 2
-    /// or more they use 99%.
+    /// or more they use 98%.
     pub fn capacity(&self) -> f64 {
         (f64::from(self.calls) / 100.0).floor().max(2.0).min(f64::from(self.calls))
     }
 
-    /// Tokens added per millisecond.
+    /// Calls left unused in every window for the lag between a slot and its call's arrival: the
+    /// budget counts a call when its slot is taken, the provider when the request arrives, and two
+    /// requests W apart in slots may arrive a little less than W apart. 200 ms of calls at N/W (at
+    /// least 1) keep the arrivals within N too while requests reach the provider within 200 ms of
+    /// their slot (the benchmark saw 101 in a window of 100 without it).
+    pub fn lag_margin(&self) -> f64 {
+        (f64::from(self.calls) / self.window.as_secs_f64() * ARRIVAL_LAG.as_secs_f64()).ceil().max(1.0)
+    }
+
+    /// Tokens added per millisecond: what is left of N once the capacity and the lag margin are
+    /// set aside, spread over the window (none for budgets too small for both: then one call per
+    /// window).
     pub fn refill_per_ms(&self) -> f64 {
-        (f64::from(self.calls) - self.capacity()) / self.window.as_millis() as f64
+        let spread = f64::from(self.calls) - self.capacity() - self.lag_margin();
+        spread.max(0.0) / self.window.as_millis() as f64
     }
 
     /// Takes one token at `now_ms` from `state` (`None`: a bucket never used, so full), unless the
@@ -79,6 +92,9 @@ impl CallBudget {
     }
 }
 
+/// The lag between a slot and its call's arrival that [`CallBudget::lag_margin`] allows for.
+pub const ARRIVAL_LAG: Duration = Duration::from_millis(200);
+
 /// The longest lock-out honoured. Cloudflare's is 5 minutes; a `retry-after` beyond this is not
 /// believed (a proxy's error, a typo), so one bad header cannot stop every process for hours.
 pub const MAX_HOLD: Duration = Duration::from_secs(900);
@@ -103,8 +119,10 @@ mod tests {
             assert!(CallBudget::parse(bad).is_err(), "{bad:?}");
         }
         let b = CallBudget::parse("1000/300").unwrap();
-        assert_eq!(b.capacity(), 10.0);
-        assert!((b.refill_per_ms() * 1000.0 * 300.0 / 1000.0 - 0.99).abs() < 1e-9, "99% of the budget in a burst");
+        assert_eq!((b.capacity(), b.lag_margin()), (10.0, 1.0));
+        assert!((b.refill_per_ms() * 300.0 - 0.989).abs() < 1e-9, "98.9% of the budget in a burst");
+        let scaled = CallBudget::parse("100/10").unwrap();
+        assert_eq!((scaled.capacity(), scaled.lag_margin()), (2.0, 2.0), "200 ms at 10 calls/s");
     }
 
     /// Callers that take as fast as the bucket lets them never get more than N calls into any
@@ -131,10 +149,11 @@ mod tests {
             }
             let steady: usize = granted.iter().filter(|t| **t >= window_ms && **t < 4 * window_ms).count();
             let used = steady as f64 / (3.0 * f64::from(calls));
-            // A burst flows at (N − C)/W: 95% or more from N = 40 (C = 2) on.
-            let expected = (f64::from(calls) - budget.capacity()) / f64::from(calls);
+            // A burst flows at r = (N − C − margin)/W: 95% or more of N/W for the default and the
+            // tests' scaled budget.
+            let expected = budget.refill_per_ms() * window_ms as f64 / f64::from(calls);
             assert!(used >= expected - 0.01, "{calls}/{seconds}: {used:.3} of the budget used");
-            if calls >= 40 {
+            if calls >= 80 {
                 assert!(used >= 0.95, "{calls}/{seconds}: {used:.3} of the budget used");
             }
         }
