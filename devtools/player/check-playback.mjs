@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Opens a stream-emulator watch page (http://HOST:PORT/{uid}/watch) in headless Chromium and waits
+// Opens a stream-emulator watch page (http://HOST:PORT/{uid}/watch), or a mux-emulator one
+// (http://HOST:PORT/{PLAYBACK_ID}/watch), in headless Chromium and waits
 // until its <video> really plays: currentTime > 0.5 s and readyState >= 2 (HAVE_CURRENT_DATA).
 //
 //   node devtools/player/check-playback.mjs URL [--screenshot out.png] [--timeout-ms 20000]

@@ -12,8 +12,8 @@ use crate::faults::FaultQueue;
 use crate::media::Media;
 use crate::model::{Timestamp, Video};
 use crate::ratelimit::RateLimiter;
-pub use crate::requests::RequestRecord;
 use crate::requests::RequestLog;
+pub use crate::requests::RequestRecord;
 
 pub type SharedApp = Arc<App>;
 

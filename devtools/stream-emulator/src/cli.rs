@@ -150,7 +150,10 @@ impl Values {
     }
 
     pub fn required(&self, flag: &str) -> Result<String, CliError> {
-        self.get(flag).filter(|v| !v.is_empty()).map(str::to_owned).ok_or_else(|| invalid(format!("missing required --{flag}")))
+        self.get(flag)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| invalid(format!("missing required --{flag}")))
     }
 
     /// `--listen`, default `127.0.0.1:0`.
@@ -184,7 +187,8 @@ impl Values {
         match self.get("processing-delay-ms") {
             None => Ok(Duration::from_millis(50)),
             Some(text) => Ok(Duration::from_millis(
-                text.parse().map_err(|_| invalid("--processing-delay-ms must be a non-negative integer (milliseconds)"))?,
+                text.parse()
+                    .map_err(|_| invalid("--processing-delay-ms must be a non-negative integer (milliseconds)"))?,
             )),
         }
     }
@@ -203,7 +207,11 @@ impl Values {
     pub fn directory(&self, flag: &str) -> Result<Option<PathBuf>, CliError> {
         self.get(flag)
             .map(|dir| {
-                if dir.is_empty() { Err(invalid(format!("--{flag} must not be empty"))) } else { Ok(PathBuf::from(dir)) }
+                if dir.is_empty() {
+                    Err(invalid(format!("--{flag} must not be empty")))
+                } else {
+                    Ok(PathBuf::from(dir))
+                }
             })
             .transpose()
     }

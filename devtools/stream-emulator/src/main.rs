@@ -38,18 +38,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config, tools: Option<Tools>) -> ExitCode {
-    let started = match boot::start(
-        &config.listen,
-        tools,
-        config.data_dir.as_deref(),
-        config.player_dir.as_deref(),
-        "videos",
-    )
-    .await
-    {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let started =
+        match boot::start(&config.listen, tools, config.data_dir.as_deref(), config.player_dir.as_deref(), "videos")
+            .await
+        {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
     let public_base_url = config.public_base_url.clone().unwrap_or_else(|| started.bound_url.clone());
     let app = match App::new(&config, public_base_url, started.media, started.player_dir) {
         Ok(app) => Arc::new(app),

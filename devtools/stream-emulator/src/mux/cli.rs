@@ -88,9 +88,8 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
     let bucket = |rate_flag: &str, burst_flag: &str, default: BucketLimit| -> Result<BucketLimit, CliError> {
         let (requests, per_seconds) = match values.get(rate_flag) {
             None => (default.requests, default.per_seconds),
-            Some(text) => parse_ratio(text).ok_or_else(|| {
-                invalid(format!("--{rate_flag} must be N/W with N requests per W seconds, both > 0"))
-            })?,
+            Some(text) => parse_ratio(text)
+                .ok_or_else(|| invalid(format!("--{rate_flag} must be N/W with N requests per W seconds, both > 0")))?,
         };
         let burst = match values.get(burst_flag) {
             None => default.burst,
@@ -141,7 +140,10 @@ mod tests {
     #[test]
     fn minimal_flags_and_defaults() {
         let config = parse(args(&["--token-id", "id", "--token-secret=s3"]), no_env).unwrap();
-        assert_eq!((config.listen.as_str(), config.token_id.as_str(), config.token_secret.as_str()), ("127.0.0.1:0", "id", "s3"));
+        assert_eq!(
+            (config.listen.as_str(), config.token_id.as_str(), config.token_secret.as_str()),
+            ("127.0.0.1:0", "id", "s3")
+        );
         assert_eq!((config.post_limit, config.other_limit), (DEFAULT_POST, DEFAULT_OTHER));
         assert_eq!(config.processing_delay, Duration::from_millis(50));
         assert_eq!(config.transcode, Transcode::Auto);
@@ -159,7 +161,8 @@ mod tests {
             "MUX_EMULATOR_OTHER_BURST" => Some("7".to_owned()),
             _ => None,
         };
-        let config = parse(args(&["--token-id", "flag-id", "--post-burst", "1", "--environment-id", "abc123"]), env).unwrap();
+        let config =
+            parse(args(&["--token-id", "flag-id", "--post-burst", "1", "--environment-id", "abc123"]), env).unwrap();
         assert_eq!(config.token_id, "flag-id");
         assert_eq!(config.token_secret, "env-secret");
         assert_eq!(config.post_limit, BucketLimit { requests: 2, per_seconds: 3, burst: 1 });

@@ -137,11 +137,14 @@ pub fn aspect_ratio(width: i64, height: i64) -> Option<String> {
 /// 1280x720 pixels is `720p`, up to 1920x1080 `1080p`, up to 2560x1440 `1440p`, above `2160p`.
 pub fn resolution_tier(width: i64, height: i64, max_tier: &str) -> &'static str {
     let pixels = width.max(0) * height.max(0);
-    let tier = match pixels {
-        ..=921_600 => "720p",
-        ..=2_073_600 => "1080p",
-        ..=3_686_400 => "1440p",
-        _ => "2160p",
+    let tier = if pixels <= 921_600 {
+        "720p"
+    } else if pixels <= 2_073_600 {
+        "1080p"
+    } else if pixels <= 3_686_400 {
+        "1440p"
+    } else {
+        "2160p"
     };
     let rank = |t: &str| ["720p", "1080p", "1440p", "2160p"].iter().position(|x| *x == t).unwrap_or(3);
     if rank(tier) > rank(max_tier) { tier_name(max_tier) } else { tier }
@@ -166,8 +169,8 @@ pub fn max_stored_resolution(width: i64, height: i64, max_tier: &str) -> &'stati
     };
     match width.min(height).min(cap) {
         ..720 => "SD",
-        ..1080 => "HD",
-        ..2160 => "FHD",
+        720..1080 => "HD",
+        1080..2160 => "FHD",
         _ => "UHD",
     }
 }

@@ -315,7 +315,9 @@ async fn media_is_404_until_ready() {
     let emulator = Emulator::start(&["--transcode", "on"]);
     let created = emulator.copy(json!({"url": format!("{origin}/never")})).await;
     let uid = created["uid"].as_str().unwrap();
-    for suffix in ["manifest/video.m3u8", "manifest/seg_000.ts", "manifest/video.mpd", "watch", "thumbnails/thumbnail.jpg"] {
+    for suffix in
+        ["manifest/video.m3u8", "manifest/seg_000.ts", "manifest/video.mpd", "watch", "thumbnails/thumbnail.jpg"]
+    {
         let response = fetch(&emulator, &format!("{}/{uid}/{suffix}", emulator.base)).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{suffix}");
         assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "*");
