@@ -271,12 +271,12 @@ impl SqsEventSource {
 
     /// Messages in the queue, visible or not (in flight, or delayed by a hand-back).
     pub async fn pending(&self) -> usize {
-        count(&self.sqs, &self.queue_url, true).await
+        count(&self.sqs, &self.queue_url).await
     }
 
     /// Messages in the dead-letter queue.
     pub async fn dead_letters(&self) -> usize {
-        count(&self.sqs, &self.dlq_url, true).await
+        count(&self.sqs, &self.dlq_url).await
     }
 
     /// Waits (up to `timeout`) until the queue is empty and no invocation is running, then stops
@@ -310,7 +310,8 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     attributes[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone()
 }
 
-async fn count(sqs: &aws_sdk_sqs::Client, url: &str, with_invisible: bool) -> usize {
+/// Messages in a queue: visible, delayed, and in flight (received, or handed back with a delay).
+async fn count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let attributes = sqs
         .get_queue_attributes()
@@ -324,11 +325,7 @@ async fn count(sqs: &aws_sdk_sqs::Client, url: &str, with_invisible: bool) -> us
         .attributes
         .unwrap_or_default();
     let n = |a: A| attributes.get(&a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    let mut total = n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesDelayed);
-    if with_invisible {
-        total += n(A::ApproximateNumberOfMessagesNotVisible);
-    }
-    total
+    n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesDelayed) + n(A::ApproximateNumberOfMessagesNotVisible)
 }
 
 /// One record of an SQS event, as the event source mapping sends it to the function.
