@@ -5,9 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::provider::Provider;
 use crate::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use crate::domain::object::ObjectVersion;
+use crate::domain::provider::Provider;
 use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, VideoState};
 use crate::error::{PresignError, ProviderError, StoreError};
 use crate::secret::PresignedUrl;

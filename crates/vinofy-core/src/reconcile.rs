@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::domain::provider::Provider;
 use crate::domain::ids::VideoUid;
 use crate::domain::object::ObjectVersion;
+use crate::domain::provider::Provider;
 use crate::domain::record::{Status, VideoRecord, VideoState};
 use crate::ingest::rfc3339;
 use crate::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoStateStore, VideoStore};

@@ -325,7 +325,9 @@ async fn count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
         .attributes
         .unwrap_or_default();
     let n = |a: A| attributes.get(&a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesDelayed) + n(A::ApproximateNumberOfMessagesNotVisible)
+    n(A::ApproximateNumberOfMessages)
+        + n(A::ApproximateNumberOfMessagesDelayed)
+        + n(A::ApproximateNumberOfMessagesNotVisible)
 }
 
 /// One record of an SQS event, as the event source mapping sends it to the function.
