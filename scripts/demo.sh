@@ -33,6 +33,7 @@ wait_port() {
 setup_tools
 log "building the ingest function and the Stream emulator"
 cargo build --workspace --bins --quiet
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 S3_PORT=$(free_port); DDB_PORT=$(free_port); LAMBDA_PORT=$(free_port); WEBHOOK_RT_PORT=$(free_port); WEBHOOK_URL_PORT=$(free_port)
 export AWS_ACCESS_KEY_ID=vinofy-local-access AWS_SECRET_ACCESS_KEY=vinofy-local-secret-key AWS_REGION=us-east-1
@@ -44,7 +45,7 @@ s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$AWS_ACCESS_KEY_ID" --se
   >"$work/s3s.log" 2>&1 & pids+=($!)
 "$VENV/bin/python" scripts/moto_atomic.py -H 127.0.0.1 -p "$DDB_PORT" >"$work/moto.log" 2>&1 & pids+=($!)
 WEBHOOK_SECRET="local-webhook-secret-$RANDOM$RANDOM"
-target/debug/stream-emulator --listen 127.0.0.1:0 --account-id "$ACCOUNT_ID" --token "$TOKEN" \
+"$BIN/stream-emulator" --listen 127.0.0.1:0 --account-id "$ACCOUNT_ID" --token "$TOKEN" \
   --webhook-url "http://127.0.0.1:$WEBHOOK_URL_PORT/" --webhook-secret "$WEBHOOK_SECRET" \
   >"$work/emulator.out" 2>"$work/emulator.log" & pids+=($!)
 wait_port "$S3_PORT" s3s-fs; wait_port "$DDB_PORT" moto
@@ -67,7 +68,7 @@ env VIDEOS_TABLE="$TABLE" UPLOAD_BUCKET="$BUCKET" CLOUDFLARE_ACCOUNT_ID="$ACCOUN
   AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" AWS_LAMBDA_LOG_FORMAT=JSON \
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
-  target/debug/ingest >"$work/function.log" 2>&1 & pids+=($!)
+  "$BIN/ingest" >"$work/function.log" 2>&1 & pids+=($!)
 
 log "starting the webhook function behind a local Function URL on :$WEBHOOK_URL_PORT (the emulator's webhook target)"
 cargo lambda watch --only-lambda-apis --timeout 60 --invoke-address 127.0.0.1 --invoke-port "$WEBHOOK_RT_PORT" \
@@ -76,7 +77,7 @@ wait_port "$WEBHOOK_RT_PORT" "cargo lambda watch (webhook)"
 env VIDEOS_TABLE="$TABLE" CLOUDFLARE_WEBHOOK_SECRET="$WEBHOOK_SECRET" AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" \
   AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$WEBHOOK_RT_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
-  target/debug/webhook >"$work/webhook.log" 2>&1 & pids+=($!)
+  "$BIN/webhook" >"$work/webhook.log" 2>&1 & pids+=($!)
 "$VENV/bin/python" scripts/function_url.py "$WEBHOOK_URL_PORT" "$WEBHOOK_RT_PORT" 2>"$work/function-url.log" & pids+=($!)
 wait_port "$WEBHOOK_URL_PORT" "the local Function URL"
 

@@ -81,3 +81,27 @@ async fn a_lockout_seen_by_one_process_holds_every_other() {
     assert!(matches!(one.take_call(Duration::from_secs(10)).await,
         Err(vinofy_core::error::ProviderError::OverBudget { wait }) if wait > Duration::from_secs(200)));
 }
+
+/// Cloudflare's rate limit (code 971) is a lock-out even when its 429 carries no `retry-after`:
+/// the real binary hands the event back for the 5 minutes and holds every process that long,
+/// instead of calling again every few seconds into the lock-out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_429_without_retry_after_is_shared_as_a_five_minute_lockout() {
+    let world = World::new().await;
+    let function = Function::start(&world, &[]).await;
+    world.inject_faults(serde_json::json!([{"route": "copy", "times": 1, "status": 429, "code": 971}])).await;
+    let event = world.upload("videos/locked.mp4", &sample_video()).await;
+    let reply = function.invoke_with_deadline(&event, Duration::from_secs(60)).await.expect("a reply");
+    match reply {
+        Reply::Error { error_type, .. } => assert_eq!(error_type, "Retryable.Deferred"),
+        other => panic!("expected a hand-back, got {other:?}"),
+    }
+    let budget = world.all_items().await.into_iter().find(|i| s(i, "source").as_deref() == Some("budget:cloudflare"));
+    let held =
+        budget.and_then(|b| b.get("held_until_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()));
+    let held_for = held.expect("the lock-out is in the budget") - now_ms();
+    assert!(held_for > 290_000 && held_for <= 300_000, "held for {held_for} ms");
+    assert_eq!(world.requests("copy").await, 1, "no second call into the lock-out");
+    let record = world.record("videos/locked.mp4").await.unwrap();
+    assert_eq!(s(&record, "status").as_deref(), Some("pending"), "not failed: {record:?}");
+}

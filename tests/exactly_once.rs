@@ -157,7 +157,8 @@ async fn a_process_killed_after_cloudflare_accepted_the_copy_is_adopted_not_copi
     let event = world.upload("videos/killed.mp4", &sample_video()).await;
     // Cloudflare creates the video but the reply never arrives; the process dies meanwhile.
     world.inject_faults(json!([{"route": "copy", "hang_after_processing": true}])).await;
-    let mut doomed = Function::start(&world, &[]).await;
+    // A 2 s request timeout, so that a 6 s invocation has time for one whole call.
+    let mut doomed = Function::start(&world, &[("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "2")]).await;
     let lost = doomed.invoke_with_deadline(&event, Duration::from_secs(6));
     let killer = async {
         for _ in 0..100 {

@@ -115,7 +115,7 @@ fn unavailable(e: &(impl std::error::Error + 'static)) -> ProviderError {
 }
 
 fn unreadable(e: &impl std::fmt::Display) -> ProviderError {
-    ProviderError::Transport(format!("the call budget in the video table cannot be read or written: {e}"))
+    ProviderError::NotSent(format!("the call budget in the video table cannot be read or written: {e}"))
 }
 
 impl CallBudgetGate for DynamoCallBudget {

@@ -47,6 +47,10 @@ pub type PacedCloudflare = Paced<CloudflareStream, DynamoCallBudget>;
 
 pub type LiveIngestor = Ingestor<S3Presigner, PacedCloudflare, DynamoVideoStore>;
 
+/// How long the visibility delays may take, and what they leave before the deadline.
+const REDELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const REDELIVERY_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The ingest function: the use case, and what hands SQS messages back with a delay.
 pub struct IngestFunction {
     pub ingestor: LiveIngestor,
@@ -62,7 +66,12 @@ impl IngestFunction {
         deadline: vinofy_core::ingest::Deadline,
     ) -> Result<serde_json::Value, vinofy_core::error::IngestError> {
         let handled = self.ingestor.handle_invocation(payload, deadline).await?;
-        self.redelivery.apply(&handled.delays).await;
+        // Bounded: a slow SQS must not take the invocation past its deadline, which would redeliver
+        // the whole batch; an undelayed message only comes back after the visibility timeout.
+        let time = deadline.remaining().saturating_sub(REDELIVERY_MARGIN).min(REDELIVERY_TIMEOUT);
+        if tokio::time::timeout(time, self.redelivery.apply(&handled.delays)).await.is_err() {
+            tracing::warn!("gave up delaying the handed-back messages before the deadline");
+        }
         Ok(handled.response)
     }
 }

@@ -21,6 +21,10 @@ pub enum ProviderError {
     /// The shared call budget has no slot within the time this call may wait: nothing was sent.
     #[error("the video provider's call budget has no slot for {} ms", wait.as_millis())]
     OverBudget { wait: Duration },
+    /// Nothing was sent, for a reason of ours: no time left before the deadline, or the call
+    /// budget could not be read or written.
+    #[error("nothing was sent to the video provider: {0}")]
+    NotSent(String),
 }
 
 impl ProviderError {
@@ -28,7 +32,7 @@ impl ProviderError {
     /// A 2xx we cannot read may hide a created video: retried, after a look-up.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport(_) | Self::InvalidResponse(_) | Self::OverBudget { .. } => true,
+            Self::Transport(_) | Self::InvalidResponse(_) | Self::OverBudget { .. } | Self::NotSent(_) => true,
             Self::Http { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
         }
     }
@@ -42,6 +46,7 @@ impl ProviderError {
             Self::Http { status, message, retry_after } => Self::Http { status, message: scrub(&message), retry_after },
             Self::InvalidResponse(m) => Self::InvalidResponse(scrub(&m)),
             over @ Self::OverBudget { .. } => over,
+            Self::NotSent(m) => Self::NotSent(scrub(&m)),
         }
     }
 
@@ -49,7 +54,7 @@ impl ProviderError {
     /// or lock-out, Stream's limit on videos in flight: all 429): nothing was created, so the call
     /// is repeated as it is, with no look-up first, and it is never the video's failure.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::OverBudget { .. } | Self::Http { status: 429, .. })
+        matches!(self, Self::OverBudget { .. } | Self::NotSent(_) | Self::Http { status: 429, .. })
     }
 
     /// A refusal that says for how long every call is refused: the lock-out of the provider's rate

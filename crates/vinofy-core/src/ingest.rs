@@ -182,12 +182,20 @@ const NO_TIME_RETRY: Duration = Duration::from_secs(1);
 /// SQS's longest visibility timeout.
 pub const MAX_VISIBILITY_DELAY: Duration = Duration::from_secs(12 * 3600);
 
-/// The visibility delay of a message handed back for `retry_in`: whole seconds, rounded up, plus up
-/// to 10% (at most 30 s) of jitter so the messages of one lock-out do not all come back at once;
-/// `unit` is a random number in [0, 1).
-pub fn redelivery_delay(retry_in: Duration, unit: f64) -> Duration {
-    let jitter = retry_in.mul_f64(0.1).min(Duration::from_secs(30)).mul_f64(unit.clamp(0.0, 1.0));
-    let seconds = (retry_in + jitter).as_secs_f64().ceil().max(1.0) as u64;
+/// The visibility delay of a message handed back for `retry_in` on its `receive_count`th delivery:
+/// at least `retry_in`, and from the second hand-back on at least 10 s doubling with each receive
+/// (at most 15 minutes), so that a message refused again and again (Stream's in-flight limit
+/// saturated by long transcodes) spends its receives over hours, not minutes; whole seconds,
+/// rounded up, plus up to 10% (at most 30 s) of jitter so the messages of one lock-out do not all
+/// come back at once; `unit` is a random number in [0, 1).
+pub fn redelivery_delay(retry_in: Duration, receive_count: u32, unit: f64) -> Duration {
+    let floor = match receive_count {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_secs(10).saturating_mul(1u32 << (n - 2).min(10)).min(Duration::from_secs(900)),
+    };
+    let wait = retry_in.max(floor);
+    let jitter = wait.mul_f64(0.1).min(Duration::from_secs(30)).mul_f64(unit.clamp(0.0, 1.0));
+    let seconds = (wait + jitter).as_secs_f64().ceil().max(1.0) as u64;
     Duration::from_secs(seconds).min(MAX_VISIBILITY_DELAY)
 }
 
@@ -278,7 +286,8 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                             if let (Some(retry_in), Some(receipt_handle), Some(queue_arn)) =
                                 (handled.retry_in, message.receipt_handle, ours)
                             {
-                                let delay = redelivery_delay(retry_in, fastrand::f64());
+                                let receives = message.receive_count.unwrap_or(1);
+                                let delay = redelivery_delay(retry_in, receives, fastrand::f64());
                                 info!(message_id = %message.message_id, delay_s = delay.as_secs(), "handing the message back with a visibility delay");
                                 delays.push(RedeliveryDelay {
                                     message_id: message.message_id.clone(),
@@ -372,9 +381,10 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             return Ok(report(Outcome::Skipped, None, Some(reason.to_string())));
         }
 
-        // Not even one call would fit before the deadline (the end of a long SQS batch): hand the
-        // event back before claiming, which costs nothing.
-        if self.retry.request_timeout(self.config.provider_request_timeout, self.remaining(deadline)).is_none() {
+        // Not even one whole call would fit before the deadline (the end of a long SQS batch): hand
+        // the event back before claiming, which costs nothing (a call clipped short would only time
+        // out, ambiguously).
+        if !self.retry.fits(0, Duration::ZERO, self.config.provider_request_timeout, self.remaining(deadline)) {
             info!("no time left in this invocation for a provider call; handing the event back");
             return Err(IngestError::Deferred {
                 source_uri: source,
@@ -595,9 +605,6 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                         info!(video_uid = %video.uid, "found the video an earlier attempt created; adopting it");
                         return Ok((video, true));
                     }
-                    // Nothing there; and only this claim's holder copies from now on.
-                    proven_none = true;
-                    look_up_first = false;
                 }
                 let timeout = self.timeout(per_call, deadline)?;
                 self.provider.create_from_url(&request, timeout).await.map(|v| (v, false))
@@ -637,7 +644,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
     fn timeout(&self, per_call: Duration, deadline: Deadline) -> Result<Duration, ProviderError> {
         self.retry
             .request_timeout(per_call, self.remaining(deadline))
-            .ok_or_else(|| ProviderError::Transport("no time left before the invocation deadline".into()))
+            .ok_or_else(|| ProviderError::NotSent("no time left before the invocation deadline".into()))
     }
 
     async fn release(&self, claim: &Claim<'_>, reason: &str, nothing_submitted: bool) {
@@ -714,12 +721,17 @@ mod tests {
     #[test]
     fn redelivery_delays_round_up_add_bounded_jitter_and_stay_within_sqs_limits() {
         let s = Duration::from_secs;
-        assert_eq!(redelivery_delay(Duration::from_millis(1), 0.0), s(1), "at least a second");
-        assert_eq!(redelivery_delay(Duration::from_millis(2_100), 0.0), s(3));
-        assert_eq!(redelivery_delay(s(300), 0.0), s(300));
-        assert_eq!(redelivery_delay(s(300), 0.999), s(330), "10% jitter");
-        assert_eq!(redelivery_delay(s(3_000), 0.999), s(3_030), "at most 30 s of jitter");
-        assert_eq!(redelivery_delay(s(100_000), 0.5), MAX_VISIBILITY_DELAY);
+        assert_eq!(redelivery_delay(Duration::from_millis(1), 1, 0.0), s(1), "at least a second");
+        assert_eq!(redelivery_delay(Duration::from_millis(2_100), 1, 0.0), s(3));
+        assert_eq!(redelivery_delay(s(300), 1, 0.0), s(300));
+        assert_eq!(redelivery_delay(s(300), 1, 0.999), s(330), "10% jitter");
+        assert_eq!(redelivery_delay(s(3_000), 1, 0.999), s(3_030), "at most 30 s of jitter");
+        assert_eq!(redelivery_delay(s(100_000), 1, 0.5), MAX_VISIBILITY_DELAY);
+        // Handed back again and again: 10 s, 20 s, 40 s ... up to 15 minutes.
+        let floors: Vec<u64> = (1..=12).map(|n| redelivery_delay(s(1), n, 0.0).as_secs()).collect();
+        assert_eq!(floors, [1, 10, 20, 40, 80, 160, 320, 640, 900, 900, 900, 900]);
+        assert_eq!(redelivery_delay(s(300), 3, 0.0), s(300), "a longer wait still wins");
+        assert_eq!(redelivery_delay(s(1), u32::MAX, 0.0), s(900));
     }
 
     #[test]

@@ -22,6 +22,10 @@ use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CreateVideoRequest, ProviderVideo, VideoDetails, VideoProvider};
 use vinofy_core::secret::SecretString;
 
+/// Cloudflare's error code for its global rate limit, and the lock-out that follows (doc §4).
+const RATE_LIMIT_CODE: i64 = 971;
+const LOCKOUT: Duration = Duration::from_secs(300);
+
 pub struct CloudflareStream {
     http: reqwest::Client,
     /// How videos are created (`requireSignedURLs`, `allowedOrigins`, `thumbnailTimestampPct`).
@@ -171,6 +175,14 @@ impl CloudflareStream {
                 .map(|e| error_text(&e.errors))
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("no error details").to_owned());
+            // Cloudflare's rate limit (code 971) is a lock-out of every call for 5 minutes: shared
+            // as one even when `retry-after` is missing or unreadable.
+            let rate_limited =
+                envelope.as_ref().is_some_and(|e| e.errors.iter().any(|m| m.code == Some(RATE_LIMIT_CODE)));
+            let retry_after = match retry_after {
+                None if status == StatusCode::TOO_MANY_REQUESTS && rate_limited => Some(LOCKOUT),
+                other => other,
+            };
             return Err(ProviderError::Http { status: status.as_u16(), message, retry_after });
         }
         match envelope {

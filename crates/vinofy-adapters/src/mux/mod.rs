@@ -181,6 +181,7 @@ impl Scrubber<'_> {
             }
             ProviderError::InvalidResponse(m) => ProviderError::InvalidResponse(self.text(&m)),
             over @ ProviderError::OverBudget { .. } => over,
+            ProviderError::NotSent(m) => ProviderError::NotSent(self.text(&m)),
         }
     }
 }

@@ -30,10 +30,16 @@ impl CallBudget {
         let calls: u32 = calls.trim().parse().map_err(|_| format!("{calls:?} is not a whole number of calls"))?;
         let seconds: u64 =
             seconds.trim().parse().map_err(|_| format!("{seconds:?} is not a whole number of seconds"))?;
-        if calls == 0 || !(1..=3600).contains(&seconds) {
-            return Err(format!("{text:?}: needs at least 1 call and a window of 1 to 3600 seconds"));
+        if calls < 4 || !(1..=3600).contains(&seconds) {
+            return Err(format!("{text:?}: needs at least 4 calls and a window of 1 to 3600 seconds"));
         }
-        Ok(Self { calls, window: Duration::from_secs(seconds) })
+        let budget = Self { calls, window: Duration::from_secs(seconds) };
+        if budget.refill_per_ms() <= 0.0 {
+            return Err(format!(
+                "{text:?}: too few calls for the window to refill (the bucket keeps 2 and 200 ms' worth)"
+            ));
+        }
+        Ok(budget)
     }
 
     /// How many calls may go at once after a quiet spell: 1% of N, and at least 2 (when N allows),
@@ -75,16 +81,20 @@ impl CallBudget {
         }
         let capacity = self.capacity();
         let rate = self.refill_per_ms();
-        let tokens = match state {
-            None => capacity,
-            // A clock that went backwards (another process's) adds nothing.
-            Some(s) => (s.tokens + rate * (now_ms - s.at_ms).max(0) as f64).min(capacity),
+        // The bucket's time never goes back: a process whose clock is behind takes at the stored
+        // time (no refill), or the next process with a clock ahead would be credited the skew again.
+        let (tokens, at_ms) = match state {
+            None => (capacity, now_ms),
+            Some(s) => {
+                let at = now_ms.max(s.at_ms);
+                ((s.tokens + rate * (at - s.at_ms) as f64).min(capacity), at)
+            }
         };
         if tokens >= 1.0 {
-            return Ok(BucketState { tokens: tokens - 1.0, at_ms: now_ms });
+            return Ok(BucketState { tokens: tokens - 1.0, at_ms });
         }
         if rate <= 0.0 {
-            // N equal to the capacity (tiny budgets): one token per window.
+            // Only a budget built by hand (`parse` refuses it): one call per window.
             return Err(self.window);
         }
         let wait_ms = ((1.0 - tokens) / rate).ceil().max(1.0) as u64;
@@ -115,7 +125,7 @@ mod tests {
             CallBudget::parse("1000/300").unwrap(),
             CallBudget { calls: 1000, window: Duration::from_secs(300) }
         );
-        for bad in ["", "1000", "0/300", "10/0", "10/3601", "a/300", "10/b", "-1/300"] {
+        for bad in ["", "1000", "0/300", "3/1", "1/1", "10/0", "10/3601", "a/300", "10/b", "-1/300"] {
             assert!(CallBudget::parse(bad).is_err(), "{bad:?}");
         }
         let b = CallBudget::parse("1000/300").unwrap();
@@ -129,7 +139,7 @@ mod tests {
     /// window of W, and in a sustained burst they use at least 95% of it.
     #[test]
     fn never_more_than_n_in_any_window_and_the_budget_used_in_a_burst() {
-        for (calls, seconds) in [(1000, 300), (83, 10), (60, 30), (20, 2), (3, 1), (1, 1)] {
+        for (calls, seconds) in [(1000, 300), (83, 10), (60, 30), (20, 2), (4, 1)] {
             let budget = CallBudget { calls, window: Duration::from_secs(seconds) };
             let window_ms = seconds as i64 * 1000;
             let (mut state, mut now, mut granted) = (None, 0i64, Vec::new());
@@ -169,6 +179,31 @@ mod tests {
         assert!(budget.take(Some(empty), None, 1_000 + wait.as_millis() as i64).is_ok());
         let full = budget.take(None, None, 0).unwrap();
         assert_eq!(full.tokens, budget.capacity() - 1.0);
+    }
+
+    /// Two processes whose clocks disagree by a second, taking in turn as fast as the bucket lets
+    /// them: the one behind never moves the bucket's time back, so the skew is never credited twice,
+    /// and the real rate stays within the budget.
+    #[test]
+    fn skewed_clocks_taking_in_turn_are_not_credited_the_skew() {
+        let budget = CallBudget { calls: 1000, window: Duration::from_secs(300) };
+        let skew = [1_000i64, 0];
+        let (mut state, mut real, mut granted) = (None, 0i64, 0usize);
+        let horizon = 600_000;
+        let mut turn = 0;
+        while real < horizon {
+            match budget.take(state, None, real + skew[turn % 2]) {
+                Ok(s) => {
+                    state = Some(s);
+                    granted += 1;
+                    turn += 1;
+                }
+                Err(wait) => real += wait.as_millis() as i64,
+            }
+        }
+        // Capacity plus the refill over the horizon, plus at most one skew's worth of refill.
+        let bound = budget.capacity() + budget.refill_per_ms() * (horizon + 1_000) as f64;
+        assert!(granted as f64 <= bound + 1.0, "{granted} calls in {horizon} ms, at most {bound:.1}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct SqsMessage {
     pub receipt_handle: Option<String>,
     /// The queue it came from (`arn:aws:sqs:REGION:ACCOUNT:NAME`); `None` if absent or not one.
     pub queue_arn: Option<String>,
+    /// `attributes.ApproximateReceiveCount` (1 on the first delivery); `None` if absent.
+    pub receive_count: Option<u32>,
     pub body: Result<Notification, EventError>,
 }
 
@@ -185,7 +187,12 @@ fn parse_sqs_message(index: usize, record: &Value, rules: &EventRules<'_>) -> Re
         .map(str::to_owned);
     let queue_arn =
         record.get("eventSourceARN").and_then(Value::as_str).filter(|arn| is_sqs_arn(arn)).map(str::to_owned);
-    Ok(SqsMessage { message_id, receipt_handle, queue_arn, body })
+    let receive_count = record
+        .get("attributes")
+        .and_then(|a| a.get("ApproximateReceiveCount"))
+        .and_then(Value::as_str)
+        .and_then(|n| n.parse::<u32>().ok());
+    Ok(SqsMessage { message_id, receipt_handle, queue_arn, receive_count, body })
 }
 
 /// `arn:PARTITION:sqs:REGION:ACCOUNT:NAME`, each part a plain token (a queue name: at most 80
