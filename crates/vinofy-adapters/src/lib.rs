@@ -7,6 +7,7 @@ pub mod budget;
 pub mod cloudflare;
 pub mod config;
 pub mod dynamodb;
+pub mod hmac_signature;
 pub mod mux;
 pub mod s3;
 pub mod secrets;

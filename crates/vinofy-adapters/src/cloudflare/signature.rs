@@ -2,9 +2,7 @@
 //! sig1 = HMAC-SHA256(secret, "{time}.{raw body}"). The signature is the webhook's only
 //! authentication (the Function URL is public), so anything unsigned, forged or stale is refused.
 
-use hmac::{KeyInit, Mac};
-
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+use crate::hmac_signature::{self, Failure};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -36,27 +34,23 @@ pub fn verify(
         }
     }
     let (Some(time), Some(sig)) = (time, sig) else { return Err(SignatureError::Malformed) };
-    let timestamp: i64 = time.parse().map_err(|_| SignatureError::Malformed)?;
     let signature = hex::decode(sig).map_err(|_| SignatureError::Malformed)?;
-    let age = now.saturating_sub(timestamp);
-    if age.abs() > tolerance {
-        return Err(SignatureError::Stale { age_seconds: age, tolerance_seconds: tolerance });
+    hmac_signature::verify(time, &[signature], body, secret, now, tolerance).map_err(SignatureError::from)
+}
+
+impl From<Failure> for SignatureError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Malformed => Self::Malformed,
+            Failure::Stale { age_seconds, tolerance_seconds } => Self::Stale { age_seconds, tolerance_seconds },
+            Failure::Mismatch => Self::Mismatch,
+        }
     }
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(time.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    // Constant-time comparison.
-    mac.verify_slice(&signature).map_err(|_| SignatureError::Mismatch)
 }
 
 /// Signs a body as Cloudflare does (tests and the emulator's twin use it).
 pub fn sign(body: &[u8], secret: &[u8], time: i64) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(time.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("time={time},sig1={}", hex::encode(mac.finalize().into_bytes()))
+    format!("time={time},sig1={}", hmac_signature::sign_hex(body, secret, time))
 }
 
 #[cfg(test)]
