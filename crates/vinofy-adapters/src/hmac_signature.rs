@@ -5,6 +5,9 @@
 
 use hmac::{KeyInit, Mac};
 
+use vinofy_core::ports::WebhookRejection;
+use vinofy_core::secret::SecretString;
+
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Why a header's time and signatures do not authenticate a body.
@@ -51,6 +54,34 @@ pub fn verify<S: AsRef<[u8]>>(
 /// The hex signature of `body` at `time` (what a provider puts in its header).
 pub fn sign_hex(body: &[u8], secret: &[u8], time: i64) -> String {
     hex::encode(mac(secret, time.to_string().as_bytes(), body).finalize().into_bytes())
+}
+
+/// A provider's header check: `verify(header value, raw body, secret, now, tolerance)`.
+pub(crate) type HeaderCheck<E> = fn(Option<&str>, &[u8], &[u8], i64, i64) -> Result<(), E>;
+
+/// A webhook verifier's signing secret and clock tolerance.
+pub(crate) struct WebhookKey {
+    secret: SecretString,
+    tolerance_seconds: i64,
+}
+
+impl WebhookKey {
+    pub fn new(secret: SecretString, tolerance_seconds: i64) -> Self {
+        Self { secret, tolerance_seconds }
+    }
+
+    /// Authenticates a delivery with a provider's `verify` (its header's value, the raw body):
+    /// any failure is [`WebhookRejection::Unauthenticated`], saying why.
+    pub fn authenticate<E: std::fmt::Display>(
+        &self,
+        verify: HeaderCheck<E>,
+        header: Option<String>,
+        body: &[u8],
+        now_s: i64,
+    ) -> Result<(), WebhookRejection> {
+        verify(header.as_deref(), body, self.secret.expose().as_bytes(), now_s, self.tolerance_seconds)
+            .map_err(|e| WebhookRejection::Unauthenticated(e.to_string()))
+    }
 }
 
 #[cfg(test)]
