@@ -21,6 +21,24 @@ pub enum Failure {
     Mismatch,
 }
 
+/// `From<Failure>` for a provider's error enum, whose `Malformed`, `Stale { age_seconds,
+/// tolerance_seconds }` and `Mismatch` variants mean the same.
+macro_rules! from_failure {
+    ($error:ty) => {
+        impl From<$crate::hmac_signature::Failure> for $error {
+            fn from(failure: $crate::hmac_signature::Failure) -> Self {
+                use $crate::hmac_signature::Failure;
+                match failure {
+                    Failure::Malformed => Self::Malformed,
+                    Failure::Stale { age_seconds, tolerance_seconds } => Self::Stale { age_seconds, tolerance_seconds },
+                    Failure::Mismatch => Self::Mismatch,
+                }
+            }
+        }
+    };
+}
+pub(crate) use from_failure;
+
 fn mac(secret: &[u8], time: &[u8], body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(time);

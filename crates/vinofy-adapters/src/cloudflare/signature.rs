@@ -2,7 +2,7 @@
 //! sig1 = HMAC-SHA256(secret, "{time}.{raw body}"). The signature is the webhook's only
 //! authentication (the Function URL is public), so anything unsigned, forged or stale is refused.
 
-use crate::hmac_signature::{self, Failure};
+use crate::hmac_signature;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -38,15 +38,7 @@ pub fn verify(
     hmac_signature::verify(time, &[signature], body, secret, now, tolerance).map_err(SignatureError::from)
 }
 
-impl From<Failure> for SignatureError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::Malformed => Self::Malformed,
-            Failure::Stale { age_seconds, tolerance_seconds } => Self::Stale { age_seconds, tolerance_seconds },
-            Failure::Mismatch => Self::Mismatch,
-        }
-    }
-}
+crate::hmac_signature::from_failure!(SignatureError);
 
 /// Signs a body as Cloudflare does (tests and the emulator's twin use it).
 pub fn sign(body: &[u8], secret: &[u8], time: i64) -> String {

@@ -4,7 +4,7 @@
 //! (while a secret is rotated); one match is enough. The signature is the webhook's only
 //! authentication, so anything unsigned, forged or stale is refused.
 
-use crate::hmac_signature::{self, Failure};
+use crate::hmac_signature;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -46,15 +46,7 @@ pub fn verify(
     hmac_signature::verify(time, &signatures, body, secret, now, tolerance).map_err(SignatureError::from)
 }
 
-impl From<Failure> for SignatureError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::Malformed => Self::Malformed,
-            Failure::Stale { age_seconds, tolerance_seconds } => Self::Stale { age_seconds, tolerance_seconds },
-            Failure::Mismatch => Self::Mismatch,
-        }
-    }
-}
+crate::hmac_signature::from_failure!(SignatureError);
 
 /// Signs a body as Mux does: the `mux-signature` header value (tests, and the emulator's twin).
 pub fn sign(body: &[u8], secret: &[u8], time: i64) -> String {
