@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -216,6 +217,18 @@ pub async fn next_delivery_within(receiver: &mut mpsc::UnboundedReceiver<Deliver
         .await
         .unwrap_or_else(|_| panic!("a webhook delivery within {seconds} s"))
         .expect("receiver open")
+}
+
+/// Whether `signature` is the hex HMAC-SHA256 of `"{time}.{body}"` under `secret` (how both
+/// providers sign, checked independently of the emulator's code).
+pub fn hmac_hex_matches(secret: &str, time: &str, body: &[u8], signature: &str) -> bool {
+    let Ok(expected) = hex::decode(signature) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{time}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
 }
 
 /// Serves `router` on a free loopback port; returns `http://127.0.0.1:PORT`.

@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use serde_json::Value;
-use sha2::Sha256;
 use tokio::sync::mpsc;
 
 pub use crate::common::{Delivery, Origin, Process, refused_url, serve};
@@ -145,13 +143,7 @@ pub fn signature_is_valid(header: &str, body: &[u8], secret: &str) -> bool {
     if (chrono::Utc::now().timestamp() - seconds).abs() > 300 {
         return false;
     }
-    let Ok(expected) = hex::decode(sig1) else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{time}.").as_bytes());
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    crate::common::hmac_hex_matches(secret, time, body, sig1)
 }
 
 pub fn is_hex32(value: &Value) -> bool {
