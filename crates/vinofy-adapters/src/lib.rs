@@ -7,6 +7,8 @@ pub mod budget;
 pub mod cloudflare;
 pub mod config;
 pub mod dynamodb;
+pub mod hmac_signature;
+mod http;
 pub mod mux;
 pub mod s3;
 pub mod secrets;

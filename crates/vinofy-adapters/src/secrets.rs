@@ -10,6 +10,13 @@ use vinofy_core::secret::SecretString;
 /// a `token` (or `secret`, or `CLOUDFLARE_API_TOKEN`) field, as the console's key/value editor
 /// stores it. Errors name the variable, never the value.
 pub async fn read_secret(aws: &SdkConfig, arn: &str, variable: &'static str) -> Result<SecretString, StartupError> {
+    let raw = read_secret_string(aws, arn, variable).await?;
+    Ok(validate_token(variable, &token_from_secret_string(&raw))?)
+}
+
+/// The string value of the secret named by the ARN in `variable`, as stored. Errors name the
+/// variable, never the value.
+pub async fn read_secret_string(aws: &SdkConfig, arn: &str, variable: &'static str) -> Result<String, StartupError> {
     let client = aws_sdk_secretsmanager::Client::new(aws);
     let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
         StartupError::Init(format!(
@@ -17,10 +24,7 @@ pub async fn read_secret(aws: &SdkConfig, arn: &str, variable: &'static str) -> 
             aws_sdk_secretsmanager::error::DisplayErrorContext(e)
         ))
     })?;
-    let raw = output
-        .secret_string()
-        .ok_or_else(|| StartupError::Init(format!("{variable}: the secret has no string value")))?;
-    Ok(validate_token(variable, &token_from_secret_string(raw))?)
+    output.secret_string.ok_or_else(|| StartupError::Init(format!("{variable}: the secret has no string value")))
 }
 
 fn token_from_secret_string(raw: &str) -> String {

@@ -9,10 +9,42 @@ use std::process::ExitCode;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::cli::{DEFAULT_PLAYER_DIR, Transcode};
+use crate::cli::{CliError, DEFAULT_PLAYER_DIR, Transcode};
 use crate::elog;
 use crate::media::{Media, Tools};
 use crate::server;
+
+/// A binary's `main`: names the program in the log, parses the command line and environment
+/// (`--help` prints `usage`, exit 0; a bad flag is reported with it, exit 2), finds the media tools
+/// for the config's `--transcode`, and runs the emulator on a multi-threaded runtime.
+pub fn main<C, F: Future<Output = ExitCode>>(
+    program: &'static str,
+    usage: &str,
+    parse: impl FnOnce(std::iter::Skip<std::env::Args>, fn(&str) -> Option<String>) -> Result<C, CliError>,
+    transcode: fn(&C) -> Transcode,
+    run: impl FnOnce(C, Option<Tools>) -> F,
+) -> ExitCode {
+    crate::log::set_program(program);
+    let config = match parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(CliError::HelpRequested) => {
+            println!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+        Err(CliError::Invalid(message)) => {
+            elog!("{message}\n\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let tools = match tools(transcode(&config)) {
+        Ok(tools) => tools,
+        Err(code) => return code,
+    };
+    match runtime() {
+        Ok(runtime) => runtime.block_on(run(config, tools)),
+        Err(code) => code,
+    }
+}
 
 /// ffmpeg/ffprobe for `--transcode`: `None` means off; `on` without them is exit 2.
 pub fn tools(transcode: Transcode) -> Result<Option<Tools>, ExitCode> {

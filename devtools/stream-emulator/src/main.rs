@@ -9,32 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use stream_emulator::app::App;
-use stream_emulator::cli::{self, CliError, Config};
+use stream_emulator::cli::{self, Config};
 use stream_emulator::envelope::{ApiError, Reply};
 use stream_emulator::media::Tools;
 use stream_emulator::{api, boot, control, delivery, elog};
 
 fn main() -> ExitCode {
-    stream_emulator::log::set_program("stream-emulator");
-    let config = match cli::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(config) => config,
-        Err(CliError::HelpRequested) => {
-            println!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(CliError::Invalid(message)) => {
-            elog!("{message}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    let tools = match boot::tools(config.transcode) {
-        Ok(tools) => tools,
-        Err(code) => return code,
-    };
-    match boot::runtime() {
-        Ok(runtime) => runtime.block_on(run(config, tools)),
-        Err(code) => code,
-    }
+    boot::main("stream-emulator", cli::USAGE, cli::parse, |config| config.transcode, run)
 }
 
 async fn run(config: Config, tools: Option<Tools>) -> ExitCode {

@@ -99,12 +99,7 @@ impl CloudflareStream {
         token: SecretString,
         options: CloudflareVideoOptions,
     ) -> Result<Self, StartupError> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::ring_tls_config()?)
-            .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| StartupError::Init(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::http::client()?;
         let stream_url = format!("{}/accounts/{account_id}/stream", api_url.trim_end_matches('/'));
         Ok(Self { http, options, stream_url, token })
     }
@@ -146,20 +141,14 @@ impl CloudflareStream {
         if let Some(body) = body {
             request = request.json(body);
         }
-        // `without_url`: reqwest errors quote the URL; ours carry no secret, but keep errors short.
-        let response = request.send().await.map_err(|e| ProviderError::Transport(describe(e.without_url())))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| ProviderError::Transport(describe(e.without_url())))?;
+        let response = crate::http::send(request).await?;
+        let status = response.status;
+        let retry_after = response.header(reqwest::header::RETRY_AFTER).and_then(crate::http::retry_after_seconds);
+        let bytes = response.body.as_ref();
         let envelope = if bytes.iter().all(u8::is_ascii_whitespace) {
             None
         } else {
-            match serde_json::from_slice::<Envelope>(&bytes) {
+            match serde_json::from_slice::<Envelope>(bytes) {
                 Ok(envelope) => Some(envelope),
                 Err(e) if status.is_success() => {
                     return Err(ProviderError::InvalidResponse(format!(
@@ -194,18 +183,6 @@ impl CloudflareStream {
             ))),
         }
     }
-}
-
-fn describe(e: reqwest::Error) -> String {
-    // The source chain says what actually happened (refused, reset, timed out).
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn error_text(errors: &[ApiMessage]) -> String {

@@ -2,9 +2,7 @@
 //! sig1 = HMAC-SHA256(secret, "{time}.{raw body}"). The signature is the webhook's only
 //! authentication (the Function URL is public), so anything unsigned, forged or stale is refused.
 
-use hmac::{KeyInit, Mac};
-
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+use crate::hmac_signature;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -36,27 +34,15 @@ pub fn verify(
         }
     }
     let (Some(time), Some(sig)) = (time, sig) else { return Err(SignatureError::Malformed) };
-    let timestamp: i64 = time.parse().map_err(|_| SignatureError::Malformed)?;
     let signature = hex::decode(sig).map_err(|_| SignatureError::Malformed)?;
-    let age = now.saturating_sub(timestamp);
-    if age.abs() > tolerance {
-        return Err(SignatureError::Stale { age_seconds: age, tolerance_seconds: tolerance });
-    }
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(time.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    // Constant-time comparison.
-    mac.verify_slice(&signature).map_err(|_| SignatureError::Mismatch)
+    hmac_signature::verify(time, &[signature], body, secret, now, tolerance).map_err(SignatureError::from)
 }
+
+crate::hmac_signature::from_failure!(SignatureError);
 
 /// Signs a body as Cloudflare does (tests and the emulator's twin use it).
 pub fn sign(body: &[u8], secret: &[u8], time: i64) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(time.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("time={time},sig1={}", hex::encode(mac.finalize().into_bytes()))
+    format!("time={time},sig1={}", hmac_signature::sign_hex(body, secret, time))
 }
 
 #[cfg(test)]

@@ -1,17 +1,17 @@
 //! [`WebhookVerifier`] for Cloudflare Stream: `Webhook-Signature` ([`super::signature`]), then the
 //! Video object in the body.
 
+use crate::hmac_signature::WebhookKey;
 use vinofy_core::ports::{ProviderVideo, WebhookRejection, WebhookVerifier};
 use vinofy_core::secret::SecretString;
 
 pub struct CloudflareWebhookVerifier {
-    secret: SecretString,
-    tolerance_seconds: i64,
+    key: WebhookKey,
 }
 
 impl CloudflareWebhookVerifier {
     pub fn new(secret: SecretString, tolerance_seconds: i64) -> Self {
-        Self { secret, tolerance_seconds }
+        Self { key: WebhookKey::new(secret, tolerance_seconds) }
     }
 }
 
@@ -22,15 +22,7 @@ impl WebhookVerifier for CloudflareWebhookVerifier {
         body: &[u8],
         now_s: i64,
     ) -> Result<ProviderVideo, WebhookRejection> {
-        let signature = header("webhook-signature");
-        super::signature::verify(
-            signature.as_deref(),
-            body,
-            self.secret.expose().as_bytes(),
-            now_s,
-            self.tolerance_seconds,
-        )
-        .map_err(|e| WebhookRejection::Unauthenticated(e.to_string()))?;
+        self.key.authenticate(super::signature::verify, header("webhook-signature"), body, now_s)?;
         super::parse_video_json(body)
             .map_err(|_| WebhookRejection::Malformed("body is not a Stream video object".into()))
     }

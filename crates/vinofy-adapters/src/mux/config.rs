@@ -263,23 +263,15 @@ pub fn parse_token_secret(variable: &'static str, secret_string: &str) -> Result
 }
 
 /// Reads the token's secret from Secrets Manager at start-up ([`parse_token_secret`]). Not
-/// [`crate::secrets::read_secret`]: that one keeps a single field of a JSON secret.
+/// [`crate::secrets::read_secret`]: that one keeps a single field of a JSON secret; both read it
+/// with [`crate::secrets::read_secret_string`].
 pub async fn read_token_secret(
     aws: &SdkConfig,
     arn: &str,
     variable: &'static str,
 ) -> Result<MuxCredentials, StartupError> {
-    let client = aws_sdk_secretsmanager::Client::new(aws);
-    let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-        StartupError::Init(format!(
-            "{variable}: cannot read the secret: {}",
-            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-        ))
-    })?;
-    let raw = output
-        .secret_string()
-        .ok_or_else(|| StartupError::Init(format!("{variable}: the secret has no string value")))?;
-    Ok(parse_token_secret(variable, raw)?)
+    let raw = crate::secrets::read_secret_string(aws, arn, variable).await?;
+    Ok(parse_token_secret(variable, &raw)?)
 }
 
 /// The credentials, wherever they are.

@@ -189,8 +189,8 @@ impl Scrubber<'_> {
 /// `Retry-After`: seconds, or an HTTP date (relative to `now`).
 fn retry_after(value: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if let Some(seconds) = crate::http::retry_after_seconds(value) {
+        return Some(seconds);
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
@@ -250,27 +250,10 @@ fn interpret(
     }
 }
 
-fn describe(e: reqwest::Error) -> String {
-    // The source chain says what actually happened (refused, reset, timed out).
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl MuxVideo {
     /// `api_url` without `/video/v1` (`https://api.mux.com`, or an emulator's base).
     pub fn new(api_url: &str, credentials: MuxCredentials, options: MuxOptions) -> Result<Self, StartupError> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::ring_tls_config()?)
-            .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| StartupError::Init(format!("cannot build the HTTP client: {e}")))?;
+        let http = crate::http::client()?;
         let assets_url = format!("{}/video/v1/assets", api_url.trim_end_matches('/'));
         Ok(Self { http, assets_url, credentials, options })
     }
@@ -291,7 +274,7 @@ impl MuxVideo {
         match self.http.head(&self.assets_url).timeout(crate::WARM_UP_TIMEOUT).send().await {
             Ok(_) => true,
             Err(e) => {
-                tracing::warn!(error = %scrub_provider_text(&describe(e.without_url())), "Mux warm-up failed");
+                tracing::warn!(error = %scrub_provider_text(&crate::http::describe(e.without_url())), "Mux warm-up failed");
                 false
             }
         }
@@ -330,15 +313,10 @@ impl MuxVideo {
         if let Some(body) = body {
             request = request.json(body);
         }
-        // `without_url`: reqwest errors quote the URL; ours carry no secret, but keep errors short.
-        let response = request.send().await.map_err(|e| ProviderError::Transport(describe(e.without_url())))?;
-        let status = response.status();
-        let header = |name: reqwest::header::HeaderName| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-        };
-        let (retry_after, date) = (header(reqwest::header::RETRY_AFTER), header(reqwest::header::DATE));
-        let bytes = response.bytes().await.map_err(|e| ProviderError::Transport(describe(e.without_url())))?;
-        interpret(status, retry_after.as_deref(), date.as_deref(), &bytes, chrono::Utc::now())
+        let response = crate::http::send(request).await?;
+        let (retry_after, date) =
+            (response.header(reqwest::header::RETRY_AFTER), response.header(reqwest::header::DATE));
+        interpret(response.status, retry_after, date, response.body.as_ref(), chrono::Utc::now())
     }
 
     /// `{"data": Asset}` read into a video.

@@ -4,9 +4,7 @@
 //! (while a secret is rotated); one match is enough. The signature is the webhook's only
 //! authentication, so anything unsigned, forged or stale is refused.
 
-use hmac::{KeyInit, Mac};
-
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+use crate::hmac_signature;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -45,27 +43,14 @@ pub fn verify(
     if !(1..=12).contains(&time.len()) || !time.bytes().all(|b| b.is_ascii_digit()) || signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let timestamp: i64 = time.parse().map_err(|_| SignatureError::Malformed)?;
-    let age = now.saturating_sub(timestamp);
-    if age.abs() > tolerance {
-        return Err(SignatureError::Stale { age_seconds: age, tolerance_seconds: tolerance });
-    }
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(time.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    // Each comparison is constant-time; every candidate is compared.
-    let matched = signatures.iter().fold(false, |found, candidate| mac.clone().verify_slice(candidate).is_ok() | found);
-    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+    hmac_signature::verify(time, &signatures, body, secret, now, tolerance).map_err(SignatureError::from)
 }
+
+crate::hmac_signature::from_failure!(SignatureError);
 
 /// Signs a body as Mux does: the `mux-signature` header value (tests, and the emulator's twin).
 pub fn sign(body: &[u8], secret: &[u8], time: i64) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(time.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("t={time},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={time},v1={}", hmac_signature::sign_hex(body, secret, time))
 }
 
 #[cfg(test)]

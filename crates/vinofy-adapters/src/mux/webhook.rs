@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::asset::{Observation, created_rfc3339, parse_asset};
 use super::config::MuxOptions;
+use crate::hmac_signature::WebhookKey;
 use vinofy_core::domain::record::VideoState;
 use vinofy_core::ports::{ProviderVideo, WebhookRejection, WebhookVerifier};
 use vinofy_core::reconcile::MISSING_VIDEO_CODE;
@@ -35,15 +36,14 @@ pub enum MuxWebhookEvent {
 }
 
 pub struct MuxWebhookVerifier {
-    secret: SecretString,
-    tolerance_seconds: i64,
+    key: WebhookKey,
     options: MuxOptions,
 }
 
 impl MuxWebhookVerifier {
     /// `options`: the playback policy and URL bases the asset's URLs are built with.
     pub fn new(secret: SecretString, tolerance_seconds: i64, options: MuxOptions) -> Self {
-        Self { secret, tolerance_seconds, options }
+        Self { key: WebhookKey::new(secret, tolerance_seconds), options }
     }
 
     /// Authenticates the delivery, then reads the event.
@@ -53,15 +53,7 @@ impl MuxWebhookVerifier {
         body: &[u8],
         now_s: i64,
     ) -> Result<MuxWebhookEvent, WebhookRejection> {
-        let signature = header("mux-signature");
-        super::signature::verify(
-            signature.as_deref(),
-            body,
-            self.secret.expose().as_bytes(),
-            now_s,
-            self.tolerance_seconds,
-        )
-        .map_err(|e| WebhookRejection::Unauthenticated(e.to_string()))?;
+        self.key.authenticate(super::signature::verify, header("mux-signature"), body, now_s)?;
         read_event(body, &self.options)
     }
 }

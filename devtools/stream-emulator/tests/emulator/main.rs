@@ -2,6 +2,8 @@
 //! to it over HTTP, with a local origin (the "S3" the emulator downloads from) and a local
 //! webhook receiver where needed.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod auth;

@@ -1,33 +1,29 @@
-//! Test harness: the emulator process, a tiny origin server and a webhook receiver.
+//! Test harness: the `stream-emulator` process and its API ([`crate::common`]: the process, the
+//! origin server and the webhook receiver both emulators' tests use).
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::{get, post};
-use hmac::{Hmac, KeyInit, Mac};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use reqwest::Method;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
+use serde_json::Value;
 use tokio::sync::mpsc;
+
+pub use crate::common::{Delivery, Origin, Process, refused_url, serve};
 
 pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "emulator-test-token";
 
-/// A running emulator; killed on drop. Its stderr is collected so tests can inspect the log
-/// (and so it is shown when a test fails).
-pub struct Emulator {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<String>>,
-    pub base: String,
-    pub http: reqwest::Client,
+/// A running `stream-emulator`; killed on drop.
+pub struct Emulator(Process);
+
+impl Deref for Emulator {
+    type Target = Process;
+
+    fn deref(&self) -> &Process {
+        &self.0
+    }
 }
 
 impl Emulator {
@@ -52,43 +48,12 @@ impl Emulator {
 
     /// Starts with exactly these flags and extra environment variables.
     pub fn launch(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stream-emulator"))
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn stream-emulator");
-
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the listening line");
-        let base = line
-            .trim_end()
-            .strip_prefix("stream-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, _stdout: stdout, stderr, base, http: reqwest::Client::new() }
+        Self(Process::launch(env!("CARGO_BIN_EXE_stream-emulator"), "stream-emulator", args, env))
     }
 
     /// `http://127.0.0.1:PORT/client/v4/accounts/ACCOUNT/stream{suffix}`.
     pub fn stream_url(&self, suffix: &str) -> String {
         format!("{}/client/v4/accounts/{ACCOUNT}/stream{suffix}", self.base)
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
     }
 
     /// An authenticated API call. Returns the status, headers and raw body.
@@ -98,21 +63,12 @@ impl Emulator {
         suffix: &str,
         body: Option<&Value>,
     ) -> reqwest::Result<(StatusCode, HeaderMap, String)> {
-        let mut request = self.http.request(method, self.stream_url(suffix)).bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        Ok((status, headers, response.text().await?))
+        crate::common::send_raw(self.http.request(method, self.stream_url(suffix)).bearer_auth(TOKEN), body).await
     }
 
     /// An authenticated API call expecting a JSON body.
     pub async fn call(&self, method: Method, suffix: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let (status, _, text) = self.call_raw(method, suffix, body).await.expect("request");
-        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
-        (status, value)
+        crate::common::send_json(self.http.request(method, self.stream_url(suffix)).bearer_auth(TOKEN), body).await
     }
 
     /// `POST /copy`, asserting success; returns the Video.
@@ -142,25 +98,9 @@ impl Emulator {
         }
     }
 
-    pub async fn control(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}/__emulator/{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("control request");
-        let status = response.status();
-        (status, response.json().await.expect("control JSON"))
-    }
-
-    pub async fn add_faults(&self, faults: Value) {
-        let (status, body) = self.control(Method::POST, "faults", Some(json!({ "faults": faults }))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
-
     /// `GET /__emulator/videos`.
     pub async fn records(&self) -> Vec<Value> {
-        let (_, body) = self.control(Method::GET, "videos", None).await;
-        body.as_array().expect("array").clone()
+        self.control_list("videos").await
     }
 
     pub async fn record(&self, uid: &str) -> Value {
@@ -170,110 +110,16 @@ impl Emulator {
             .find(|r| r["video"]["uid"] == uid)
             .unwrap_or_else(|| panic!("no record for {uid}"))
     }
-
-    /// `GET /__emulator/requests`.
-    pub async fn requests(&self) -> Vec<Value> {
-        let (_, body) = self.control(Method::GET, "requests", None).await;
-        body.as_array().expect("array").clone()
-    }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- stream-emulator stderr ---\n{}", self.stderr());
-        }
-    }
-}
-
-/// The "S3" the emulator downloads from. `GET /video.mp4` serves [`Origin::BODY`] (any query
-/// string), `/missing` is 404, `/forbidden` is 403. Every request's path and query are
-/// recorded verbatim.
-pub struct Origin {
-    pub base: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Origin {
-    pub const BODY: &'static [u8] = b"\x00\x00\x00\x20ftypisom not really a video, but bytes to hash";
-
-    pub async fn start() -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::new()
-            .route(
-                "/video.mp4",
-                get(|State(seen): State<Arc<Mutex<Vec<String>>>>, uri: Uri| async move {
-                    record_uri(&seen, &uri);
-                    Origin::BODY
-                }),
-            )
-            .route(
-                "/forbidden",
-                get(|State(seen): State<Arc<Mutex<Vec<String>>>>, uri: Uri| async move {
-                    record_uri(&seen, &uri);
-                    StatusCode::FORBIDDEN
-                }),
-            )
-            .with_state(Arc::clone(&seen));
-        let base = serve(router).await;
-        Self { base, seen }
-    }
-
-    pub fn url(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.base)
-    }
-
-    pub fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    pub fn sha256() -> String {
-        hex::encode(Sha256::digest(Self::BODY))
-    }
-}
-
-fn record_uri(seen: &Mutex<Vec<String>>, uri: &Uri) {
-    let text = uri.path_and_query().map_or(String::new(), |p| p.to_string());
-    seen.lock().unwrap().push(text);
-}
-
-/// One webhook delivery as received.
-pub struct Delivery {
-    pub signature: String,
-    pub body: Bytes,
-}
-
-impl Delivery {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("webhook body is JSON")
-    }
-}
-
-/// A webhook receiver at `{base}/hook`; answers with the given statuses in turn (200 once
-/// they run out), and forwards every delivery.
+/// A webhook receiver at `{base}/hook` (`Webhook-Signature`); answers with the given statuses
+/// in turn (200 once they run out), and forwards every delivery.
 pub async fn webhook_receiver(statuses: Vec<StatusCode>) -> (String, mpsc::UnboundedReceiver<Delivery>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let statuses = Arc::new(Mutex::new(statuses.into_iter()));
-    let router = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, body: Bytes| async move {
-            let signature =
-                headers.get("webhook-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let _ = sender.send(Delivery { signature, body });
-            statuses.lock().unwrap().next().unwrap_or(StatusCode::OK)
-        }),
-    );
-    let base = serve(router).await;
-    (format!("{base}/hook"), receiver)
+    crate::common::webhook_receiver_with("webhook-signature", statuses, |status| status.into_response()).await
 }
 
 pub async fn next_delivery(receiver: &mut mpsc::UnboundedReceiver<Delivery>) -> Delivery {
-    tokio::time::timeout(Duration::from_secs(10), receiver.recv())
-        .await
-        .expect("a webhook delivery within 10 s")
-        .expect("receiver open")
+    crate::common::next_delivery_within(receiver, 10).await
 }
 
 /// Checks a `Webhook-Signature` header the way a receiver would (doc §5.3), independently of
@@ -297,29 +143,7 @@ pub fn signature_is_valid(header: &str, body: &[u8], secret: &str) -> bool {
     if (chrono::Utc::now().timestamp() - seconds).abs() > 300 {
         return false;
     }
-    let Ok(expected) = hex::decode(sig1) else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{time}.").as_bytes());
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
-}
-
-/// Serves `router` on a free loopback port; returns `http://127.0.0.1:PORT`.
-pub async fn serve(router: Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    base
-}
-
-/// A loopback URL nobody listens on.
-pub fn refused_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}/video.mp4")
+    crate::common::hmac_hex_matches(secret, time, body, sig1)
 }
 
 pub fn is_hex32(value: &Value) -> bool {

@@ -1,33 +1,29 @@
-//! Test harness: the emulator process, a tiny origin server and a webhook receiver.
+//! Test harness: the `mux-emulator` process and its API ([`crate::common`]: the process, the
+//! origin server and the webhook receiver both emulators' tests use).
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::{get, post};
-use hmac::{Hmac, KeyInit, Mac};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use reqwest::Method;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
+use serde_json::Value;
 use tokio::sync::mpsc;
+
+pub use crate::common::{Delivery, Origin, Process, refused_url, serve};
 
 pub const TOKEN_ID: &str = "44c819de-4add-4c9f-b2e9-384a0a71bede";
 pub const TOKEN_SECRET: &str = "INKxCoZ+cX6l1yrR6vqzYHVaeFEcqvZShznWM1U/No8KsV7h6Jxu1XXuTUQ91sdiGONK3H7NE7H";
 
-/// A running emulator; killed on drop. Its stderr is collected so tests can inspect the log
-/// (and so it is shown when a test fails).
-pub struct Mux {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<String>>,
-    pub base: String,
-    pub http: reqwest::Client,
+/// A running `mux-emulator`; killed on drop.
+pub struct Mux(Process);
+
+impl Deref for Mux {
+    type Target = Process;
+
+    fn deref(&self) -> &Process {
+        &self.0
+    }
 }
 
 impl Mux {
@@ -56,34 +52,7 @@ impl Mux {
 
     /// Starts with exactly these flags and extra environment variables.
     pub fn launch(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mux-emulator"))
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mux-emulator");
-
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the listening line");
-        let base = line
-            .trim_end()
-            .strip_prefix("mux-emulator listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, _stdout: stdout, stderr, base, http: reqwest::Client::new() }
+        Self(Process::launch(env!("CARGO_BIN_EXE_mux-emulator"), "mux-emulator", args, env))
     }
 
     /// `http://127.0.0.1:PORT/video/v1{suffix}`.
@@ -91,8 +60,8 @@ impl Mux {
         format!("{}/video/v1{suffix}", self.base)
     }
 
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    fn request(&self, method: Method, suffix: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.api_url(suffix)).basic_auth(TOKEN_ID, Some(TOKEN_SECRET))
     }
 
     /// An authenticated API call. Returns the status, headers and raw body.
@@ -102,21 +71,12 @@ impl Mux {
         suffix: &str,
         body: Option<&Value>,
     ) -> reqwest::Result<(StatusCode, HeaderMap, String)> {
-        let mut request = self.http.request(method, self.api_url(suffix)).basic_auth(TOKEN_ID, Some(TOKEN_SECRET));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        Ok((status, headers, response.text().await?))
+        crate::common::send_raw(self.request(method, suffix), body).await
     }
 
     /// An authenticated API call expecting a JSON body.
     pub async fn call(&self, method: Method, suffix: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let (status, _, text) = self.call_raw(method, suffix, body).await.expect("request");
-        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
-        (status, value)
+        crate::common::send_json(self.request(method, suffix), body).await
     }
 
     /// `POST /video/v1/assets`, asserting 201; returns the Asset.
@@ -145,25 +105,9 @@ impl Mux {
         }
     }
 
-    pub async fn control(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}/__emulator/{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("control request");
-        let status = response.status();
-        (status, response.json().await.expect("control JSON"))
-    }
-
-    pub async fn add_faults(&self, faults: Value) {
-        let (status, body) = self.control(Method::POST, "faults", Some(json!({ "faults": faults }))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
-
     /// `GET /__emulator/assets`.
     pub async fn records(&self) -> Vec<Value> {
-        let (_, body) = self.control(Method::GET, "assets", None).await;
-        body.as_array().expect("array").clone()
+        self.control_list("assets").await
     }
 
     pub async fn record(&self, id: &str) -> Value {
@@ -173,109 +117,19 @@ impl Mux {
             .find(|r| r["asset"]["id"] == id)
             .unwrap_or_else(|| panic!("no record for {id}"))
     }
-
-    /// `GET /__emulator/requests`.
-    pub async fn requests(&self) -> Vec<Value> {
-        let (_, body) = self.control(Method::GET, "requests", None).await;
-        body.as_array().expect("array").clone()
-    }
 }
 
-impl Drop for Mux {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- mux-emulator stderr ---\n{}", self.stderr());
-        }
-    }
-}
-
-/// The "S3" the emulator downloads from. `GET /video.mp4` serves [`Origin::BODY`] (any query
-/// string), `/forbidden` is 403. Every request's method, path and query are recorded verbatim.
-pub struct Origin {
-    pub base: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Origin {
-    pub const BODY: &'static [u8] = b"\x00\x00\x00\x20ftypisom not really a video, but bytes to hash";
-
-    pub async fn start() -> Self {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::new()
-            .route(
-                "/video.mp4",
-                get(|State(seen): State<Arc<Mutex<Vec<String>>>>, uri: Uri| async move {
-                    record_uri(&seen, &uri);
-                    Origin::BODY
-                }),
-            )
-            .route(
-                "/forbidden",
-                get(|State(seen): State<Arc<Mutex<Vec<String>>>>, uri: Uri| async move {
-                    record_uri(&seen, &uri);
-                    StatusCode::FORBIDDEN
-                }),
-            )
-            .with_state(Arc::clone(&seen));
-        let base = serve(router).await;
-        Self { base, seen }
-    }
-
-    pub fn url(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.base)
-    }
-
-    pub fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    pub fn sha256() -> String {
-        hex::encode(Sha256::digest(Self::BODY))
-    }
-}
-
-fn record_uri(seen: &Mutex<Vec<String>>, uri: &Uri) {
-    let text = uri.path_and_query().map_or(String::new(), |p| p.to_string());
-    seen.lock().unwrap().push(text);
-}
-
-/// One webhook delivery as received.
-pub struct Delivery {
-    pub signature: String,
-    pub body: Bytes,
-}
-
-impl Delivery {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("webhook body is JSON")
-    }
-}
-
-/// A webhook receiver at `{base}/hook`; answers with the given statuses in turn (200 once they
-/// run out), and forwards every delivery.
+/// A webhook receiver at `{base}/hook` (`mux-signature`); answers with the given statuses in turn
+/// (200 once they run out; a failure with a short text), and forwards every delivery.
 pub async fn webhook_receiver(statuses: Vec<StatusCode>) -> (String, mpsc::UnboundedReceiver<Delivery>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let statuses = Arc::new(Mutex::new(statuses.into_iter()));
-    let router = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, body: Bytes| async move {
-            let signature = headers.get("mux-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let _ = sender.send(Delivery { signature, body });
-            let status = statuses.lock().unwrap().next().unwrap_or(StatusCode::OK);
-            (status, if status.is_success() { "" } else { "receiver not ready" })
-        }),
-    );
-    let base = serve(router).await;
-    (format!("{base}/hook"), receiver)
+    fn respond(status: StatusCode) -> Response {
+        (status, if status.is_success() { "" } else { "receiver not ready" }).into_response()
+    }
+    crate::common::webhook_receiver_with("mux-signature", statuses, respond).await
 }
 
 pub async fn next_delivery(receiver: &mut mpsc::UnboundedReceiver<Delivery>) -> Delivery {
-    tokio::time::timeout(Duration::from_secs(20), receiver.recv())
-        .await
-        .expect("a webhook delivery within 20 s")
-        .expect("receiver open")
+    crate::common::next_delivery_within(receiver, 20).await
 }
 
 /// Checks a `mux-signature` header the way the Mux SDK's `verifySignature` does (doc §9.5),
@@ -297,31 +151,8 @@ pub fn signature_is_valid(header: &str, body: &[u8], secret: &str) -> bool {
     if chrono::Utc::now().timestamp() - timestamp > 300 {
         return false;
     }
-    signatures.iter().any(|signature| {
-        let Ok(expected) = hex::decode(signature) else {
-            return false;
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
-    })
-}
-
-/// Serves `router` on a free loopback port; returns `http://127.0.0.1:PORT`.
-pub async fn serve(router: Router) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    base
-}
-
-/// A loopback URL nobody listens on.
-pub fn refused_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}/video.mp4")
+    let time = timestamp.to_string();
+    signatures.iter().any(|signature| crate::common::hmac_hex_matches(secret, &time, body, signature))
 }
 
 /// A Mux-like id: 44 letters and digits.
