@@ -106,6 +106,23 @@ async fn assert_only_the_outsiders_lockout(world: &World) {
     assert_eq!(lockouts[0]["user_agent"], OUTSIDER);
 }
 
+/// How many of our calls arrived during the outsider's lock-out (all refused: the emulator's rate
+/// limit answers before anything else).
+async fn our_calls_during_the_lockout(world: &World) -> usize {
+    let report = rate_limit(world).await;
+    let lockout = &report["lockouts"][0];
+    let (from, until) = (lockout["at_ms"].as_i64().unwrap(), lockout["until_ms"].as_i64().unwrap());
+    let requests = world.emulator_get("/__emulator/requests").await;
+    let ours: Vec<&Value> = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["user_agent"].as_str().is_some_and(|ua| ua.starts_with("vinofy-ingest/")))
+        .collect();
+    assert!(ours.len() >= BURST, "our calls are told apart by their user agent: {} of them", ours.len());
+    ours.iter().filter(|r| r["at_ms"].as_i64().is_some_and(|at| at > from && at < until)).count()
+}
+
 /// Waits until the emulator has seen `n` copies (the burst is under way).
 async fn after_copies(world: &World, n: usize) {
     while world.requests("copy").await < n {
@@ -224,6 +241,11 @@ async fn a_burst_through_sqs_with_a_lockout_hands_messages_back_and_loses_nothin
     let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
     assert_one_video_and_a_submitted_record_each(&world, &keys).await;
     assert_only_the_outsiders_lockout(&world).await;
+    // The first refusal holds every instance through the budget: the messages handed back and the
+    // batches received meanwhile make no call into the lock-out (without the hold, every message
+    // pulled would spend one refused call).
+    let refused = our_calls_during_the_lockout(&world).await;
+    assert!(refused <= INSTANCES, "{refused} of our calls went into the lock-out");
 }
 
 /// A burst of cold starts spends nothing of the budget: each instance opens its Cloudflare
