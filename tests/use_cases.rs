@@ -294,6 +294,23 @@ async fn a_newer_version_taking_the_record_mid_copy_gets_our_video_deleted() {
     assert_eq!(i.store.record(&source("videos/a.mp4")).unwrap().version_key, "etag:newer");
 }
 
+/// The SDK resent a completing write whose first attempt had succeeded: the refusal is our own
+/// write, the record holds our video, and the ingest goes on as recorded (the replaced video of the
+/// older version is still deleted), rather than reporting the take-over of a claim nobody took.
+#[tokio::test(start_paused = true)]
+async fn a_resent_complete_that_had_succeeded_goes_on_as_recorded() {
+    let i = ingestor(&[]);
+    let old = submitted(&i, &object("videos/a.mp4", "old", SEQ));
+    i.store.resend_next_complete();
+    let reply = ok(&i, &created("videos/a.mp4", "new", "0055AED6DCD90281E9")).await;
+    assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+    let record = i.store.record(&source("videos/a.mp4")).unwrap();
+    assert_eq!((record.status, record.version_key.as_str()), (Status::Submitted, "etag:new"));
+    let live: Vec<VideoUid> = i.provider.videos().into_iter().map(|v| v.uid).collect();
+    assert_eq!(live, [record.video_uid.clone().unwrap()], "one video, ours; the old one deleted");
+    assert!(!live.contains(&old.uid));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_new_version_replaces_and_deletes_the_old_video() {
     let i = ingestor(&[]);

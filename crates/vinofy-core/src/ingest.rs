@@ -462,8 +462,10 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         tracing::Span::current().record("video_uid", video.uid.as_str());
 
         let replaced = current_video_uid.filter(|uid| *uid != video.uid);
-        if !self.store.complete(&claim, &video, replaced.as_ref()).await? {
-            return self.lost_claim(&claim, video).await.map(|(outcome, uid, detail)| report(outcome, uid, detail));
+        if !self.store.complete(&claim, &video, replaced.as_ref()).await?
+            && let Some((outcome, uid, detail)) = self.lost_claim(&claim, &video).await?
+        {
+            return Ok(report(outcome, uid, detail));
         }
         info!(state = %video.state, adopted, "recorded the Stream video");
 
@@ -478,34 +480,37 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         Ok(report(outcome, Some(video.uid), None))
     }
 
-    /// Our claim was lost while copying: to a newer version of the key (our video is nobody's:
-    /// deleted again), or, past our deadline, to a take-over of this same version, which may have
-    /// adopted our video by its tag. A video the record points at, or may still adopt, is never
-    /// deleted.
+    /// The completing write was refused: our claim was lost while copying, to a newer version of
+    /// the key (our video is nobody's: deleted again), or, past our deadline, to a take-over of this
+    /// same version, which may have adopted our video by its tag; or the SDK resent a write that had
+    /// succeeded. A video the record points at, or may still adopt, is never deleted. `None`: the
+    /// record holds our video after all (a resent write, or a take-over that adopted it), so the
+    /// ingest goes on as recorded.
     async fn lost_claim(
         &self,
         claim: &Claim<'_>,
-        video: ProviderVideo,
-    ) -> Result<(Outcome, Option<VideoUid>, Option<String>), IngestError> {
+        video: &ProviderVideo,
+    ) -> Result<Option<(Outcome, Option<VideoUid>, Option<String>)>, IngestError> {
         let stored = self.store.stored(claim.source).await?;
+        let uid = Some(video.uid.clone());
         match stored.filter(|s| s.version_key == claim.version_key) {
-            Some(s) if s.video_uid.as_ref() == Some(&video.uid) => {
-                info!("the invocation that took this version over recorded our video");
-                Ok((Outcome::Duplicate, Some(video.uid), Some("recorded by the take-over".into())))
+            Some(s) if s.video_uid.as_ref() == Some(&video.uid) && s.status != Status::Pending => {
+                info!("the record holds this video (a resent write, or the take-over adopted it)");
+                Ok(None)
             }
             Some(s) if s.status == Status::Pending => {
                 warn!("another invocation took this version over and may adopt this video; left for reconcile");
-                Ok((Outcome::InProgress, Some(video.uid), Some("taken over while copying".into())))
+                Ok(Some((Outcome::InProgress, uid, Some("taken over while copying".into()))))
             }
             Some(_) => {
                 warn!("this version was recorded with another video meanwhile; deleting this one");
                 self.delete_video(&video.uid).await;
-                Ok((Outcome::Superseded, Some(video.uid), Some("a duplicate of the recorded video".into())))
+                Ok(Some((Outcome::Superseded, uid, Some("a duplicate of the recorded video".into()))))
             }
             None => {
                 warn!("a newer version took the record while copying; deleting this video again");
                 self.delete_video(&video.uid).await;
-                Ok((Outcome::Superseded, Some(video.uid), None))
+                Ok(Some((Outcome::Superseded, uid, None)))
             }
         }
     }

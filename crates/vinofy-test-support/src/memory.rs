@@ -277,6 +277,9 @@ pub struct MemoryStore {
     pub index_lags: AtomicBool,
     /// Before the next `complete`, a newer version of the object claims the record.
     steal_next_complete: Mutex<Option<ObjectVersion>>,
+    /// The next `complete` is applied but answers `false`, as a write the SDK resent after its
+    /// first attempt succeeded (the condition then fails on our own write).
+    resend_next_complete: AtomicBool,
     /// Before the next `mark_deleted`, the key is uploaded again (a newer sequencer).
     reupload_before_delete: AtomicBool,
 }
@@ -303,6 +306,10 @@ impl MemoryStore {
     /// `mark_deleted`, `source_of_video`, `video_reference`, `write_video_state`) fail like this.
     pub fn fail_next(&self, operation: &'static str, error: StoreError) {
         lock(&self.failures).entry(operation).or_default().push_back(error);
+    }
+
+    pub fn resend_next_complete(&self) {
+        self.resend_next_complete.store(true, Ordering::SeqCst);
     }
 
     pub fn steal_next_complete(&self, newer: ObjectVersion) {
@@ -397,7 +404,7 @@ impl VideoStore for MemoryStore {
         if let Some(old) = replaced_video_uid {
             r.replaced_video_uid = Some(old.clone());
         }
-        Ok(true)
+        Ok(!self.resend_next_complete.swap(false, Ordering::SeqCst))
     }
 
     async fn fail(&self, claim: &Claim<'_>, reason: &str) -> Result<(), StoreError> {
