@@ -6,7 +6,8 @@
 //! reset connections, and bodies a client cannot parse.
 //!
 //! The queue and the actions are shared by both emulators; each parses its own wire form
-//! (`FaultSpec` here for Cloudflare, `mux::faults` for Mux) into a [`Fault`].
+//! (`FaultSpec` here for Cloudflare, `mux::faults` for Mux) into [`SpecParts`], which checks it
+//! and picks the one action of a [`Fault`].
 
 use std::time::Duration;
 
@@ -142,7 +143,8 @@ pub struct FaultSpec {
     missing_uid: bool,
 }
 
-fn one() -> u32 {
+/// `times` when the wire form leaves it out.
+pub fn one() -> u32 {
     1
 }
 
@@ -150,53 +152,110 @@ impl TryFrom<FaultSpec> for Fault {
     type Error = String;
 
     fn try_from(spec: FaultSpec) -> Result<Self, String> {
-        if spec.times == 0 {
+        let parts = SpecParts {
+            times: spec.times,
+            status: spec.status,
+            retry_after: spec.retry_after,
+            code: spec.code,
+            error_type: None,
+            message: spec.message,
+            delay_ms: spec.delay_ms,
+            hang_after_processing: spec.hang_after_processing,
+            drop: spec.drop,
+            success_false: spec.success_false,
+            malformed_json: spec.malformed_json,
+            missing: spec.missing_uid,
+        };
+        let dialect =
+            Dialect { error_fields: "code/message", missing_name: "missing_uid", missing_action: Action::MissingUid };
+        parts.into_fault(spec.route.name(), dialect)
+    }
+}
+
+/// The fields both wire forms share, once each has read its own names: Cloudflare sends `code`,
+/// Mux `type`, for the error body; `missing` is `missing_uid` or `missing_id`.
+pub struct SpecParts {
+    pub times: u32,
+    pub status: Option<u16>,
+    pub retry_after: Option<u64>,
+    pub code: Option<u32>,
+    pub error_type: Option<String>,
+    pub message: Option<String>,
+    pub delay_ms: Option<u64>,
+    pub hang_after_processing: bool,
+    pub drop: bool,
+    pub success_false: bool,
+    pub malformed_json: bool,
+    pub missing: bool,
+}
+
+/// How an emulator names what differs between the wire forms, in errors and in the action.
+pub struct Dialect {
+    /// The error-body fields, as named in an error (`code/message`, `type/message`).
+    pub error_fields: &'static str,
+    /// The `missing` flag's wire name (`missing_uid`, `missing_id`).
+    pub missing_name: &'static str,
+    /// What `missing` arms.
+    pub missing_action: Action,
+}
+
+impl SpecParts {
+    /// Checks the fields and picks the one action; `route` is already validated.
+    pub fn into_fault(self, route: &'static str, dialect: Dialect) -> Result<Fault, String> {
+        if self.times == 0 {
             return Err("times must be at least 1".into());
         }
         let mut actions = Vec::new();
-        if let Some(status) = spec.status {
+        if let Some(status) = self.status {
             let status = StatusCode::from_u16(status)
                 .ok()
                 .filter(|s| s.as_u16() >= 200)
                 .ok_or_else(|| format!("status {status} is not a final HTTP status"))?;
             actions.push(Action::Status {
                 status,
-                retry_after: spec.retry_after,
-                code: spec.code,
-                error_type: None,
-                message: spec.message.clone(),
+                retry_after: self.retry_after,
+                code: self.code,
+                error_type: self.error_type.clone(),
+                message: self.message.clone(),
             });
         }
-        if let Some(ms) = spec.delay_ms {
+        if let Some(ms) = self.delay_ms {
             actions.push(Action::Delay { delay: Duration::from_millis(ms) });
         }
-        if spec.hang_after_processing {
+        if self.hang_after_processing {
             actions.push(Action::HangAfterProcessing);
         }
-        if spec.drop {
+        if self.drop {
             actions.push(Action::Drop);
         }
-        if spec.success_false {
-            actions.push(Action::SuccessFalse { code: spec.code, error_type: None, message: spec.message.clone() });
+        if self.success_false {
+            actions.push(Action::SuccessFalse {
+                code: self.code,
+                error_type: self.error_type.clone(),
+                message: self.message.clone(),
+            });
         }
-        if spec.malformed_json {
+        if self.malformed_json {
             actions.push(Action::MalformedJson);
         }
-        if spec.missing_uid {
-            actions.push(Action::MissingUid);
+        if self.missing {
+            actions.push(dialect.missing_action);
         }
-        if spec.retry_after.is_some() && spec.status.is_none() {
+        if self.retry_after.is_some() && self.status.is_none() {
             return Err("retry_after only goes with status".into());
         }
         let is_error_action = |a: &Action| matches!(a, Action::Status { .. } | Action::SuccessFalse { .. });
-        if (spec.code.is_some() || spec.message.is_some()) && !actions.iter().any(is_error_action) {
-            return Err("code/message only go with status or success_false".into());
+        let has_error_fields = self.code.is_some() || self.error_type.is_some() || self.message.is_some();
+        if has_error_fields && !actions.iter().any(is_error_action) {
+            return Err(format!("{} only go with status or success_false", dialect.error_fields));
         }
         match <[Action; 1]>::try_from(actions) {
-            Ok([action]) => Ok(Fault { route: spec.route.name(), times: spec.times, action }),
-            Err(_) => Err("each fault needs exactly one action: status, delay_ms, hang_after_processing, \
-                 drop, success_false, malformed_json or missing_uid"
-                .into()),
+            Ok([action]) => Ok(Fault { route, times: self.times, action }),
+            Err(_) => Err(format!(
+                "each fault needs exactly one action: status, delay_ms, hang_after_processing, drop, \
+                 success_false, malformed_json or {}",
+                dialect.missing_name
+            )),
         }
     }
 }

@@ -3,13 +3,11 @@
 //! `status` fault sends is Mux's (`{"error":{"type","messages"}}`), so it takes `type` instead
 //! of `code`, and `missing_id` (alias `missing_uid`) removes `data.id`.
 
-use std::time::Duration;
-
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::faults::{ANY, Action, Fault};
+use crate::faults::{ANY, Action, Dialect, Fault, SpecParts};
 
 /// Route names, as in `/__emulator/requests`.
 pub const ROUTES: [&str; 4] = ["create", "get", "list", "delete"];
@@ -18,7 +16,7 @@ pub const ROUTES: [&str; 4] = ["create", "get", "list", "delete"];
 #[serde(deny_unknown_fields)]
 pub struct MuxFaultSpec {
     route: String,
-    #[serde(default = "one")]
+    #[serde(default = "crate::faults::one")]
     times: u32,
     status: Option<u16>,
     retry_after: Option<u64>,
@@ -38,10 +36,6 @@ pub struct MuxFaultSpec {
     missing_id: bool,
 }
 
-fn one() -> u32 {
-    1
-}
-
 impl TryFrom<MuxFaultSpec> for Fault {
     type Error = String;
 
@@ -50,58 +44,23 @@ impl TryFrom<MuxFaultSpec> for Fault {
             .chain(ROUTES)
             .find(|r| *r == spec.route)
             .ok_or_else(|| format!("unknown route {:?}: any, create, get, list or delete", spec.route))?;
-        if spec.times == 0 {
-            return Err("times must be at least 1".into());
-        }
-        let mut actions = Vec::new();
-        if let Some(status) = spec.status {
-            let status = StatusCode::from_u16(status)
-                .ok()
-                .filter(|s| s.as_u16() >= 200)
-                .ok_or_else(|| format!("status {status} is not a final HTTP status"))?;
-            actions.push(Action::Status {
-                status,
-                retry_after: spec.retry_after,
-                code: None,
-                error_type: spec.error_type.clone(),
-                message: spec.message.clone(),
-            });
-        }
-        if let Some(ms) = spec.delay_ms {
-            actions.push(Action::Delay { delay: Duration::from_millis(ms) });
-        }
-        if spec.hang_after_processing {
-            actions.push(Action::HangAfterProcessing);
-        }
-        if spec.drop {
-            actions.push(Action::Drop);
-        }
-        if spec.success_false {
-            actions.push(Action::SuccessFalse {
-                code: None,
-                error_type: spec.error_type.clone(),
-                message: spec.message.clone(),
-            });
-        }
-        if spec.malformed_json {
-            actions.push(Action::MalformedJson);
-        }
-        if spec.missing_id {
-            actions.push(Action::MissingId);
-        }
-        if spec.retry_after.is_some() && spec.status.is_none() {
-            return Err("retry_after only goes with status".into());
-        }
-        let is_error_action = |a: &Action| matches!(a, Action::Status { .. } | Action::SuccessFalse { .. });
-        if (spec.error_type.is_some() || spec.message.is_some()) && !actions.iter().any(is_error_action) {
-            return Err("type/message only go with status or success_false".into());
-        }
-        match <[Action; 1]>::try_from(actions) {
-            Ok([action]) => Ok(Fault { route, times: spec.times, action }),
-            Err(_) => Err("each fault needs exactly one action: status, delay_ms, hang_after_processing, \
-                 drop, success_false, malformed_json or missing_id"
-                .into()),
-        }
+        let parts = SpecParts {
+            times: spec.times,
+            status: spec.status,
+            retry_after: spec.retry_after,
+            code: None,
+            error_type: spec.error_type,
+            message: spec.message,
+            delay_ms: spec.delay_ms,
+            hang_after_processing: spec.hang_after_processing,
+            drop: spec.drop,
+            success_false: spec.success_false,
+            malformed_json: spec.malformed_json,
+            missing: spec.missing_id,
+        };
+        let dialect =
+            Dialect { error_fields: "type/message", missing_name: "missing_id", missing_action: Action::MissingId };
+        parts.into_fault(route, dialect)
     }
 }
 
