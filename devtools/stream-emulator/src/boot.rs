@@ -5,12 +5,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 
 use crate::cli::{CliError, DEFAULT_PLAYER_DIR, Transcode};
 use crate::elog;
+use crate::envelope::Reply;
 use crate::media::{Media, Tools};
 use crate::server;
 
@@ -112,6 +116,48 @@ pub async fn start(
         );
     }
     Ok(Started { listener, bound_url, media, player_dir })
+}
+
+/// The part of a binary's config that [`launch`] reads.
+pub struct Site<'a> {
+    pub listen: &'a str,
+    pub data_dir: Option<&'a Path>,
+    pub player_dir: Option<&'a Path>,
+    /// `None`: the bound address.
+    pub public_base_url: Option<&'a str>,
+    /// What becomes ready without media ("videos", "assets"), see [`start`].
+    pub items: &'a str,
+}
+
+/// A binary's `run`: [`start`]s, builds the app state from the public base URL, the media set-up
+/// and the player directory, then [`serve`]s `router` with it. Requests no route takes are
+/// logged and answered with `no_route()`.
+pub async fn launch<S: Send + Sync + 'static>(
+    site: Site<'_>,
+    tools: Option<Tools>,
+    build: impl FnOnce(String, Option<Media>, PathBuf) -> reqwest::Result<S>,
+    router: Router<Arc<S>>,
+    no_route: fn() -> Reply,
+) -> ExitCode {
+    let started = match start(site.listen, tools, site.data_dir, site.player_dir, site.items).await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let public_base_url = site.public_base_url.map_or_else(|| started.bound_url.clone(), str::to_owned);
+    let app = match build(public_base_url, started.media, started.player_dir) {
+        Ok(app) => Arc::new(app),
+        Err(error) => {
+            elog!("cannot build the HTTP client: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let router = router
+        .fallback(move |request: Request| async move {
+            elog!("{} {} -> 404", request.method(), request.uri().path());
+            no_route().into_response()
+        })
+        .with_state(app);
+    serve(started.listener, router, &started.bound_url).await
 }
 
 /// Prints `{program} listening on {bound_url}` (the one stdout line, which tests and scripts
