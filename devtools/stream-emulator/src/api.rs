@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::app::SharedApp;
-use crate::envelope::{ApiError, Body, Reply, codes, failure_envelope, success_envelope, truncated};
+use crate::envelope::{
+    ApiError, Reply, codes, failure_envelope, injected_message, success_envelope, truncated, without_key,
+};
 use crate::faults::{Action, echo_url};
 use crate::ratelimit::{Arrival, retry_after_seconds};
 use crate::requests::Outcome;
@@ -220,38 +222,20 @@ async fn read_body(body: RequestBody) -> Result<axum::body::Bytes, ApiError> {
 }
 
 fn injected_failure(status: StatusCode, code: Option<u32>, message: Option<&str>) -> Reply {
-    let message = message.map_or_else(
-        || {
-            let reason = status.canonical_reason().unwrap_or("Error");
-            format!("{reason} (fault injected by {})", crate::log::program())
-        },
-        str::to_owned,
-    );
+    let message = injected_message(status, message);
     let errors = json!([{ "code": code.unwrap_or(codes::INJECTED), "message": message }]);
     Reply::json(status, failure_envelope(errors))
 }
 
 /// Removes `result.uid` (or each list item's `uid`).
-fn strip_uid(mut reply: Reply) -> Reply {
-    if let Body::Json(envelope) = &mut reply.body {
-        match envelope.get_mut("result") {
-            Some(Value::Object(video)) => {
-                video.remove("uid");
-            }
-            Some(Value::Array(videos)) => {
-                for video in videos.iter_mut().filter_map(Value::as_object_mut) {
-                    video.remove("uid");
-                }
-            }
-            _ => {}
-        }
-    }
-    reply
+fn strip_uid(reply: Reply) -> Reply {
+    without_key(reply, "result", "uid")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::Body;
 
     fn route_of(method: &str, path: &str) -> Result<(String, Route), u32> {
         resolve(method, path).map(|(account, endpoint)| (account.to_owned(), endpoint.route())).map_err(|e| e.code)

@@ -93,6 +93,36 @@ pub fn truncated(reply: Reply, empty_body: impl FnOnce() -> Value) -> Reply {
     Reply { status: StatusCode::OK, body: Body::Raw(text.as_bytes()[..cut].to_vec()), retry_after: None }
 }
 
+/// The reply with `key` removed from the envelope's `container` object, or from each item when
+/// it is a list (the `missing_uid` / `missing_id` faults).
+pub fn without_key(mut reply: Reply, container: &str, key: &str) -> Reply {
+    if let Body::Json(envelope) = &mut reply.body {
+        match envelope.get_mut(container) {
+            Some(Value::Object(item)) => {
+                item.remove(key);
+            }
+            Some(Value::Array(items)) => {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    item.remove(key);
+                }
+            }
+            _ => {}
+        }
+    }
+    reply
+}
+
+/// The message of an injected error: the fault's own, or the status's reason naming the program.
+pub fn injected_message(status: StatusCode, message: Option<&str>) -> String {
+    message.map_or_else(
+        || {
+            let reason = status.canonical_reason().unwrap_or("Error");
+            format!("{reason} (fault injected by {})", crate::log::program())
+        },
+        str::to_owned,
+    )
+}
+
 pub fn success_envelope(result: Value) -> Value {
     json!({ "success": true, "errors": [], "messages": [], "result": result })
 }

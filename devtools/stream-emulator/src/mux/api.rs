@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::envelope::{Body, Reply, truncated};
+use crate::envelope::{Reply, injected_message, truncated, without_key};
 use crate::faults::{Action, echo_url};
 use crate::mux::app::SharedMux;
 use crate::mux::assets;
@@ -260,38 +260,20 @@ async fn echo_request_url(template: &str, body: RequestBody) -> String {
 }
 
 fn injected_failure(status: StatusCode, error_type: Option<&str>, message: Option<&str>) -> Reply {
-    let message = message.map_or_else(
-        || {
-            let reason = status.canonical_reason().unwrap_or("Error");
-            format!("{reason} (fault injected by {})", crate::log::program())
-        },
-        str::to_owned,
-    );
+    let message = injected_message(status, message);
     let kind = error_type.unwrap_or_else(|| default_error_type(status));
     Reply::json(status, error_body(kind, &[message]))
 }
 
 /// Removes `data.id` (or each list item's `id`).
-fn strip_id(mut reply: Reply) -> Reply {
-    if let Body::Json(envelope) = &mut reply.body {
-        match envelope.get_mut("data") {
-            Some(Value::Object(asset)) => {
-                asset.remove("id");
-            }
-            Some(Value::Array(assets)) => {
-                for asset in assets.iter_mut().filter_map(Value::as_object_mut) {
-                    asset.remove("id");
-                }
-            }
-            _ => {}
-        }
-    }
-    reply
+fn strip_id(reply: Reply) -> Reply {
+    without_key(reply, "data", "id")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::Body;
 
     #[test]
     fn resolves_routes() {
