@@ -79,7 +79,7 @@ impl App {
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .build()?;
-        let webhook = config.webhook.as_ref().map(|target| Webhook {
+        let webhook = config.serving.webhook.as_ref().map(|target| Webhook {
             url: target.url.clone(),
             secret: target.secret.clone(),
             modified: Timestamp::now(),
@@ -88,7 +88,7 @@ impl App {
             account_id: config.account_id.clone(),
             token: config.token.clone(),
             public_base_url,
-            processing_delay: config.processing_delay,
+            processing_delay: config.serving.processing_delay,
             max_in_flight: config.max_in_flight,
             http,
             media,

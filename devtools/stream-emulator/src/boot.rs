@@ -12,7 +12,7 @@ use axum::extract::Request;
 use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 
-use crate::cli::{CliError, DEFAULT_PLAYER_DIR, Transcode};
+use crate::cli::{CliError, DEFAULT_PLAYER_DIR, Serving, Transcode};
 use crate::elog;
 use crate::envelope::Reply;
 use crate::media::{Media, Tools};
@@ -118,32 +118,23 @@ pub async fn start(
     Ok(Started { listener, bound_url, media, player_dir })
 }
 
-/// The part of a binary's config that [`launch`] reads.
-pub struct Site<'a> {
-    pub listen: &'a str,
-    pub data_dir: Option<&'a Path>,
-    pub player_dir: Option<&'a Path>,
-    /// `None`: the bound address.
-    pub public_base_url: Option<&'a str>,
-    /// What becomes ready without media ("videos", "assets"), see [`start`].
-    pub items: &'a str,
-}
-
-/// A binary's `run`: [`start`]s, builds the app state from the public base URL, the media set-up
+/// A binary's `run`: [`start`]s (`items` as there), builds the app state from the public base URL, the media set-up
 /// and the player directory, then [`serve`]s `router` with it. Requests no route takes are
 /// logged and answered with `no_route()`.
 pub async fn launch<S: Send + Sync + 'static>(
-    site: Site<'_>,
+    serving: &Serving,
+    items: &str,
     tools: Option<Tools>,
     build: impl FnOnce(String, Option<Media>, PathBuf) -> reqwest::Result<S>,
     router: Router<Arc<S>>,
     no_route: fn() -> Reply,
 ) -> ExitCode {
-    let started = match start(site.listen, tools, site.data_dir, site.player_dir, site.items).await {
+    let (data_dir, player_dir) = (serving.data_dir.as_deref(), serving.player_dir.as_deref());
+    let started = match start(&serving.listen, tools, data_dir, player_dir, items).await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let public_base_url = site.public_base_url.map_or_else(|| started.bound_url.clone(), str::to_owned);
+    let public_base_url = serving.public_base_url.clone().unwrap_or_else(|| started.bound_url.clone());
     let app = match build(public_base_url, started.media, started.player_dir) {
         Ok(app) => Arc::new(app),
         Err(error) => {

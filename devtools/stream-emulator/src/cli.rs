@@ -64,23 +64,29 @@ pub struct WebhookTarget {
     pub secret: String,
 }
 
+/// The options both emulators take, parsed the same way ([`Values::serving`]).
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct Serving {
     pub listen: String,
-    pub account_id: String,
-    pub token: String,
     /// Without trailing slash.
     pub public_base_url: Option<String>,
     pub webhook: Option<WebhookTarget>,
-    pub rate_limit: Limit,
     pub processing_delay: Duration,
-    /// Stream's concurrency limit: videos downloading, queued or in progress at once.
-    pub max_in_flight: usize,
     pub transcode: Transcode,
     /// `None`: a fresh temporary directory, removed on exit.
     pub data_dir: Option<PathBuf>,
     /// `None`: [`DEFAULT_PLAYER_DIR`] if it exists.
     pub player_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub serving: Serving,
+    pub account_id: String,
+    pub token: String,
+    pub rate_limit: Limit,
+    /// Stream's concurrency limit: videos downloading, queued or in progress at once.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -94,32 +100,15 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
     let mut values = Values::collect(args, env, &OPTIONS)?;
     let account_id = values.required("account-id")?;
     let token = values.required("token")?;
-    let public_base_url = values.public_base_url()?;
-    let webhook = values.webhook()?;
+    let serving = values.serving()?;
     let rate_limit = values.get("rate-limit").map(parse_rate_limit).transpose()?.unwrap_or_default();
-    let processing_delay = values.processing_delay()?;
     let max_in_flight = match values.get("max-in-flight") {
         None => 120,
         Some(text) => {
             text.parse().ok().filter(|n| *n > 0).ok_or_else(|| invalid("--max-in-flight must be a positive integer"))?
         }
     };
-    let transcode = values.transcode()?;
-    let data_dir = values.directory("data-dir")?;
-    let player_dir = values.directory("player-dir")?;
-    Ok(Config {
-        listen: values.listen(),
-        account_id,
-        token,
-        public_base_url,
-        webhook,
-        rate_limit,
-        processing_delay,
-        max_in_flight,
-        transcode,
-        data_dir,
-        player_dir,
-    })
+    Ok(Config { serving, account_id, token, rate_limit, max_in_flight })
 }
 
 /// Flag values from the command line, completed from the environment, with the parsers both
@@ -154,6 +143,20 @@ impl Values {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| invalid(format!("missing required --{flag}")))
+    }
+
+    /// The [`Serving`] options, in this order: `--public-base-url`, `--webhook-url` and
+    /// `--webhook-secret`, `--processing-delay-ms`, `--transcode`, `--data-dir`, `--player-dir`.
+    pub fn serving(&mut self) -> Result<Serving, CliError> {
+        Ok(Serving {
+            public_base_url: self.public_base_url()?,
+            webhook: self.webhook()?,
+            processing_delay: self.processing_delay()?,
+            transcode: self.transcode()?,
+            data_dir: self.directory("data-dir")?,
+            player_dir: self.directory("player-dir")?,
+            listen: self.listen(),
+        })
     }
 
     /// `--listen`, default `127.0.0.1:0`.
@@ -286,14 +289,14 @@ mod tests {
     #[test]
     fn minimal_flags_and_defaults() {
         let config = parse(args(&["--account-id", "acct", "--token=tok"]), no_env).unwrap();
-        assert_eq!(config.listen, "127.0.0.1:0");
+        assert_eq!(config.serving.listen, "127.0.0.1:0");
         assert_eq!(config.account_id, "acct");
         assert_eq!(config.token, "tok");
         assert_eq!(config.rate_limit, Limit::default());
-        assert_eq!(config.processing_delay, Duration::from_millis(50));
-        assert!(config.webhook.is_none() && config.public_base_url.is_none());
-        assert_eq!(config.transcode, Transcode::Auto);
-        assert!(config.data_dir.is_none() && config.player_dir.is_none());
+        assert_eq!(config.serving.processing_delay, Duration::from_millis(50));
+        assert!(config.serving.webhook.is_none() && config.serving.public_base_url.is_none());
+        assert_eq!(config.serving.transcode, Transcode::Auto);
+        assert!(config.serving.data_dir.is_none() && config.serving.player_dir.is_none());
     }
 
     #[test]
@@ -313,11 +316,11 @@ mod tests {
             no_env,
         )
         .unwrap();
-        assert_eq!(config.transcode, Transcode::Off);
-        assert_eq!(config.data_dir, Some(PathBuf::from("/tmp/d")));
-        assert_eq!(config.player_dir, Some(PathBuf::from("p")));
+        assert_eq!(config.serving.transcode, Transcode::Off);
+        assert_eq!(config.serving.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(config.serving.player_dir, Some(PathBuf::from("p")));
         let env = |name: &str| (name == "EMULATOR_TRANSCODE").then(|| "on".to_owned());
-        assert_eq!(parse(args(&["--account-id", "a", "--token", "t"]), env).unwrap().transcode, Transcode::On);
+        assert_eq!(parse(args(&["--account-id", "a", "--token", "t"]), env).unwrap().serving.transcode, Transcode::On);
     }
 
     #[test]
@@ -371,6 +374,6 @@ mod tests {
         let config =
             parse(args(&["--account-id", "a", "--token", "t", "--public-base-url", "https://cdn.test/"]), no_env)
                 .unwrap();
-        assert_eq!(config.public_base_url.as_deref(), Some("https://cdn.test"));
+        assert_eq!(config.serving.public_base_url.as_deref(), Some("https://cdn.test"));
     }
 }

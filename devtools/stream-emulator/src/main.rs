@@ -13,19 +13,12 @@ use stream_emulator::media::Tools;
 use stream_emulator::{api, boot, control, delivery};
 
 fn main() -> ExitCode {
-    boot::main("stream-emulator", cli::USAGE, cli::parse, |config| config.transcode, run)
+    boot::main("stream-emulator", cli::USAGE, cli::parse, |config| config.serving.transcode, run)
 }
 
 async fn run(config: Config, tools: Option<Tools>) -> ExitCode {
-    let site = boot::Site {
-        listen: &config.listen,
-        data_dir: config.data_dir.as_deref(),
-        player_dir: config.player_dir.as_deref(),
-        public_base_url: config.public_base_url.as_deref(),
-        items: "videos",
-    };
     let router =
         Router::new().route("/client/v4/{*rest}", any(api::handle)).merge(control::routes()).merge(delivery::routes());
     let build = |public_base_url, media, player_dir| App::new(&config, public_base_url, media, player_dir);
-    boot::launch(site, tools, build, router, || Reply::from(ApiError::no_route())).await
+    boot::launch(&config.serving, "videos", tools, build, router, || Reply::from(ApiError::no_route())).await
 }

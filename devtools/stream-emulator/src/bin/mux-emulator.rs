@@ -8,5 +8,5 @@ use stream_emulator::boot;
 use stream_emulator::mux::{self, cli};
 
 fn main() -> ExitCode {
-    boot::main("mux-emulator", cli::USAGE, cli::parse, |config| config.transcode, mux::run)
+    boot::main("mux-emulator", cli::USAGE, cli::parse, |config| config.serving.transcode, mux::run)
 }

@@ -1,10 +1,7 @@
 //! `mux-emulator` command line and environment (`MUX_EMULATOR_<FLAG>`), with the Cloudflare
 //! emulator's parsers.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use crate::cli::{CliError, Transcode, Values, WebhookTarget, invalid, parse_ratio};
+use crate::cli::{CliError, Serving, Values, invalid, parse_ratio};
 use crate::mux::ratelimit::BucketLimit;
 
 pub const USAGE: &str = "\
@@ -61,18 +58,11 @@ pub const DEFAULT_OTHER: BucketLimit = BucketLimit { requests: 5, per_seconds: 1
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub listen: String,
+    pub serving: Serving,
     pub token_id: String,
     pub token_secret: String,
-    /// Without trailing slash.
-    pub public_base_url: Option<String>,
-    pub webhook: Option<WebhookTarget>,
     pub post_limit: BucketLimit,
     pub other_limit: BucketLimit,
-    pub processing_delay: Duration,
-    pub transcode: Transcode,
-    pub data_dir: Option<PathBuf>,
-    pub player_dir: Option<PathBuf>,
     pub environment_id: String,
     pub environment_name: String,
 }
@@ -109,13 +99,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
     };
     let environment_name = values.get("environment-name").unwrap_or("Development").to_owned();
     Ok(Config {
-        public_base_url: values.public_base_url()?,
-        webhook: values.webhook()?,
-        processing_delay: values.processing_delay()?,
-        transcode: values.transcode()?,
-        data_dir: values.directory("data-dir")?,
-        player_dir: values.directory("player-dir")?,
-        listen: values.listen(),
+        serving: values.serving()?,
         token_id,
         token_secret,
         post_limit,
@@ -128,6 +112,8 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Transcode;
+    use std::time::Duration;
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -141,13 +127,13 @@ mod tests {
     fn minimal_flags_and_defaults() {
         let config = parse(args(&["--token-id", "id", "--token-secret=s3"]), no_env).unwrap();
         assert_eq!(
-            (config.listen.as_str(), config.token_id.as_str(), config.token_secret.as_str()),
+            (config.serving.listen.as_str(), config.token_id.as_str(), config.token_secret.as_str()),
             ("127.0.0.1:0", "id", "s3")
         );
         assert_eq!((config.post_limit, config.other_limit), (DEFAULT_POST, DEFAULT_OTHER));
-        assert_eq!(config.processing_delay, Duration::from_millis(50));
-        assert_eq!(config.transcode, Transcode::Auto);
-        assert!(config.webhook.is_none() && config.public_base_url.is_none());
+        assert_eq!(config.serving.processing_delay, Duration::from_millis(50));
+        assert_eq!(config.serving.transcode, Transcode::Auto);
+        assert!(config.serving.webhook.is_none() && config.serving.public_base_url.is_none());
         assert_eq!(config.environment_id.len(), 6);
         assert_eq!(config.environment_name, "Development");
     }

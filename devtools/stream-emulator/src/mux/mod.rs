@@ -30,15 +30,8 @@ use crate::media::Tools;
 
 /// Serves the emulator described by `config` until SIGTERM or Ctrl-C.
 pub async fn run(config: cli::Config, tools: Option<Tools>) -> ExitCode {
-    let site = boot::Site {
-        listen: &config.listen,
-        data_dir: config.data_dir.as_deref(),
-        player_dir: config.player_dir.as_deref(),
-        public_base_url: config.public_base_url.as_deref(),
-        items: "assets",
-    };
     let router =
         Router::new().route("/video/v1/{*rest}", any(api::handle)).merge(control::routes()).merge(delivery::routes());
     let build = |public_base_url, media, player_dir| app::MuxApp::new(&config, public_base_url, media, player_dir);
-    boot::launch(site, tools, build, router, || Reply::from(api::MuxError::not_found())).await
+    boot::launch(&config.serving, "assets", tools, build, router, || Reply::from(api::MuxError::not_found())).await
 }
