@@ -60,8 +60,20 @@ pub struct App {
 
 /// A poisoned lock only means another request panicked mid-update; for a test double it is
 /// more useful to keep serving than to cascade the panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The client both emulators fetch sources and deliver webhooks with.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        // The emulator talks to local origins and receivers; an inherited HTTP(S)_PROXY
+        // would only get in the way.
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .build()
 }
 
 impl App {
@@ -71,14 +83,7 @@ impl App {
         media: Option<Media>,
         player_dir: PathBuf,
     ) -> reqwest::Result<Self> {
-        let http = reqwest::Client::builder()
-            // The emulator talks to local origins and receivers; an inherited HTTP(S)_PROXY
-            // would only get in the way.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()?;
+        let http = http_client()?;
         let webhook = config.serving.webhook.as_ref().map(|target| Webhook {
             url: target.url.clone(),
             secret: target.secret.clone(),

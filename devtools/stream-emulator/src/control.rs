@@ -8,11 +8,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::SharedApp;
-use crate::faults::{Fault, FaultSpec};
+use crate::faults::{FaultSpec, parse_body};
 
 pub fn routes() -> Router<SharedApp> {
     Router::new()
@@ -34,18 +33,9 @@ pub async fn log_line(request: Request, next: Next) -> Response {
     response
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultsBody {
-    faults: Vec<FaultSpec>,
-}
-
 /// Appends faults; all or nothing if one is invalid.
 async fn add_faults(State(app): State<SharedApp>, body: Bytes) -> Response {
-    let parsed = serde_json::from_slice::<FaultsBody>(&body)
-        .map_err(|error| error.to_string())
-        .and_then(|body| body.faults.into_iter().map(Fault::try_from).collect::<Result<Vec<_>, _>>());
-    match parsed {
+    match parse_body::<FaultSpec>(&body) {
         Ok(faults) => {
             let mut queue = app.faults();
             queue.extend(faults);

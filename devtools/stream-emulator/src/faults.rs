@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Which requests a Cloudflare fault applies to.
@@ -141,6 +142,23 @@ pub struct FaultSpec {
     malformed_json: bool,
     #[serde(default)]
     missing_uid: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsBody<S> {
+    faults: Vec<S>,
+}
+
+/// The body of `POST /__emulator/faults`, `{"faults": [...]}` in wire form `S`: every fault, or
+/// the first error.
+pub fn parse_body<S: DeserializeOwned>(body: &[u8]) -> Result<Vec<Fault>, String>
+where
+    Fault: TryFrom<S, Error = String>,
+{
+    serde_json::from_slice::<FaultsBody<S>>(body)
+        .map_err(|error| error.to_string())
+        .and_then(|body| body.faults.into_iter().map(Fault::try_from).collect())
 }
 
 /// `times` when the wire form leaves it out.

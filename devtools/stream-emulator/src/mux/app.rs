@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::app::{http_client, lock};
 use crate::cli::WebhookTarget;
 use crate::delivery::HasPlayerDir;
 use crate::faults::FaultQueue;
@@ -85,10 +86,6 @@ struct Assets {
     next_seq: u64,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl HasPlayerDir for MuxApp {
     fn player_dir(&self) -> &Path {
         &self.player_dir
@@ -102,12 +99,7 @@ impl MuxApp {
         media: Option<Media>,
         player_dir: PathBuf,
     ) -> reqwest::Result<Self> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()?;
+        let http = http_client()?;
         Ok(Self {
             token_id: config.token_id.clone(),
             token_secret: config.token_secret.clone(),

@@ -9,11 +9,10 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::control::log_line;
-use crate::faults::Fault;
+use crate::faults::parse_body;
 use crate::mux::app::SharedMux;
 use crate::mux::faults::{MuxFaultSpec, pending_json};
 
@@ -27,22 +26,13 @@ pub fn routes() -> Router<SharedMux> {
         .layer(middleware::from_fn(log_line))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultsBody {
-    faults: Vec<MuxFaultSpec>,
-}
-
 fn pending(app: &SharedMux) -> Value {
     Value::Array(app.faults().pending().iter().map(pending_json).collect())
 }
 
 /// Appends faults; all or nothing if one is invalid.
 async fn add_faults(State(app): State<SharedMux>, body: Bytes) -> Response {
-    let parsed = serde_json::from_slice::<FaultsBody>(&body)
-        .map_err(|error| error.to_string())
-        .and_then(|body| body.faults.into_iter().map(Fault::try_from).collect::<Result<Vec<_>, _>>());
-    match parsed {
+    match parse_body::<MuxFaultSpec>(&body) {
         Ok(faults) => {
             app.faults().extend(faults);
             Json(json!({ "pending": pending(&app) })).into_response()
