@@ -5,7 +5,6 @@
 //! token), route, account id. Only requests that pass the gate can consume a fault, so a test's
 //! fault is never eaten by a request that was going to fail anyway.
 
-use std::future::pending;
 use std::time::Instant;
 
 use axum::body::Body as RequestBody;
@@ -20,10 +19,9 @@ use crate::app::SharedApp;
 use crate::envelope::{
     ApiError, Reply, codes, failure_envelope, injected_message, success_envelope, truncated, without_key,
 };
-use crate::faults::{Action, echo_url};
+use crate::faults::{self, Action, echo_url};
 use crate::ratelimit::{Arrival, retry_after_seconds};
 use crate::requests::Outcome;
-use crate::server::drop_connection;
 use crate::{videos, webhook};
 
 /// Request bodies are small JSON documents; anything bigger is a client bug.
@@ -153,34 +151,27 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
     };
 
     let fault = app.faults().take(endpoint.route().name());
-    let reply = match &fault {
-        Some(action @ Action::Drop) => {
-            log(None, Some(action));
-            return drop_connection(&parts).await;
-        }
-        Some(Action::Status { status, retry_after, code, message, .. }) => {
+    let error = async |action: &Action, body| match action {
+        Action::Status { status, retry_after, code, message, .. } => {
             let message = match message {
                 Some(m) if m.contains("{url") => Some(echo_request_url(m, body).await),
                 other => other.clone(),
             };
             Reply { retry_after: *retry_after, ..injected_failure(*status, *code, message.as_deref()) }
         }
-        Some(Action::SuccessFalse { code, message, .. }) => injected_failure(StatusCode::OK, *code, message.as_deref()),
-        Some(Action::Delay { delay }) => {
-            tokio::time::sleep(*delay).await;
-            perform(&app, endpoint, &parts, body).await
-        }
-        _ => perform(&app, endpoint, &parts, body).await,
+        Action::SuccessFalse { code, message, .. } => injected_failure(StatusCode::OK, *code, message.as_deref()),
+        _ => unreachable!("faults::apply asks only for status and success_false"),
     };
-    let reply = match &fault {
-        Some(action @ Action::HangAfterProcessing) => {
-            log(None, Some(action));
-            // Held until the client gives up and hyper drops this future with the connection.
-            return pending().await;
-        }
-        Some(Action::MalformedJson) => truncate_json(reply),
-        Some(Action::MissingUid) => strip_uid(reply),
+    let alter = |action: &Action, reply| match action {
+        Action::MalformedJson => truncate_json(reply),
+        Action::MissingUid => strip_uid(reply),
         _ => reply,
+    };
+    let perform = |body| perform(&app, endpoint, &parts, body);
+    let unanswered = |action: &Action| log(None, Some(action));
+    let reply = match faults::apply(fault.as_ref(), &parts, body, unanswered, error, perform, alter).await {
+        Ok(reply) => reply,
+        Err(response) => return response,
     };
     log(Some(reply.status), fault.as_ref());
     reply.into_response()

@@ -9,11 +9,17 @@
 //! (`FaultSpec` here for Cloudflare, `mux::faults` for Mux) into [`SpecParts`], which checks it
 //! and picks the one action of a [`Fault`].
 
+use std::future::pending;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::envelope::Reply;
+use crate::server::drop_connection;
 
 /// Which requests a Cloudflare fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -275,6 +281,43 @@ impl SpecParts {
                 dialect.missing_name
             )),
         }
+    }
+}
+
+/// What both APIs do with the fault a request consumed. `Drop` closes the connection and
+/// `HangAfterProcessing` performs, then never answers (both first reported to `unanswered`);
+/// `Status` and `SuccessFalse` are answered by `error` without performing; `Delay` waits, then
+/// performs; the others perform, then `alter` rewrites the reply. `Err` is the response to
+/// return as is.
+pub async fn apply<B>(
+    fault: Option<&Action>,
+    parts: &Parts,
+    body: B,
+    unanswered: impl FnOnce(&Action),
+    error: impl AsyncFnOnce(&Action, B) -> Reply,
+    perform: impl AsyncFnOnce(B) -> Reply,
+    alter: impl FnOnce(&Action, Reply) -> Reply,
+) -> Result<Reply, Response> {
+    let reply = match fault {
+        Some(action @ Action::Drop) => {
+            unanswered(action);
+            return Err(drop_connection(parts).await);
+        }
+        Some(action @ (Action::Status { .. } | Action::SuccessFalse { .. })) => error(action, body).await,
+        Some(Action::Delay { delay }) => {
+            tokio::time::sleep(*delay).await;
+            perform(body).await
+        }
+        _ => perform(body).await,
+    };
+    match fault {
+        Some(action @ Action::HangAfterProcessing) => {
+            unanswered(action);
+            // Held until the client gives up and hyper drops this future with the connection.
+            pending().await
+        }
+        Some(action) => Ok(alter(action, reply)),
+        None => Ok(reply),
     }
 }
 

@@ -5,7 +5,6 @@
 //! -> route (404) -> fault -> handler. Every response that passed the credentials carries
 //! `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
 
-use std::future::pending;
 use std::time::Instant;
 
 use axum::body::Body as RequestBody;
@@ -17,14 +16,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::envelope::{Reply, injected_message, truncated, without_key};
-use crate::faults::{Action, echo_url};
+use crate::faults::{self, Action, echo_url};
 use crate::mux::app::SharedMux;
 use crate::mux::assets;
 use crate::mux::faults::default_error_type;
 use crate::mux::ratelimit::{Headroom, Kind};
 use crate::ratelimit::Arrival;
 use crate::requests::Outcome;
-use crate::server::drop_connection;
 
 /// Request bodies are small JSON documents; anything bigger is a client bug.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -186,37 +184,30 @@ pub async fn handle(State(app): State<SharedMux>, request: Request) -> Response 
     };
 
     let fault = app.faults().take(endpoint.route());
-    let reply = match &fault {
-        Some(action @ Action::Drop) => {
-            log(None, Some(action));
-            return drop_connection(&parts).await;
-        }
-        Some(Action::Status { status, retry_after, error_type, message, .. }) => {
+    let error = async |action: &Action, body| match action {
+        Action::Status { status, retry_after, error_type, message, .. } => {
             let message = match message {
                 Some(m) if m.contains("{url") => Some(echo_request_url(m, body).await),
                 other => other.clone(),
             };
             Reply { retry_after: *retry_after, ..injected_failure(*status, error_type.as_deref(), message.as_deref()) }
         }
-        Some(Action::SuccessFalse { error_type, message, .. }) => {
+        Action::SuccessFalse { error_type, message, .. } => {
             let body = injected_failure(StatusCode::OK, error_type.as_deref(), message.as_deref()).body;
             Reply { status: StatusCode::OK, body, retry_after: None }
         }
-        Some(Action::Delay { delay }) => {
-            tokio::time::sleep(*delay).await;
-            perform(&app, endpoint, &parts, body).await
-        }
-        _ => perform(&app, endpoint, &parts, body).await,
+        _ => unreachable!("faults::apply asks only for status and success_false"),
     };
-    let reply = match &fault {
-        Some(action @ Action::HangAfterProcessing) => {
-            log(None, Some(action));
-            // Held until the client gives up and hyper drops this future with the connection.
-            return pending().await;
-        }
-        Some(Action::MalformedJson) => truncated(reply, || json!({ "data": null })),
-        Some(Action::MissingId) => strip_id(reply),
+    let alter = |action: &Action, reply| match action {
+        Action::MalformedJson => truncated(reply, || json!({ "data": null })),
+        Action::MissingId => strip_id(reply),
         _ => reply,
+    };
+    let perform = |body| perform(&app, endpoint, &parts, body);
+    let unanswered = |action: &Action| log(None, Some(action));
+    let reply = match faults::apply(fault.as_ref(), &parts, body, unanswered, error, perform, alter).await {
+        Ok(reply) => reply,
+        Err(response) => return response,
     };
     finish(reply, Some(headroom), fault.as_ref())
 }
