@@ -118,7 +118,7 @@ fn gate(
     resolved: Result<(&str, Endpoint), ApiError>,
 ) -> Result<Endpoint, ApiError> {
     authenticate(app, headers)?;
-    app.limiter().admit(arrival).map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
+    app.controls.limiter().admit(arrival).map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
     let (account, endpoint) = resolved?;
     if account != app.account_id {
         return Err(ApiError::authentication());
@@ -137,7 +137,7 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
     let log = |status: Option<StatusCode>, fault: Option<&Action>| {
         let user_agent = user_agent.clone();
         let fault = fault.map(Action::name);
-        app.request_log().record(Outcome { route, status, fault, at_ms, user_agent, parts: &parts });
+        app.controls.request_log().record(Outcome { route, status, fault, at_ms, user_agent, parts: &parts });
     };
 
     let arrival = Arrival { now, at_ms, user_agent: user_agent.as_deref() };
@@ -150,7 +150,7 @@ pub async fn handle(State(app): State<SharedApp>, request: Request) -> Response 
         }
     };
 
-    let fault = app.faults().take(endpoint.route().name());
+    let fault = app.controls.faults().take(endpoint.route().name());
     let error = async |action: &Action, body| match action {
         Action::Status { status, retry_after, code, message, .. } => {
             let message = match message {

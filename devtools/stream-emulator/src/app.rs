@@ -53,15 +53,50 @@ pub struct App {
     pub player_dir: PathBuf,
     videos: Mutex<Vec<VideoRecord>>,
     webhook: Mutex<Option<Webhook>>,
-    faults: Mutex<FaultQueue>,
-    limiter: Mutex<RateLimiter>,
-    requests: RequestLog,
+    pub controls: Controls<RateLimiter>,
 }
 
 /// A poisoned lock only means another request panicked mid-update; for a test double it is
 /// more useful to keep serving than to cascade the panic.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What both apps keep for the gate and the test-control API: the fault queue, the rate limiter
+/// (`L`, each provider's own) and the request log.
+pub struct Controls<L> {
+    faults: Mutex<FaultQueue>,
+    limiter: Mutex<L>,
+    requests: RequestLog,
+}
+
+impl<L> Controls<L> {
+    pub fn new(limiter: L) -> Self {
+        Self { faults: Mutex::default(), limiter: Mutex::new(limiter), requests: RequestLog::default() }
+    }
+
+    pub fn faults(&self) -> MutexGuard<'_, FaultQueue> {
+        lock(&self.faults)
+    }
+
+    pub fn limiter(&self) -> MutexGuard<'_, L> {
+        lock(&self.limiter)
+    }
+
+    pub fn request_log(&self) -> &RequestLog {
+        &self.requests
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.requests.all()
+    }
+
+    /// Clears the faults and the request log, then resets the limiter with `reset_limiter`.
+    pub fn clear(&self, reset_limiter: impl FnOnce(&mut L)) {
+        lock(&self.faults).clear();
+        self.requests.clear();
+        reset_limiter(&mut lock(&self.limiter));
+    }
 }
 
 /// The client both emulators fetch sources and deliver webhooks with.
@@ -100,9 +135,7 @@ impl App {
             player_dir,
             videos: Mutex::default(),
             webhook: Mutex::new(webhook),
-            faults: Mutex::default(),
-            limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
-            requests: RequestLog::default(),
+            controls: Controls::new(RateLimiter::new(config.rate_limit)),
         })
     }
 
@@ -161,24 +194,6 @@ impl App {
         *lock(&self.webhook) = webhook;
     }
 
-    // --- faults, rate limit, request log ------------------------------------------------
-
-    pub fn faults(&self) -> MutexGuard<'_, FaultQueue> {
-        lock(&self.faults)
-    }
-
-    pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
-        lock(&self.limiter)
-    }
-
-    pub fn request_log(&self) -> &RequestLog {
-        &self.requests
-    }
-
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.requests.all()
-    }
-
     /// Back to an empty library (`POST /__emulator/reset`). The webhook subscription is
     /// configuration, not data, and is kept. Background jobs of wiped videos find their
     /// video gone and stop.
@@ -187,8 +202,6 @@ impl App {
         if let Some(media) = &self.media {
             media.remove_later(wiped);
         }
-        lock(&self.faults).clear();
-        self.requests.clear();
-        lock(&self.limiter).reset();
+        self.controls.clear(RateLimiter::reset);
     }
 }

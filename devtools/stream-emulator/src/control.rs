@@ -37,7 +37,7 @@ pub async fn log_line(request: Request, next: Next) -> Response {
 async fn add_faults(State(app): State<SharedApp>, body: Bytes) -> Response {
     match parse_body::<FaultSpec>(&body) {
         Ok(faults) => {
-            let mut queue = app.faults();
+            let mut queue = app.controls.faults();
             queue.extend(faults);
             Json(json!({ "pending": queue.pending() })).into_response()
         }
@@ -46,12 +46,12 @@ async fn add_faults(State(app): State<SharedApp>, body: Bytes) -> Response {
 }
 
 async fn clear_faults(State(app): State<SharedApp>) -> Response {
-    app.faults().clear();
+    app.controls.faults().clear();
     Json(json!({ "pending": [] })).into_response()
 }
 
 async fn list_faults(State(app): State<SharedApp>) -> Response {
-    Json(json!({ "pending": app.faults().pending() })).into_response()
+    Json(json!({ "pending": app.controls.faults().pending() })).into_response()
 }
 
 async fn videos(State(app): State<SharedApp>) -> Response {
@@ -59,11 +59,11 @@ async fn videos(State(app): State<SharedApp>) -> Response {
 }
 
 async fn requests(State(app): State<SharedApp>) -> Response {
-    Json(app.requests()).into_response()
+    Json(app.controls.requests()).into_response()
 }
 
 async fn rate_limit(State(app): State<SharedApp>) -> Response {
-    Json(app.limiter().report()).into_response()
+    Json(app.controls.limiter().report()).into_response()
 }
 
 async fn reset(State(app): State<SharedApp>) -> Response {

@@ -163,7 +163,7 @@ pub async fn handle(State(app): State<SharedMux>, request: Request) -> Response 
     let log = |status: Option<StatusCode>, fault: Option<&Action>| {
         let user_agent = user_agent.clone();
         let fault = fault.map(Action::name);
-        app.request_log().record(Outcome { route, status, fault, at_ms, user_agent, parts: &parts });
+        app.controls.request_log().record(Outcome { route, status, fault, at_ms, user_agent, parts: &parts });
     };
     let finish = |reply: Reply, headroom: Option<Headroom>, fault: Option<&Action>| {
         log(Some(reply.status), fault);
@@ -174,7 +174,7 @@ pub async fn handle(State(app): State<SharedMux>, request: Request) -> Response 
         return finish(error.into(), None, None);
     }
     let arrival = Arrival { now, at_ms, user_agent: user_agent.as_deref() };
-    let headroom = match app.limiter().admit(Kind::of(parts.method.as_str()), arrival) {
+    let headroom = match app.controls.limiter().admit(Kind::of(parts.method.as_str()), arrival) {
         Ok(headroom) => headroom,
         Err((headroom, _wait)) => return finish(MuxError::rate_limited().into(), Some(headroom), None),
     };
@@ -183,7 +183,7 @@ pub async fn handle(State(app): State<SharedMux>, request: Request) -> Response 
         Err(error) => return finish(error.into(), Some(headroom), None),
     };
 
-    let fault = app.faults().take(endpoint.route());
+    let fault = app.controls.faults().take(endpoint.route());
     let error = async |action: &Action, body| match action {
         Action::Status { status, retry_after, error_type, message, .. } => {
             let message = match message {

@@ -10,16 +10,14 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::app::{http_client, lock};
+use crate::app::{Controls, http_client, lock};
 use crate::cli::WebhookTarget;
 use crate::delivery::HasPlayerDir;
-use crate::faults::FaultQueue;
 use crate::media::Media;
 use crate::mux::cli::Config;
 use crate::mux::model::{Asset, Status};
 use crate::mux::ratelimit::MuxLimiter;
 use crate::mux::webhook::Event;
-use crate::requests::{RequestLog, RequestRecord};
 
 pub type SharedMux = Arc<MuxApp>;
 
@@ -73,9 +71,7 @@ pub struct MuxApp {
     pub webhook: Option<WebhookTarget>,
     pub environment: Environment,
     assets: Mutex<Assets>,
-    faults: Mutex<FaultQueue>,
-    limiter: Mutex<MuxLimiter>,
-    requests: RequestLog,
+    pub controls: Controls<MuxLimiter>,
     /// Per asset, the queue its webhook events are delivered from, in order.
     lanes: Mutex<HashMap<String, UnboundedSender<Event>>>,
 }
@@ -111,9 +107,7 @@ impl MuxApp {
             webhook: config.serving.webhook.clone(),
             environment: Environment { id: config.environment_id.clone(), name: config.environment_name.clone() },
             assets: Mutex::default(),
-            faults: Mutex::default(),
-            limiter: Mutex::new(MuxLimiter::new(config.post_limit, config.other_limit)),
-            requests: RequestLog::default(),
+            controls: Controls::new(MuxLimiter::new(config.post_limit, config.other_limit)),
             lanes: Mutex::default(),
         })
     }
@@ -186,24 +180,6 @@ impl MuxApp {
         lock(&self.lanes)
     }
 
-    // --- faults, rate limit, request log ------------------------------------------------
-
-    pub fn faults(&self) -> MutexGuard<'_, FaultQueue> {
-        lock(&self.faults)
-    }
-
-    pub fn limiter(&self) -> MutexGuard<'_, MuxLimiter> {
-        lock(&self.limiter)
-    }
-
-    pub fn request_log(&self) -> &RequestLog {
-        &self.requests
-    }
-
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.requests.all()
-    }
-
     /// Back to an empty environment (`POST /__emulator/reset`): assets (and their media files),
     /// faults, request log and rate-limit state. Background jobs of wiped assets find their asset
     /// gone and stop; webhook events already queued are still delivered.
@@ -216,8 +192,6 @@ impl MuxApp {
             media.remove_later(wiped);
         }
         lock(&self.lanes).clear();
-        lock(&self.faults).clear();
-        self.requests.clear();
-        lock(&self.limiter).reset();
+        self.controls.clear(MuxLimiter::reset);
     }
 }

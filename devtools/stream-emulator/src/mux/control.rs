@@ -27,14 +27,14 @@ pub fn routes() -> Router<SharedMux> {
 }
 
 fn pending(app: &SharedMux) -> Value {
-    Value::Array(app.faults().pending().iter().map(pending_json).collect())
+    Value::Array(app.controls.faults().pending().iter().map(pending_json).collect())
 }
 
 /// Appends faults; all or nothing if one is invalid.
 async fn add_faults(State(app): State<SharedMux>, body: Bytes) -> Response {
     match parse_body::<MuxFaultSpec>(&body) {
         Ok(faults) => {
-            app.faults().extend(faults);
+            app.controls.faults().extend(faults);
             Json(json!({ "pending": pending(&app) })).into_response()
         }
         Err(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
@@ -42,7 +42,7 @@ async fn add_faults(State(app): State<SharedMux>, body: Bytes) -> Response {
 }
 
 async fn clear_faults(State(app): State<SharedMux>) -> Response {
-    app.faults().clear();
+    app.controls.faults().clear();
     Json(json!({ "pending": [] })).into_response()
 }
 
@@ -55,11 +55,11 @@ async fn assets(State(app): State<SharedMux>) -> Response {
 }
 
 async fn requests(State(app): State<SharedMux>) -> Response {
-    Json(app.requests()).into_response()
+    Json(app.controls.requests()).into_response()
 }
 
 async fn rate_limit(State(app): State<SharedMux>) -> Response {
-    Json(app.limiter().report()).into_response()
+    Json(app.controls.limiter().report()).into_response()
 }
 
 async fn reset(State(app): State<SharedMux>) -> Response {
