@@ -73,8 +73,9 @@ impl DynamoCallBudget {
         Ok(item.as_ref().map(Seen::of).unwrap_or_default())
     }
 
-    /// Stores `state` if the bucket is still at `version` and no lock-out holds calls at `now_ms`.
-    async fn write(&self, state: BucketState, version: i64, now_ms: i64) -> Result<Write, ProviderError> {
+    /// Stores `state` if the bucket is still at `version` and no lock-out holds calls at the
+    /// bucket's time (`state.at_ms`, which never goes back).
+    async fn write(&self, state: BucketState, version: i64) -> Result<Write, ProviderError> {
         let result = self
             .update()
             .update_expression("SET tokens = :tokens, at_ms = :at, version = :next")
@@ -83,7 +84,7 @@ impl DynamoCallBudget {
             )
             .expression_attribute_names("#held", HELD_UNTIL)
             .expression_attribute_values(":tokens", n(format!("{:.6}", state.tokens)))
-            .expression_attribute_values(":at", n(now_ms.max(state.at_ms)))
+            .expression_attribute_values(":at", n(state.at_ms))
             .expression_attribute_values(":next", n(version + 1))
             .expression_attribute_values(":version", n(version))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -129,7 +130,7 @@ impl CallBudgetGate for DynamoCallBudget {
         loop {
             let now = self.clock.now_ms();
             match self.budget.take(seen.state, seen.held_until, now) {
-                Ok(next) => match self.write(next, seen.version, now).await {
+                Ok(next) => match self.write(next, seen.version).await {
                     Ok(Write::Taken) => {
                         self.remember(Some(Seen { state: Some(next), version: seen.version + 1, ..seen }));
                         return Ok(started.elapsed());

@@ -402,8 +402,7 @@ impl VideoStore for DynamoVideoStore {
                 // Our own claim: the SDK retried a write that had succeeded (its reply was lost, a
                 // timeout under load). The claim is ours, what it replaced is not known: a take-over,
                 // which looks up before copying.
-                let ours = item.as_ref().and_then(|i| i.get(attr::CLAIM_TOKEN)).and_then(|t| t.as_s().ok())
-                    == Some(&claim.token.as_str().to_owned());
+                let ours = item.as_ref().and_then(|i| get_s(i, attr::CLAIM_TOKEN)) == Some(claim.token.as_str());
                 let stored = item.as_ref().map(stored_version).transpose()?;
                 if ours && let Some(stored) = stored {
                     return Ok(ClaimOutcome::Claimed {

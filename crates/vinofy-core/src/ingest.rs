@@ -595,14 +595,6 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         // Whether no video can exist for this version: true until a copy may have been made.
         let mut proven_none = !look_up_first;
         loop {
-            // Out of time before a call was made (a look-up took what was left): nothing done.
-            if self.retry.request_timeout(per_call, self.remaining(deadline)).is_none() {
-                return Err(SubmitError::Deferred {
-                    reason: format!("no time left for a provider call (after {} attempts)", attempt + refusals),
-                    retry_in: NO_TIME_RETRY,
-                    nothing_submitted: proven_none,
-                });
-            }
             let result = async {
                 if look_up_first {
                     let timeout = self.timeout(per_call, deadline)?;
