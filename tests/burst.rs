@@ -59,7 +59,8 @@ async fn rate_limit(world: &World) -> Value {
 
 /// Every key has exactly one live video, tagged with its version, and a `submitted` record
 /// pointing at it; no other video exists.
-async fn assert_one_video_and_a_submitted_record_each(world: &World, keys: &[String]) {
+/// `logs`: what the callers wrote, quoted for any video made and deleted again.
+async fn assert_one_video_and_a_submitted_record_each(world: &World, keys: &[String], logs: &str) {
     let records: HashMap<String, Record> =
         world.all_records().await.into_iter().map(|r| (s(&r, "key").unwrap(), r)).collect();
     let videos = world.videos().await;
@@ -71,7 +72,20 @@ async fn assert_one_video_and_a_submitted_record_each(world: &World, keys: &[Str
         .collect();
     assert!(without.is_empty(), "{} uploads not submitted: {without:?}", without.len());
     assert_eq!(live.len(), keys.len(), "one live video per upload ({} ever made)", videos.len());
-    assert_eq!(videos.len(), keys.len(), "no video made and deleted again");
+    let deleted: Vec<&Value> = videos.iter().filter(|v| v["deleted"] == true).collect();
+    if !deleted.is_empty() {
+        let evidence: Vec<String> = deleted
+            .iter()
+            .map(|v| {
+                let video = &v["video"];
+                let uid = video["uid"].as_str().unwrap_or("?");
+                let key = video["meta"]["s3_key"].as_str().unwrap_or("?");
+                let lines: Vec<&str> = logs.lines().filter(|l| l.contains(uid) || l.contains(key)).collect();
+                format!("{v}\n  {}", lines.join("\n  "))
+            })
+            .collect();
+        panic!("{} videos made and deleted again:\n{}", deleted.len(), evidence.join("\n"));
+    }
     let mut per_uid: HashMap<String, usize> = HashMap::new();
     for key in keys {
         let record = records.get(key).unwrap_or_else(|| panic!("{key}: no record"));
@@ -150,7 +164,7 @@ async fn a_burst_through_the_async_queue_becomes_one_video_each_without_a_lockou
     assert!(outcome.failure_destination.is_empty(), "{:?}\n{}", outcome.function_errors, fleet.logs());
     assert_eq!(outcome.succeeded, BURST);
     let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
-    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    assert_one_video_and_a_submitted_record_each(&world, &keys, &fleet.logs()).await;
     let report = rate_limit(&world).await;
     assert_eq!(report["lockouts"], serde_json::json!([]), "{report}");
     // Stream's in-flight limit was reached, and waited out (never recorded as failed).
@@ -198,7 +212,8 @@ async fn a_burst_with_a_backfill_alongside_shares_the_budget_and_trips_nothing()
             panic!("{key}: {:?}\nbackfill: {backfill_lines:#?}\nfunction: {function_lines:#?}", records.get(key));
         }
     }
-    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    let logs = format!("{}\n{}", fleet.logs(), String::from_utf8_lossy(&backfill.stderr));
+    assert_one_video_and_a_submitted_record_each(&world, &keys, &logs).await;
     let report = rate_limit(&world).await;
     assert_eq!(report["lockouts"], serde_json::json!([]), "{report}");
 }
@@ -214,7 +229,7 @@ async fn a_lockout_tripped_from_outside_mid_burst_loses_nothing() {
 
     assert!(outcome.failure_destination.is_empty(), "{:?}\n{}", outcome.function_errors, fleet.logs());
     let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
-    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    assert_one_video_and_a_submitted_record_each(&world, &keys, &fleet.logs()).await;
     assert_only_the_outsiders_lockout(&world).await;
     assert!(fleet.logs().contains("every caller holds its calls"), "the instances saw it and held");
 }
@@ -239,7 +254,7 @@ async fn a_burst_through_sqs_with_a_lockout_hands_messages_back_and_loses_nothin
     assert!(outcome.batch_item_failures > 0, "messages were handed back during the lock-out: {outcome:?}");
     assert!(fleet.logs().contains("handing the message back with a visibility delay"));
     let keys: Vec<String> = burst.into_iter().map(|(k, _)| k).collect();
-    assert_one_video_and_a_submitted_record_each(&world, &keys).await;
+    assert_one_video_and_a_submitted_record_each(&world, &keys, &fleet.logs()).await;
     assert_only_the_outsiders_lockout(&world).await;
     // The first refusal holds every instance through the budget: the messages handed back and the
     // batches received meanwhile make no call into the lock-out (without the hold, every message

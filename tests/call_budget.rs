@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vinofy_adapters::DynamoVideoStore;
-use vinofy_adapters::budget::DynamoCallBudget;
+use vinofy_adapters::budget::{CLOUDFLARE_BUDGET_KEY, DynamoCallBudget};
 use vinofy_core::domain::budget::CallBudget;
 use vinofy_core::domain::record::RecordFilter;
 use vinofy_core::ingest::now_ms;
@@ -22,7 +22,7 @@ async fn racing_takers_share_one_budget_and_never_exceed_it() {
     let granted = Arc::new(Mutex::new(Vec::new()));
     let mut takers = Vec::new();
     for _ in 0..4 {
-        let (gate, granted) = (DynamoCallBudget::new(store.clone(), budget), granted.clone());
+        let (gate, granted) = (DynamoCallBudget::new(store.clone(), budget, CLOUDFLARE_BUDGET_KEY), granted.clone());
         takers.push(tokio::spawn(async move {
             for _ in 0..10 {
                 gate.take_call(Duration::from_secs(30)).await.expect("a slot within 30 s");
@@ -43,7 +43,7 @@ async fn racing_takers_share_one_budget_and_never_exceed_it() {
 
     // The bucket is empty now: with no slot soon enough, a take is refused at once, with the wait
     // it would need.
-    let gate = DynamoCallBudget::new(store.clone(), budget);
+    let gate = DynamoCallBudget::new(store.clone(), budget, CLOUDFLARE_BUDGET_KEY);
     match gate.take_call(Duration::ZERO).await {
         Err(vinofy_core::error::ProviderError::OverBudget { wait }) => assert!(wait > Duration::ZERO, "{wait:?}"),
         other => panic!("expected OverBudget, got {other:?}"),
@@ -63,7 +63,10 @@ async fn a_lockout_seen_by_one_process_holds_every_other() {
     let world = World::new().await;
     let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &world.table);
     let budget = CallBudget::parse("1000/300").unwrap();
-    let (one, other) = (DynamoCallBudget::new(store.clone(), budget), DynamoCallBudget::new(store.clone(), budget));
+    let (one, other) = (
+        DynamoCallBudget::new(store.clone(), budget, CLOUDFLARE_BUDGET_KEY),
+        DynamoCallBudget::new(store.clone(), budget, CLOUDFLARE_BUDGET_KEY),
+    );
     other.take_call(Duration::ZERO).await.expect("a full bucket has a slot");
     one.take_call(Duration::ZERO).await.expect("and another");
 

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use vinofy_adapters::DynamoVideoStore;
 use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
+use vinofy_core::domain::provider::{Provider, VideoRef};
 use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, judge_claim};
 use vinofy_core::ports::{Claim, ClaimOutcome, VideoStore};
 use vinofy_test_support::harness::*;
@@ -44,7 +45,10 @@ fn cases() -> Vec<Case> {
                                 version_key: "etag:same".into(),
                                 sequencer: seq("05"),
                                 claim_expires_at_ms,
-                                video_uid: Some(VideoUid::parse("0123456789abcdef0123456789abcdef").unwrap()),
+                                video: Some(VideoRef::new(
+                                    Provider::Cloudflare,
+                                    VideoUid::parse("0123456789abcdef0123456789abcdef").unwrap(),
+                                )),
                                 error: Some("a reason".into()),
                                 version_id: None,
                             }),
@@ -73,8 +77,9 @@ fn item(source: &str, stored: &StoredVersion) -> std::collections::HashMap<Strin
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    if let Some(uid) = &stored.video_uid {
-        item.insert("video_uid".into(), s(uid.as_str()));
+    if let Some(video) = &stored.video {
+        item.insert("video_uid".into(), s(video.uid.as_str()));
+        item.insert("provider".into(), s(video.provider.as_str()));
     }
     if let Some(error) = &stored.error {
         item.insert("error".into(), s(error));

@@ -161,7 +161,7 @@ fn the_claim_rule_never_lets_an_older_version_win() {
                     version_key: vk1.as_str().into(),
                     sequencer: seq1.clone(),
                     claim_expires_at_ms: exp,
-                    video_uid: None,
+                    video: None,
                     error: None,
                     version_id: None,
                 };

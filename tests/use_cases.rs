@@ -691,7 +691,7 @@ mod reconcile_use_case {
             v.details.modified = Some("2025-12-01T11:59:00Z".into());
         });
         // The provider's answer is written as the webhook would write it.
-        let (seen, applied) = refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, false).await.unwrap();
+        let (seen, applied) = refresh(&i.provider, &i.store, &video.video_ref(), TIMEOUT, T0, false).await.unwrap();
         assert!(matches!(applied, Some(StateUpdateOutcome::Applied { .. })), "{applied:?}");
         assert_eq!(seen.uid, video.uid);
         assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Ready);
@@ -704,13 +704,13 @@ mod reconcile_use_case {
         let video = submitted(&i, &o);
         // Deleted at the provider, behind our back.
         use vinofy_core::ports::VideoProvider;
-        i.provider.delete(&video.uid, TIMEOUT).await.unwrap();
+        i.provider.delete(&video.video_ref(), TIMEOUT).await.unwrap();
 
-        let (seen, applied) = refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, true).await.unwrap();
+        let (seen, applied) = refresh(&i.provider, &i.store, &video.video_ref(), TIMEOUT, T0, true).await.unwrap();
         assert_eq!((seen.state.clone(), applied), (VideoState::Error, None), "dry run: said, not written");
         assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Submitted);
 
-        refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, false).await.unwrap();
+        refresh(&i.provider, &i.store, &video.video_ref(), TIMEOUT, T0, false).await.unwrap();
         let record = i.store.record(&o.source()).unwrap();
         assert_eq!(record.status, Status::Error);
         assert_eq!(record.stream_error_code.as_deref(), Some(MISSING_VIDEO_CODE));
@@ -722,7 +722,7 @@ mod reconcile_use_case {
         let o = object("videos/a.mp4", "e1", SEQ);
         let video = submitted(&i, &o);
         i.provider.script("get", [Scripted::Fail(http(503))]);
-        let err = refresh(&i.provider, &i.store, &video.uid, TIMEOUT, T0, false).await.unwrap_err();
+        let err = refresh(&i.provider, &i.store, &video.video_ref(), TIMEOUT, T0, false).await.unwrap_err();
         assert!(err.contains("503"), "{err}");
         assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Submitted);
     }
@@ -738,11 +738,11 @@ mod reconcile_use_case {
         i.store.put(&o.source(), record);
 
         i.provider.script("delete", [Scripted::Fail(http(503))]);
-        let err = delete_replaced(&i.provider, &i.store, &o.source(), &old.uid, TIMEOUT).await.unwrap_err();
+        let err = delete_replaced(&i.provider, &i.store, &o.source(), &old.video_ref(), TIMEOUT).await.unwrap_err();
         assert!(err.starts_with("deleting replaced video"), "{err}");
         assert_eq!(i.store.record(&o.source()).unwrap().replaced_video_uid, Some(old.uid.clone()), "kept for later");
 
-        delete_replaced(&i.provider, &i.store, &o.source(), &old.uid, TIMEOUT).await.unwrap();
+        delete_replaced(&i.provider, &i.store, &o.source(), &old.video_ref(), TIMEOUT).await.unwrap();
         assert_eq!(i.store.record(&o.source()).unwrap().replaced_video_uid, None);
         assert!(i.provider.videos().is_empty());
     }
@@ -756,12 +756,12 @@ mod call_budget {
     use vinofy_core::paced::Paced;
     use vinofy_test_support::MemoryBudget;
 
-    type PacedMemory = Ingestor<MemoryPresigner, Paced<MemoryProvider, MemoryBudget>, MemoryStore>;
+    type PacedMemory = Ingestor<MemoryPresigner, Paced<MemoryProvider, Arc<MemoryBudget>>, MemoryStore>;
 
     const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:ingest";
 
     fn paced() -> PacedMemory {
-        let provider = Paced::new(MemoryProvider::default(), MemoryBudget::default());
+        let provider = Paced::new(MemoryProvider::default(), Arc::new(MemoryBudget::default()));
         Ingestor::new(
             MemoryPresigner::default(),
             provider,

@@ -19,8 +19,11 @@ use vinofy_core::ports::{CallBudgetGate, Clock, SystemClock};
 
 use crate::dynamodb::{DynamoVideoStore, get_n, key, n};
 
-/// The bucket's partition key (not `s3://…`: walks over the records skip it).
-pub const BUDGET_KEY: &str = "budget:cloudflare";
+/// The buckets' partition keys (not `s3://…`: walks over the records skip them). Cloudflare counts
+/// every call in one budget; Mux limits POSTs (creates) apart from every other method.
+pub const CLOUDFLARE_BUDGET_KEY: &str = "budget:cloudflare";
+pub const MUX_CREATE_BUDGET_KEY: &str = "budget:mux:create";
+pub const MUX_CALL_BUDGET_KEY: &str = "budget:mux";
 
 /// The end of a lock-out (epoch ms), written apart from the bucket (it does not move `version`).
 const HELD_UNTIL: &str = "held_until_ms";
@@ -47,6 +50,8 @@ impl Seen {
 #[derive(Clone)]
 pub struct DynamoCallBudget {
     store: DynamoVideoStore,
+    /// The item's partition key.
+    key: &'static str,
     budget: CallBudget,
     clock: Arc<dyn Clock>,
     /// `None` until first read (or after an error): then read once.
@@ -60,8 +65,9 @@ enum Write {
 }
 
 impl DynamoCallBudget {
-    pub fn new(store: DynamoVideoStore, budget: CallBudget) -> Self {
-        Self { store, budget, clock: Arc::new(SystemClock), seen: Arc::default() }
+    /// The budget stored in the item `key` (one of the `*_BUDGET_KEY`s).
+    pub fn new(store: DynamoVideoStore, budget: CallBudget, key: &'static str) -> Self {
+        Self { store, key, budget, clock: Arc::new(SystemClock), seen: Arc::default() }
     }
 
     pub fn budget(&self) -> CallBudget {
@@ -69,7 +75,7 @@ impl DynamoCallBudget {
     }
 
     async fn read(&self) -> Result<Seen, ProviderError> {
-        let item = self.store.read(BUDGET_KEY).await.map_err(|e| unreadable(&e))?;
+        let item = self.store.read(self.key).await.map_err(|e| unreadable(&e))?;
         Ok(item.as_ref().map(Seen::of).unwrap_or_default())
     }
 
@@ -103,7 +109,7 @@ impl DynamoCallBudget {
 
     /// An update of the bucket's item.
     fn update(&self) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.store.client().update_item().table_name(self.store.table()).set_key(Some(key(BUDGET_KEY)))
+        self.store.client().update_item().table_name(self.store.table()).set_key(Some(key(self.key)))
     }
 
     fn remember(&self, seen: Option<Seen>) {

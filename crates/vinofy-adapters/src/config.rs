@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use vinofy_core::domain::budget::CallBudget;
+use vinofy_core::domain::provider::Provider;
+
+use crate::mux::config::MuxConfig;
 use vinofy_core::secret::SecretString;
 
 /// Presigned URLs cannot outlive 7 days (SigV4), and in Lambda they die with the role's session anyway.
@@ -46,30 +49,45 @@ pub struct CloudflareVideoOptions {
     pub thumbnail_timestamp_pct: f64,
 }
 
+/// Cloudflare Stream's client: required when it takes new uploads (`VIDEO_PROVIDER=cloudflare`),
+/// optional otherwise (then only for the records still on Cloudflare, and `vinofy migrate`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudflareConfig {
+    pub api_url: String,
+    pub account_id: String,
+    pub token: SecretSource,
+    pub options: CloudflareVideoOptions,
+    /// The most Cloudflare API calls every process of ours makes together (`CLOUDFLARE_CALL_BUDGET`).
+    pub call_budget: CallBudget,
+}
+
+/// The variables that configure Cloudflare's client: any of them set means "Cloudflare is configured".
+const CLOUDFLARE_VARIABLES: [&str; 3] =
+    ["CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_SECRET_ARN"];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub videos_table: String,
     /// The one bucket whose notifications are ingested (`UPLOAD_BUCKET`; the stack sets it). An
     /// event naming any other bucket is refused: the function's role can read only this one.
     pub upload_bucket: String,
-    pub cloudflare_api_url: String,
-    pub cloudflare_account_id: String,
-    pub cloudflare_token: SecretSource,
-    pub cloudflare_request_timeout: Duration,
+    /// Who takes new uploads (`VIDEO_PROVIDER`); its configuration is required, the other's optional.
+    pub video_provider: Provider,
+    pub cloudflare: Option<CloudflareConfig>,
+    pub mux: Option<MuxConfig>,
+    /// Every provider request's timeout (`PROVIDER_REQUEST_TIMEOUT_SECONDS`).
+    pub provider_request_timeout: Duration,
     pub presign_ttl: Duration,
     /// Lower-case, without the dot.
     pub video_extensions: Vec<String>,
     /// Only keys under this prefix are ingested ("" = all).
     pub source_prefix: String,
-    pub cloudflare_options: CloudflareVideoOptions,
     pub replaced_video_policy: ReplacedVideoPolicy,
     /// Open the DynamoDB and Cloudflare connections during init (`WARM_UP_CONNECTIONS`, default true).
     pub warm_up_connections: bool,
     /// The SQS queue whose messages the function may hand back with a visibility delay
     /// (`INGEST_QUEUE_ARN`, sqs mode); messages from any other queue keep its visibility timeout.
     pub ingest_queue_arn: Option<String>,
-    /// The most Cloudflare API calls every process of ours makes together (`CLOUDFLARE_CALL_BUDGET`).
-    pub cloudflare_call_budget: CallBudget,
 }
 
 impl Config {
@@ -88,7 +106,7 @@ impl Config {
             video_extensions: self.video_extensions.clone(),
             source_prefix: self.source_prefix.clone(),
             presign_ttl: self.presign_ttl,
-            provider_request_timeout: self.cloudflare_request_timeout,
+            provider_request_timeout: self.provider_request_timeout,
             replaced_video_policy: self.replaced_video_policy,
             ingest_queue_arn: self.ingest_queue_arn.clone(),
         }
@@ -111,20 +129,19 @@ impl Config {
             return Err(bad("UPLOAD_BUCKET", problem));
         }
 
-        let cloudflare_account_id = required("CLOUDFLARE_ACCOUNT_ID")?;
-        if cloudflare_account_id.len() > 32 || !cloudflare_account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(bad("CLOUDFLARE_ACCOUNT_ID", "must be the account id: at most 32 letters and digits"));
+        let video_provider = match get("VIDEO_PROVIDER") {
+            None => Provider::Cloudflare,
+            Some(name) => Provider::parse(&name)
+                .ok_or_else(|| bad("VIDEO_PROVIDER", format!("must be cloudflare or mux, got {name:?}")))?,
+        };
+        let cloudflare = CloudflareConfig::from_lookup(&get, video_provider == Provider::Cloudflare)?;
+        let mux = MuxConfig::from_lookup(&lookup)?;
+        if video_provider == Provider::Mux && mux.is_none() {
+            return Err(bad(
+                "MUX_TOKEN_ID",
+                "is required with VIDEO_PROVIDER=mux (with MUX_TOKEN_SECRET, or MUX_TOKEN_SECRET_ARN instead)",
+            ));
         }
-
-        let cloudflare_api_url = get("CLOUDFLARE_API_URL")
-            .unwrap_or_else(|| DEFAULT_CLOUDFLARE_API_URL.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if !(cloudflare_api_url.starts_with("https://") || cloudflare_api_url.starts_with("http://")) {
-            return Err(bad("CLOUDFLARE_API_URL", "must start with https:// (or http:// for a local emulator)"));
-        }
-
-        let cloudflare_token = secret_source(&get, "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_SECRET_ARN")?;
 
         let presign_ttl_seconds = parse_number("PRESIGN_TTL_SECONDS", get("PRESIGN_TTL_SECONDS"), 3600)?;
         if !(1..=MAX_PRESIGN_TTL_SECONDS).contains(&presign_ttl_seconds) {
@@ -134,11 +151,7 @@ impl Config {
             ));
         }
 
-        let timeout_seconds =
-            parse_number("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", get("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS"), 10)?;
-        if !(1..=120).contains(&timeout_seconds) {
-            return Err(bad("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "must be between 1 and 120"));
-        }
+        let provider_request_timeout = request_timeout(&get)?;
 
         let video_extensions: Vec<String> = get("VIDEO_EXTENSIONS")
             .unwrap_or_else(|| DEFAULT_VIDEO_EXTENSIONS.to_owned())
@@ -153,6 +166,62 @@ impl Config {
             return Err(bad("VIDEO_EXTENSIONS", format!("{e:?} is not a file extension")));
         }
 
+        let replaced_video_policy = match get("REPLACED_VIDEO_POLICY").as_deref() {
+            None | Some("delete") => ReplacedVideoPolicy::Delete,
+            Some("keep") => ReplacedVideoPolicy::Keep,
+            Some(other) => return Err(bad("REPLACED_VIDEO_POLICY", format!("must be delete or keep, got {other:?}"))),
+        };
+
+        let ingest_queue_arn = get("INGEST_QUEUE_ARN");
+        if let Some(arn) = &ingest_queue_arn
+            && !vinofy_core::domain::event::is_sqs_arn(arn)
+        {
+            return Err(bad("INGEST_QUEUE_ARN", "must be an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)"));
+        }
+
+        Ok(Self {
+            ingest_queue_arn,
+            videos_table,
+            upload_bucket,
+            video_provider,
+            cloudflare,
+            mux,
+            provider_request_timeout,
+            presign_ttl: Duration::from_secs(presign_ttl_seconds),
+            video_extensions,
+            source_prefix: get("SOURCE_PREFIX").unwrap_or_default(),
+            replaced_video_policy,
+            warm_up_connections: !matches!(
+                get("WARM_UP_CONNECTIONS").map(|v| v.to_ascii_lowercase()).as_deref(),
+                Some("false" | "0" | "no")
+            ),
+        })
+    }
+}
+
+impl CloudflareConfig {
+    /// `Ok(None)` when no Cloudflare variable is set and it is not `required` (it does not take new
+    /// uploads); once any is set, or when required, all of it is checked.
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>, required: bool) -> Result<Option<Self>, ConfigError> {
+        if !required && CLOUDFLARE_VARIABLES.iter().all(|name| get(name).is_none()) {
+            return Ok(None);
+        }
+        let required = |name: &'static str| get(name).ok_or_else(|| bad(name, "is required but not set"));
+        let cloudflare_account_id = required("CLOUDFLARE_ACCOUNT_ID")?;
+        if cloudflare_account_id.len() > 32 || !cloudflare_account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(bad("CLOUDFLARE_ACCOUNT_ID", "must be the account id: at most 32 letters and digits"));
+        }
+
+        let cloudflare_api_url = get("CLOUDFLARE_API_URL")
+            .unwrap_or_else(|| DEFAULT_CLOUDFLARE_API_URL.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(cloudflare_api_url.starts_with("https://") || cloudflare_api_url.starts_with("http://")) {
+            return Err(bad("CLOUDFLARE_API_URL", "must start with https:// (or http:// for a local emulator)"));
+        }
+
+        let cloudflare_token = secret_source(get, "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_SECRET_ARN")?;
+
         let require_signed_urls = parse_bool("STREAM_REQUIRE_SIGNED_URLS", get("STREAM_REQUIRE_SIGNED_URLS"))?;
         let allowed_origins = get("STREAM_ALLOWED_ORIGINS")
             .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
@@ -162,12 +231,6 @@ impl Config {
             Some(v) => v.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)).ok_or_else(|| {
                 bad("STREAM_THUMBNAIL_TIMESTAMP_PCT", format!("must be a number from 0 to 1, got {v:?}"))
             })?,
-        };
-
-        let replaced_video_policy = match get("REPLACED_VIDEO_POLICY").as_deref() {
-            None | Some("delete") => ReplacedVideoPolicy::Delete,
-            Some("keep") => ReplacedVideoPolicy::Keep,
-            Some(other) => return Err(bad("REPLACED_VIDEO_POLICY", format!("must be delete or keep, got {other:?}"))),
         };
 
         let cloudflare_call_budget = CallBudget::parse(
@@ -184,37 +247,31 @@ impl Config {
             ));
         }
 
-        let ingest_queue_arn = get("INGEST_QUEUE_ARN");
-        if let Some(arn) = &ingest_queue_arn
-            && !vinofy_core::domain::event::is_sqs_arn(arn)
-        {
-            return Err(bad("INGEST_QUEUE_ARN", "must be an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)"));
-        }
-
-        Ok(Self {
-            ingest_queue_arn,
-            cloudflare_call_budget,
-            videos_table,
-            upload_bucket,
-            cloudflare_api_url,
-            cloudflare_account_id,
-            cloudflare_token,
-            cloudflare_request_timeout: Duration::from_secs(timeout_seconds),
-            presign_ttl: Duration::from_secs(presign_ttl_seconds),
-            video_extensions,
-            source_prefix: get("SOURCE_PREFIX").unwrap_or_default(),
-            cloudflare_options: CloudflareVideoOptions {
-                require_signed_urls,
-                allowed_origins,
-                thumbnail_timestamp_pct,
-            },
-            replaced_video_policy,
-            warm_up_connections: !matches!(
-                get("WARM_UP_CONNECTIONS").map(|v| v.to_ascii_lowercase()).as_deref(),
-                Some("false" | "0" | "no")
-            ),
-        })
+        Ok(Some(Self {
+            api_url: cloudflare_api_url,
+            account_id: cloudflare_account_id,
+            token: cloudflare_token,
+            options: CloudflareVideoOptions { require_signed_urls, allowed_origins, thumbnail_timestamp_pct },
+            call_budget: cloudflare_call_budget,
+        }))
     }
+}
+
+/// `PROVIDER_REQUEST_TIMEOUT_SECONDS` (1 to 120, default 10), or its first name,
+/// `CLOUDFLARE_REQUEST_TIMEOUT_SECONDS`, from before there was a second provider; not both.
+fn request_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    const NAME: &str = "PROVIDER_REQUEST_TIMEOUT_SECONDS";
+    const OLD_NAME: &str = "CLOUDFLARE_REQUEST_TIMEOUT_SECONDS";
+    let (name, value) = match (get(NAME), get(OLD_NAME)) {
+        (Some(_), Some(_)) => return Err(bad(NAME, format!("set either {NAME} or {OLD_NAME}, not both"))),
+        (None, Some(old)) => (OLD_NAME, Some(old)),
+        (value, None) => (NAME, value),
+    };
+    let seconds = parse_number(name, value, 10)?;
+    if !(1..=120).contains(&seconds) {
+        return Err(bad(name, "must be between 1 and 120"));
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Reads a secret given either inline (`inline`) or as a Secrets Manager ARN (`arn`), not both.
@@ -238,7 +295,12 @@ fn secret_source(
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookConfig {
     pub videos_table: String,
-    pub secret: SecretSource,
+    /// Cloudflare's signing secret (`CLOUDFLARE_WEBHOOK_SECRET[_ARN]`), Mux's
+    /// (`MUX_WEBHOOK_SECRET[_ARN]`): at least one; a provider without one gets 401 for everything.
+    pub cloudflare_secret: Option<SecretSource>,
+    pub mux_secret: Option<SecretSource>,
+    /// How Mux assets' URLs are built (`MUX_PLAYBACK_POLICY`, `MUX_STREAM_URL`, `MUX_IMAGE_URL`).
+    pub mux_options: crate::mux::config::MuxOptions,
     /// How far the signature time may be from now, either way (replays of old deliveries fail).
     pub tolerance_seconds: i64,
 }
@@ -251,12 +313,23 @@ impl WebhookConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let videos_table = table_name(get("VIDEOS_TABLE"))?;
-        let secret = secret_source(&get, "CLOUDFLARE_WEBHOOK_SECRET", "CLOUDFLARE_WEBHOOK_SECRET_ARN")?;
+        let cloudflare_secret = match (get("CLOUDFLARE_WEBHOOK_SECRET"), get("CLOUDFLARE_WEBHOOK_SECRET_ARN")) {
+            (None, None) => None,
+            _ => Some(secret_source(&get, "CLOUDFLARE_WEBHOOK_SECRET", "CLOUDFLARE_WEBHOOK_SECRET_ARN")?),
+        };
+        let mux_secret = crate::mux::config::webhook_secret_from_lookup(&lookup)?;
+        if cloudflare_secret.is_none() && mux_secret.is_none() {
+            return Err(bad(
+                "CLOUDFLARE_WEBHOOK_SECRET",
+                "is required (or CLOUDFLARE_WEBHOOK_SECRET_ARN; or MUX_WEBHOOK_SECRET[_ARN] for Mux's webhooks)",
+            ));
+        }
+        let mux_options = crate::mux::config::MuxOptions::from_lookup(&lookup)?;
         let tolerance = parse_number("WEBHOOK_TOLERANCE_SECONDS", get("WEBHOOK_TOLERANCE_SECONDS"), 300)?;
         if !(1..=3600).contains(&tolerance) {
             return Err(bad("WEBHOOK_TOLERANCE_SECONDS", "must be between 1 and 3600"));
         }
-        Ok(Self { videos_table, secret, tolerance_seconds: tolerance as i64 })
+        Ok(Self { videos_table, cloudflare_secret, mux_secret, mux_options, tolerance_seconds: tolerance as i64 })
     }
 }
 
@@ -330,11 +403,11 @@ mod tests {
     fn defaults_are_sane() {
         let c = config(&[]).unwrap();
         assert_eq!(c.presign_ttl, Duration::from_secs(3600));
-        assert_eq!(c.cloudflare_api_url, DEFAULT_CLOUDFLARE_API_URL);
+        assert_eq!(c.cloudflare.as_ref().unwrap().api_url, DEFAULT_CLOUDFLARE_API_URL);
         assert!(c.video_extensions.contains(&"mov".to_owned()));
         assert_eq!(c.replaced_video_policy, ReplacedVideoPolicy::Delete);
-        assert_eq!(c.cloudflare_options.thumbnail_timestamp_pct, 0.0);
-        assert!(!c.cloudflare_options.require_signed_urls);
+        assert_eq!(c.cloudflare.as_ref().unwrap().options.thumbnail_timestamp_pct, 0.0);
+        assert!(!c.cloudflare.as_ref().unwrap().options.require_signed_urls);
     }
 
     #[test]
@@ -365,6 +438,19 @@ mod tests {
             (&[("CLOUDFLARE_CALL_BUDGET", "0/300")], "CLOUDFLARE_CALL_BUDGET"),
             (&[("CLOUDFLARE_CALL_BUDGET", "1300/300")], "CLOUDFLARE_CALL_BUDGET"),
             (&[("CLOUDFLARE_CALL_BUDGET", "100/1")], "CLOUDFLARE_CALL_BUDGET"),
+            (&[("VIDEO_PROVIDER", "youtube")], "VIDEO_PROVIDER"),
+            (&[("VIDEO_PROVIDER", "mux")], "MUX_TOKEN_ID"),
+            (&[("PROVIDER_REQUEST_TIMEOUT_SECONDS", "0")], "PROVIDER_REQUEST_TIMEOUT_SECONDS"),
+            (&[("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "121")], "CLOUDFLARE_REQUEST_TIMEOUT_SECONDS"),
+            (
+                &[("PROVIDER_REQUEST_TIMEOUT_SECONDS", "5"), ("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "5")],
+                "PROVIDER_REQUEST_TIMEOUT_SECONDS",
+            ),
+            (
+                &[("MUX_TOKEN_ID", "id"), ("MUX_TOKEN_SECRET", "secret"), ("MUX_CREATE_BUDGET", "1/1")],
+                "MUX_CREATE_BUDGET",
+            ),
+            (&[("MUX_TOKEN_ID", "id"), ("MUX_TOKEN_SECRET", "secret"), ("MUX_CALL_BUDGET", "x")], "MUX_CALL_BUDGET"),
         ];
         for (vars, name) in cases {
             let err = config(vars).unwrap_err();
@@ -384,7 +470,7 @@ mod tests {
         .into();
         let c = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(
-            c.cloudflare_token,
+            c.cloudflare.unwrap().token,
             SecretSource::SecretsManager {
                 arn: "arn:aws:secretsmanager:us-east-1:1:secret:cf".into(),
                 variable: "CLOUDFLARE_API_TOKEN_SECRET_ARN"
@@ -403,6 +489,13 @@ mod tests {
         assert_eq!(ok.tolerance_seconds, 300);
         let missing = WebhookConfig::from_lookup(|k| (k == "VIDEOS_TABLE").then(|| "videos".into())).unwrap_err();
         assert_eq!(missing.name, "CLOUDFLARE_WEBHOOK_SECRET");
+        let mux_only = WebhookConfig::from_lookup(|k| match k {
+            "VIDEOS_TABLE" => Some("videos".into()),
+            "MUX_WEBHOOK_SECRET" => Some("mux-s3cr3t".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(mux_only.cloudflare_secret.is_none() && mux_only.mux_secret.is_some());
         let placeholder = WebhookConfig::from_lookup(|k| match k {
             "VIDEOS_TABLE" => Some("videos".into()),
             "CLOUDFLARE_WEBHOOK_SECRET" => Some("REPLACE_WITH_CLOUDFLARE_WEBHOOK_SECRET".into()),
@@ -437,10 +530,35 @@ mod tests {
     }
 
     #[test]
+    fn the_provider_for_new_uploads_needs_its_configuration_and_the_other_is_optional() {
+        let cloudflare_only = config(&[]).unwrap();
+        assert_eq!((cloudflare_only.video_provider, cloudflare_only.mux.is_none()), (Provider::Cloudflare, true));
+        let mux = [("VIDEO_PROVIDER", "mux"), ("MUX_TOKEN_ID", "id"), ("MUX_TOKEN_SECRET", "secret")];
+        let both = config(&mux).unwrap();
+        assert_eq!(both.video_provider, Provider::Mux);
+        let m = both.mux.unwrap();
+        assert_eq!((m.create_budget.calls, m.call_budget.calls), (50, 240), "Mux's defaults");
+        assert!(both.cloudflare.is_some(), "still configured for the records on Cloudflare");
+        // Mux alone: no Cloudflare variable at all.
+        let map: HashMap<&str, &str> =
+            [("VIDEOS_TABLE", "videos"), ("UPLOAD_BUCKET", "uploads")].into_iter().chain(mux).collect();
+        let mux_only = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap();
+        assert!(mux_only.cloudflare.is_none());
+        // Any Cloudflare variable set means all of Cloudflare's are checked.
+        let half: HashMap<&str, &str> = map.into_iter().chain([("CLOUDFLARE_API_TOKEN", "tok")]).collect();
+        let err = Config::from_lookup(|k| half.get(k).map(|v| v.to_string())).unwrap_err();
+        assert_eq!(err.name, "CLOUDFLARE_ACCOUNT_ID");
+        assert_eq!(
+            config(&[("CLOUDFLARE_REQUEST_TIMEOUT_SECONDS", "7")]).unwrap().provider_request_timeout.as_secs(),
+            7
+        );
+    }
+
+    #[test]
     fn a_local_emulator_may_get_a_budget_above_cloudflares_limit() {
         let c =
             config(&[("CLOUDFLARE_API_URL", "http://127.0.0.1:9/client/v4"), ("CLOUDFLARE_CALL_BUDGET", "100000/1")]);
-        assert_eq!(c.unwrap().cloudflare_call_budget.calls, 100_000);
+        assert_eq!(c.unwrap().cloudflare.unwrap().call_budget.calls, 100_000);
     }
 
     #[test]
@@ -454,9 +572,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.video_extensions, ["mp4", "mov"]);
-        assert_eq!(c.cloudflare_options.allowed_origins, ["vinofy.com", "*.vinofy.com"]);
-        assert!(c.cloudflare_options.require_signed_urls);
+        assert_eq!(c.cloudflare.as_ref().unwrap().options.allowed_origins, ["vinofy.com", "*.vinofy.com"]);
+        assert!(c.cloudflare.as_ref().unwrap().options.require_signed_urls);
         assert_eq!(c.presign_ttl.as_secs(), MAX_PRESIGN_TTL_SECONDS);
-        assert_eq!(c.cloudflare_api_url, "http://127.0.0.1:9/client/v4");
+        assert_eq!(c.cloudflare.as_ref().unwrap().api_url, "http://127.0.0.1:9/client/v4");
     }
 }

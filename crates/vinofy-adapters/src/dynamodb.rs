@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use vinofy_core::domain::ids::{ClaimToken, VersionKey, VideoUid};
-use vinofy_core::domain::provider::Provider;
+use vinofy_core::domain::provider::{Provider, VideoRef};
 use vinofy_core::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim};
 use vinofy_core::error::StoreError;
 use vinofy_core::ports::{
@@ -53,6 +53,13 @@ pub mod attr {
     /// Set by a release that proved no video exists for the version; removed by the next claim.
     pub const NOTHING_SUBMITTED: &str = "nothing_submitted";
     pub const REPLACED_VIDEO_UID: &str = "replaced_video_uid";
+    pub const REPLACED_PROVIDER: &str = "replaced_provider";
+    pub const ENCODING: &str = "encoding";
+    pub const MIGRATED_AT: &str = "migrated_at";
+    pub const MIGRATION_ERROR: &str = "migration_error";
+    /// The marker of a migration at work on the record: its tag, and when it may be taken over.
+    pub const MIGRATION_TAG: &str = "migration_tag";
+    pub const MIGRATION_EXPIRES_AT: &str = "migration_expires_at";
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
     pub const SUBMITTED_AT: &str = "submitted_at";
@@ -165,6 +172,12 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
         stream_error_code: text(attr::STREAM_ERROR_CODE),
         last_error: text(attr::LAST_ERROR),
         replaced_video_uid: uid(attr::REPLACED_VIDEO_UID)?,
+        replaced_provider: get_s(item, attr::REPLACED_PROVIDER).and_then(Provider::parse),
+        encoding: text(attr::ENCODING),
+        migrated_at: text(attr::MIGRATED_AT),
+        migration_error: text(attr::MIGRATION_ERROR),
+        migration_tag: text(attr::MIGRATION_TAG),
+        migration_expires_at_ms: get_n(item, attr::MIGRATION_EXPIRES_AT),
         duration: get_n(item, attr::DURATION),
         width: get_n(item, attr::WIDTH),
         height: get_n(item, attr::HEIGHT),
@@ -216,6 +229,16 @@ impl Update {
         match v {
             Some(v) => self.set(attr, s(v)),
             None => self.remove(attr),
+        }
+    }
+
+    /// The condition "the record's video is on `provider`" (a record without `provider` is
+    /// Cloudflare's: [`Provider::of_record`]).
+    fn provider_is(&mut self, provider: Provider, placeholder: &str) -> String {
+        let (name, value) = (self.name(attr::PROVIDER), self.value(placeholder, s(provider.as_str())));
+        match provider {
+            Provider::Cloudflare => format!("(attribute_not_exists({name}) OR {name} = {value})"),
+            Provider::Mux => format!("{name} = {value}"),
         }
     }
 
@@ -347,7 +370,15 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::UPDATED_AT, s(&now))
             .remove(attr::ERROR)
             .remove(attr::LAST_ERROR)
-            .remove(attr::NOTHING_SUBMITTED);
+            .remove(attr::NOTHING_SUBMITTED)
+            // A new version's video is not the migrated one: what `vinofy migrate` wrote goes (a
+            // migration at work on the old version then finds the record changed, and lets go).
+            .remove(attr::ENCODING)
+            .remove(attr::MIGRATION_TAG)
+            .remove(attr::MIGRATION_EXPIRES_AT)
+            .remove(attr::MIGRATION_ERROR)
+            .remove(attr::PREVIOUS_PROVIDER)
+            .remove(attr::PREVIOUS_VIDEO_UID);
         let created = u.name(attr::CREATED_AT);
         let updated_value = u.value(attr::UPDATED_AT, s(&now));
         u.set.push(format!("{created} = if_not_exists({created}, {updated_value})"));
@@ -379,7 +410,7 @@ impl VideoStore for DynamoVideoStore {
                 let Some(previous) = previous else {
                     return Ok(ClaimOutcome::Claimed {
                         verdict: ClaimVerdict::Claim,
-                        current_video_uid: None,
+                        current_video: None,
                         nothing_submitted: false,
                     });
                 };
@@ -388,7 +419,7 @@ impl VideoStore for DynamoVideoStore {
                     judge_claim(Some(&stored), &claim.version_key, &o.sequencer, claim.now_ms, claim.retry_failed);
                 let nothing_submitted =
                     matches!(previous.get(attr::NOTHING_SUBMITTED), Some(AttributeValue::Bool(true)));
-                Ok(ClaimOutcome::Claimed { verdict, current_video_uid: stored.video_uid, nothing_submitted })
+                Ok(ClaimOutcome::Claimed { verdict, current_video: stored.video, nothing_submitted })
             }
             Err(e) if is_conditional_check_failed(&e) => {
                 let returned = match e.as_service_error() {
@@ -407,7 +438,7 @@ impl VideoStore for DynamoVideoStore {
                 if ours && let Some(stored) = stored {
                     return Ok(ClaimOutcome::Claimed {
                         verdict: ClaimVerdict::TakeOver,
-                        current_video_uid: stored.video_uid,
+                        current_video: stored.video,
                         nothing_submitted: false,
                     });
                 }
@@ -427,7 +458,8 @@ impl VideoStore for DynamoVideoStore {
         &self,
         claim: &Claim<'_>,
         video: &ProviderVideo,
-        replaced_video_uid: Option<&VideoUid>,
+        replaced_video: Option<&VideoRef>,
+        encoding: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = rfc3339(vinofy_core::ingest::now_ms());
         let mut u = Update::default();
@@ -435,6 +467,7 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::PROVIDER, s(video.provider.as_str()))
             .set(attr::VIDEO_UID, s(video.uid.as_str()))
             .set_or_remove(attr::PLAYBACK_ID, video.playback_id.as_deref())
+            .set_or_remove(attr::ENCODING, encoding)
             .set(attr::STREAM_STATE, s(video.state.as_str()))
             .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
             .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())
@@ -446,8 +479,8 @@ impl VideoStore for DynamoVideoStore {
             .remove(attr::CLAIM_EXPIRES_AT)
             .remove(attr::ERROR)
             .remove(attr::LAST_ERROR);
-        if let Some(old) = replaced_video_uid {
-            u.set(attr::REPLACED_VIDEO_UID, s(old));
+        if let Some(old) = replaced_video {
+            u.set(attr::REPLACED_VIDEO_UID, s(old.uid.as_str())).set(attr::REPLACED_PROVIDER, s(old.provider.as_str()));
         }
         let (vk, token) = (
             u.value("expected_version_key", s(&claim.version_key)),
@@ -498,7 +531,7 @@ impl VideoStore for DynamoVideoStore {
 
     async fn clear_replaced(&self, source: &str, replaced_video_uid: &VideoUid) -> Result<(), StoreError> {
         let mut u = Update::default();
-        u.remove(attr::REPLACED_VIDEO_UID);
+        u.remove(attr::REPLACED_VIDEO_UID).remove(attr::REPLACED_PROVIDER);
         let uid = u.value("expected_replaced", s(replaced_video_uid));
         let condition = format!("{} = {uid}", u.name(attr::REPLACED_VIDEO_UID));
         match self.update(source, u, &condition).send().await {
@@ -649,6 +682,8 @@ impl VideoStateStore for DynamoVideoStore {
             .ok_or_else(|| StoreError::permanent(format!("{source}: the record has no valid status")))?;
         Ok(Some(VideoReference {
             status,
+            provider: Provider::of_record(get_s(&item, attr::PROVIDER))
+                .ok_or_else(|| StoreError::permanent(format!("{source}: the record has an unknown provider")))?,
             video_uid: get_s(&item, attr::VIDEO_UID)
                 .map(VideoUid::parse)
                 .transpose()
@@ -698,10 +733,11 @@ impl VideoStateStore for DynamoVideoStore {
         );
         let (uid_name, status_name, modified_name) =
             (u.name(attr::VIDEO_UID), u.name(attr::STATUS), u.name(attr::STREAM_MODIFIED_NS));
+        let on_provider = u.provider_is(video.provider, "expected_provider");
         // Only a record that still points at this video and is past submission moves, and only
         // forwards in the provider's time: repeated or out-of-order deliveries change nothing.
         let condition = format!(
-            "{uid_name} = {uid} AND {status_name} IN ({submitted}, {ready}, {error}) \
+            "{uid_name} = {uid} AND {on_provider} AND {status_name} IN ({submitted}, {ready}, {error}) \
              AND (attribute_not_exists({modified_name}) OR {modified_name} < :stream_modified_ns)"
         );
         match self.update(source, u, &condition).send().await {
@@ -735,9 +771,12 @@ mod tests {
         ]);
         let v = stored_version(&item).unwrap();
         assert_eq!(
-            (v.status, v.claim_expires_at_ms, v.video_uid.as_ref().map(|u| u.as_str())),
-            (Status::Submitted, 42, Some("uid"))
+            (v.status, v.claim_expires_at_ms, v.video.as_ref().map(|v| (v.provider, v.uid.as_str()))),
+            (Status::Submitted, 42, Some((Provider::Cloudflare, "uid"))),
+            "a record without a provider is Cloudflare's"
         );
+        item.insert(attr::PROVIDER.to_owned(), s("mux"));
+        assert_eq!(stored_version(&item).unwrap().video.unwrap().provider, Provider::Mux);
         // A stored uid that is not one is a broken record (not retried), not a provider failure.
         item.insert(attr::VIDEO_UID.to_owned(), s("../x"));
         assert!(!stored_version(&item).unwrap_err().is_retryable());

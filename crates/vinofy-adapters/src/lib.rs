@@ -10,6 +10,7 @@ pub mod dynamodb;
 pub mod hmac_signature;
 mod http;
 pub mod mux;
+pub mod providers;
 pub mod s3;
 pub mod secrets;
 pub mod sqs;
@@ -29,6 +30,8 @@ use vinofy_core::webhook::WebhookHandler;
 pub use budget::DynamoCallBudget;
 pub use cloudflare::{CloudflareStream, CloudflareWebhookVerifier};
 pub use dynamodb::DynamoVideoStore;
+pub use mux::{MuxVideo, MuxWebhookVerifier};
+pub use providers::{PacedCloudflare, PacedMux, ProviderWebhooks, Providers};
 pub use s3::S3Presigner;
 pub use sqs::SqsRedelivery;
 
@@ -44,10 +47,7 @@ pub enum StartupError {
 /// Each connection warm-up at init is best effort: it never holds init up for longer than this.
 const WARM_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Cloudflare, every call paced by the budget shared through the videos table.
-pub type PacedCloudflare = Paced<CloudflareStream, DynamoCallBudget>;
-
-pub type LiveIngestor = Ingestor<S3Presigner, PacedCloudflare, DynamoVideoStore>;
+pub type LiveIngestor = Ingestor<S3Presigner, Providers, DynamoVideoStore>;
 
 /// How long the visibility delays may take, and what they leave before the deadline.
 const REDELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -130,37 +130,78 @@ pub async fn build_ingestor(config: Config) -> Result<LiveIngestor, StartupError
 }
 
 async fn build_ingestor_with(config: Config, aws: &SdkConfig) -> Result<LiveIngestor, StartupError> {
-    let aws = aws.clone();
-    let token = resolve_secret(&config.cloudflare_token, &aws).await?;
-    let stream = CloudflareStream::new(
-        &config.cloudflare_api_url,
-        &config.cloudflare_account_id,
-        token,
-        config.cloudflare_options.clone(),
-    )?;
-    let presigner = S3Presigner::new(&aws);
-    let store = DynamoVideoStore::new(&aws, &config.videos_table);
-    let budget = DynamoCallBudget::new(store.clone(), config.cloudflare_call_budget);
-    if config.warm_up_connections {
-        // Open the TLS connections during init (billed at init speed, not on the first event):
-        // the first request after a cold start otherwise pays the handshakes. Neither costs a
-        // Cloudflare API call (see `CloudflareStream::warm_up`), so a burst of cold starts spends
-        // nothing of the call budget.
-        let cloudflare = stream.warm_up();
-        let (a, b) = tokio::join!(store.warm_up(), cloudflare);
-        tracing::debug!(dynamodb = a, cloudflare = b, "warmed up connections");
-    }
-    let stream = Paced::new(stream, budget);
-    Ok(Ingestor::new(presigner, stream, store, config.ingest_settings()))
+    let store = DynamoVideoStore::new(aws, &config.videos_table);
+    let providers = build_providers(&config, aws, &store).await?;
+    Ok(Ingestor::new(S3Presigner::new(aws), providers, store, config.ingest_settings()))
 }
 
-pub type LiveWebhook = WebhookHandler<DynamoVideoStore, CloudflareWebhookVerifier>;
+/// Every configured provider's client, paced by its budgets in the videos table.
+pub async fn build_providers(
+    config: &Config,
+    aws: &SdkConfig,
+    store: &DynamoVideoStore,
+) -> Result<Providers, StartupError> {
+    let cloudflare = match &config.cloudflare {
+        None => None,
+        Some(cf) => {
+            let token = resolve_secret(&cf.token, aws).await?;
+            let stream = CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone())?;
+            let budget = DynamoCallBudget::new(store.clone(), cf.call_budget, budget::CLOUDFLARE_BUDGET_KEY);
+            Some(Paced::new(stream, budget))
+        }
+    };
+    let mux = match &config.mux {
+        None => None,
+        Some(mux) => {
+            let credentials = mux::config::resolve_token(&mux.token, aws).await?;
+            let client = MuxVideo::from_config(mux, credentials)?;
+            let creates = DynamoCallBudget::new(store.clone(), mux.create_budget, budget::MUX_CREATE_BUDGET_KEY);
+            let calls = DynamoCallBudget::new(store.clone(), mux.call_budget, budget::MUX_CALL_BUDGET_KEY);
+            Some(Paced::split(client, creates, calls))
+        }
+    };
+    if config.warm_up_connections {
+        // Open the TLS connections during init (billed at init speed, not on the first event):
+        // the first request after a cold start otherwise pays the handshakes. No warm-up costs a
+        // provider API call (see `CloudflareStream::warm_up`, `MuxVideo::warm_up`), so a burst of
+        // cold starts spends nothing of the call budgets.
+        let cloudflare_warm_up = async {
+            match &cloudflare {
+                Some(paced) => paced.inner().warm_up().await,
+                None => false,
+            }
+        };
+        let mux_warm_up = async {
+            match &mux {
+                Some(paced) => paced.inner().warm_up().await,
+                None => false,
+            }
+        };
+        let (a, b, c) = tokio::join!(store.warm_up(), cloudflare_warm_up, mux_warm_up);
+        tracing::debug!(dynamodb = a, cloudflare = b, mux = c, "warmed up connections");
+    }
+    let primary = config.video_provider;
+    // The configuration already requires the primary provider's variables.
+    Providers::new(primary, cloudflare, mux)
+        .ok_or_else(|| StartupError::Init(format!("VIDEO_PROVIDER={primary}, but {primary} is not configured")))
+}
+
+pub type LiveWebhook = WebhookHandler<DynamoVideoStore, ProviderWebhooks>;
 
 /// Builds everything the webhook function needs, once.
 pub async fn build_webhook(config: WebhookConfig) -> Result<LiveWebhook, StartupError> {
     let aws = aws_config().await;
-    let secret = resolve_secret(&config.secret, &aws).await?;
+    let tolerance = config.tolerance_seconds;
+    let cloudflare = match &config.cloudflare_secret {
+        Some(source) => Some(CloudflareWebhookVerifier::new(resolve_secret(source, &aws).await?, tolerance)),
+        None => None,
+    };
+    let mux = match &config.mux_secret {
+        Some(source) => {
+            Some(MuxWebhookVerifier::new(resolve_secret(source, &aws).await?, tolerance, config.mux_options.clone()))
+        }
+        None => None,
+    };
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
-    let verifier = CloudflareWebhookVerifier::new(secret, config.tolerance_seconds);
-    Ok(WebhookHandler::new(store, verifier, config.tolerance_seconds))
+    Ok(WebhookHandler::new(store, ProviderWebhooks { cloudflare, mux }, tolerance))
 }

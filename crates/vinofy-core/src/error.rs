@@ -25,6 +25,10 @@ pub enum ProviderError {
     /// budget could not be read or written.
     #[error("nothing was sent to the video provider: {0}")]
     NotSent(String),
+    /// The video is at a provider this process has no configuration for (a record on Mux, with
+    /// only Cloudflare configured): nothing was sent, and repeating will not help until it is.
+    #[error("{0}")]
+    Unconfigured(String),
 }
 
 impl ProviderError {
@@ -34,6 +38,7 @@ impl ProviderError {
         match self {
             Self::Transport(_) | Self::InvalidResponse(_) | Self::OverBudget { .. } | Self::NotSent(_) => true,
             Self::Http { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
+            Self::Unconfigured(_) => false,
         }
     }
 
@@ -47,6 +52,7 @@ impl ProviderError {
             Self::InvalidResponse(m) => Self::InvalidResponse(scrub(&m)),
             over @ Self::OverBudget { .. } => over,
             Self::NotSent(m) => Self::NotSent(scrub(&m)),
+            unconfigured @ Self::Unconfigured(_) => unconfigured,
         }
     }
 

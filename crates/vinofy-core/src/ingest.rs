@@ -18,6 +18,7 @@ use tracing::{Instrument, error, field, info, info_span, warn};
 use crate::domain::event::{EventRules, Invocation, Notification, ObjectEvent, parse_invocation};
 use crate::domain::ids::{ClaimToken, VideoUid};
 use crate::domain::object::{ObjectVersion, VideoFilter, skip_reason, source_uri};
+use crate::domain::provider::VideoRef;
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, Status, judge_removal};
 use crate::domain::retry::RetryPolicy;
 use crate::error::{IngestError, PresignError, ProviderError};
@@ -216,9 +217,9 @@ pub struct Ingestor<P, S, V> {
     presigner: P,
     pub provider: S,
     pub store: V,
-    config: IngestSettings,
+    pub(crate) config: IngestSettings,
     retry: RetryPolicy,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
@@ -402,9 +403,9 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             now_ms: self.clock.now_ms(),
             retry_failed,
         };
-        let (verdict, current_video_uid, nothing_submitted) = match self.store.claim(&claim).await? {
-            ClaimOutcome::Claimed { verdict, current_video_uid, nothing_submitted } => {
-                (verdict, current_video_uid, nothing_submitted)
+        let (verdict, current_video, nothing_submitted) = match self.store.claim(&claim).await? {
+            ClaimOutcome::Claimed { verdict, current_video, nothing_submitted } => {
+                (verdict, current_video, nothing_submitted)
             }
             ClaimOutcome::Refused(verdict) => {
                 return match verdict {
@@ -461,8 +462,10 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         };
         tracing::Span::current().record("video_uid", video.uid.as_str());
 
-        let replaced = current_video_uid.filter(|uid| *uid != video.uid);
-        if !self.store.complete(&claim, &video, replaced.as_ref()).await?
+        let replaced = current_video.filter(|current| *current != video.video_ref());
+        // An adopted video was made by an earlier attempt, perhaps with other options: not known.
+        let encoding = (!adopted).then(|| self.provider.encoding());
+        if !self.store.complete(&claim, &video, replaced.as_ref(), encoding.as_deref()).await?
             && let Some((outcome, uid, detail)) = self.lost_claim(&claim, &video).await?
         {
             return Ok(report(outcome, uid, detail));
@@ -472,9 +475,9 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         if let Some(old) = replaced
             && self.config.replaced_video_policy == ReplacedVideoPolicy::Delete
             && self.delete_video(&old).await
-            && let Err(e) = self.store.clear_replaced(&source, &old).await
+            && let Err(e) = self.store.clear_replaced(&source, &old.uid).await
         {
-            warn!(error = %e, replaced_video_uid = %old, "could not clear replaced_video_uid");
+            warn!(error = %e, replaced_video_uid = %old.uid, "could not clear replaced_video_uid");
         }
         let outcome = if adopted { Outcome::Adopted } else { Outcome::Submitted };
         Ok(report(outcome, Some(video.uid), None))
@@ -494,7 +497,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         let stored = self.store.stored(claim.source).await?;
         let uid = Some(video.uid.clone());
         match stored.filter(|s| s.version_key == claim.version_key) {
-            Some(s) if s.video_uid.as_ref() == Some(&video.uid) && s.status != Status::Pending => {
+            Some(s) if s.video == Some(video.video_ref()) && s.status != Status::Pending => {
                 info!("the record holds this video (a resent write, or the take-over adopted it)");
                 Ok(None)
             }
@@ -504,12 +507,12 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             }
             Some(_) => {
                 warn!("this version was recorded with another video meanwhile; deleting this one");
-                self.delete_video(&video.uid).await;
+                self.delete_video(&video.video_ref()).await;
                 Ok(Some((Outcome::Superseded, uid, Some("a duplicate of the recorded video".into()))))
             }
             None => {
                 warn!("a newer version took the record while copying; deleting this video again");
-                self.delete_video(&video.uid).await;
+                self.delete_video(&video.video_ref()).await;
                 Ok(Some((Outcome::Superseded, uid, None)))
             }
         }
@@ -532,7 +535,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             detail: Some(detail.to_owned()).filter(|d| !d.is_empty()),
         };
         let stored = self.store.stored(source).await?;
-        let video_uid = match judge_removal(stored.as_ref(), removed_version, sequencer) {
+        let video = match judge_removal(stored.as_ref(), removed_version, sequencer) {
             RemovalVerdict::NotIngested => {
                 info!("object removed; it was never ingested: nothing to do");
                 return Ok(report(Outcome::Ignored, None, "never ingested"));
@@ -549,16 +552,18 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
                 info!("object removed, but a newer upload of the key is recorded: keeping it");
                 return Ok(report(Outcome::Outdated, None, "re-uploaded since"));
             }
-            RemovalVerdict::Remove { video_uid } => video_uid,
+            RemovalVerdict::Remove { video } => video,
         };
-        if let Some(uid) = &video_uid {
+        let video_uid = video.as_ref().map(|v| v.uid.clone());
+        if let Some(video) = &video {
+            let uid = &video.uid;
             tracing::Span::current().record("video_uid", uid.as_str());
             let timeout = self
                 .timeout(self.config.provider_request_timeout, deadline)
                 .map_err(|e| IngestError::StreamUnavailable { source_uri: source.to_owned(), reason: e.to_string() })?;
             // Delete first, then mark: if marking fails, the retry finds the record unchanged and
             // deletes again (a 404 counts as deleted).
-            self.provider.delete(uid, timeout).await.map_err(|e| {
+            self.provider.delete(video, timeout).await.map_err(|e| {
                 let reason = format!("deleting video {uid}: {e}");
                 match e.retry_after().filter(|_| e.is_refusal()) {
                     // Nothing was deleted: hand the event back for when a call may go.
@@ -578,7 +583,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
 
     /// Copies the object into Stream, retrying what is worth retrying within the deadline. Before
     /// repeating a copy (or when an earlier invocation may have made one), looks the video up first.
-    async fn submit(
+    pub(crate) async fn submit(
         &self,
         claim: &Claim<'_>,
         mut look_up_first: bool,
@@ -651,15 +656,15 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         }
     }
 
-    /// Deletes a video from Stream; `false` (logged) if that failed.
-    async fn delete_video(&self, uid: &VideoUid) -> bool {
-        match self.provider.delete(uid, self.config.provider_request_timeout).await {
+    /// Deletes a video at its provider; `false` (logged) if that failed.
+    pub(crate) async fn delete_video(&self, video: &VideoRef) -> bool {
+        match self.provider.delete(video, self.config.provider_request_timeout).await {
             Ok(()) => {
-                info!(deleted_video_uid = %uid, "deleted Stream video");
+                info!(deleted_video_uid = %video.uid, provider = %video.provider, "deleted the video");
                 true
             }
             Err(e) => {
-                warn!(video_uid = %uid, error = %e, "could not delete Stream video; left for reconcile");
+                warn!(video_uid = %video.uid, provider = %video.provider, error = %e, "could not delete the video; left for reconcile");
                 false
             }
         }
@@ -682,7 +687,7 @@ pub async fn earlier_video<S: VideoProvider>(
     Ok(videos.into_iter().next())
 }
 
-enum SubmitError {
+pub(crate) enum SubmitError {
     Rejected(String),
     Unavailable(String),
     /// Only refusals, and no time left to wait for the next try. `nothing_submitted`: this attempt

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use crate::domain::object::ObjectVersion;
-use crate::domain::provider::Provider;
+use crate::domain::provider::{Provider, VideoRef};
 use crate::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, VideoState};
 use crate::error::{PresignError, ProviderError, StoreError};
 use crate::secret::PresignedUrl;
@@ -71,6 +71,12 @@ pub struct ProviderVideo {
     pub details: VideoDetails,
 }
 
+impl ProviderVideo {
+    pub fn video_ref(&self) -> VideoRef {
+        VideoRef::new(self.provider, self.uid.clone())
+    }
+}
+
 /// Processing results. `modified` orders updates: an older one never overwrites a newer one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VideoDetails {
@@ -89,6 +95,12 @@ pub struct VideoDetails {
 /// A video platform (Cloudflare Stream today), one request per call: retries are the use case's
 /// decision, because no provider's create is idempotent (a repeated create is a second, billed video).
 pub trait VideoProvider: Send + Sync {
+    /// The options new videos are created with, in a stable short form (`playback_policy=public;…`):
+    /// recorded with each video (`encoding`), so that `vinofy migrate --to` its own provider knows
+    /// which videos predate a change of options.
+    fn encoding(&self) -> String;
+    /// The provider new videos are created on.
+    fn creates_on(&self) -> Provider;
     /// Creates a video that the provider fetches from the presigned URL, tagged with the version tag.
     fn create_from_url(
         &self,
@@ -104,11 +116,11 @@ pub trait VideoProvider: Send + Sync {
     /// One video, or `None` if the provider does not know it (deleted).
     fn get(
         &self,
-        uid: &VideoUid,
+        video: &VideoRef,
         timeout: Duration,
     ) -> impl Future<Output = Result<Option<ProviderVideo>, ProviderError>> + Send;
     /// Deletes a video; an unknown uid counts as deleted.
-    fn delete(&self, uid: &VideoUid, timeout: Duration) -> impl Future<Output = Result<(), ProviderError>> + Send;
+    fn delete(&self, video: &VideoRef, timeout: Duration) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
 
 /// The video provider's call budget, shared by every process that calls it (its API's rate limit).
@@ -121,6 +133,17 @@ pub trait CallBudgetGate: Send + Sync {
     /// same account may trip): every process holds its calls that long, instead of each finding out
     /// with a refused call of its own. Best effort: a hold that cannot be stored is only logged.
     fn hold_for(&self, retry_after: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// A budget shared by reference (both gates of a [`crate::paced::Paced`] that counts every call alike).
+impl<G: CallBudgetGate> CallBudgetGate for std::sync::Arc<G> {
+    fn take_call(&self, max_wait: Duration) -> impl Future<Output = Result<Duration, ProviderError>> + Send {
+        G::take_call(self, max_wait)
+    }
+
+    fn hold_for(&self, retry_after: Duration) -> impl Future<Output = ()> + Send {
+        G::hold_for(self, retry_after)
+    }
 }
 
 /// One invocation's claim on one object version.
@@ -143,11 +166,11 @@ pub struct Claim<'a> {
 /// The result of trying to claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
-    /// We hold the claim. `verdict` is `Claim` or `TakeOver`; `current_video_uid` is the video the
+    /// We hold the claim. `verdict` is `Claim` or `TakeOver`; `current_video` is the video the
     /// record pointed at before (a replaced version's, or one adopted by a crashed attempt).
     /// `nothing_submitted`: the previous holder released this version's claim having proved that
     /// no video exists for it (it was only refused), so a take-over need not look it up.
-    Claimed { verdict: ClaimVerdict, current_video_uid: Option<VideoUid>, nothing_submitted: bool },
+    Claimed { verdict: ClaimVerdict, current_video: Option<VideoRef>, nothing_submitted: bool },
     /// Someone else's state wins; nothing was written.
     Refused(ClaimVerdict),
 }
@@ -162,7 +185,8 @@ pub trait VideoStore: Send + Sync {
         &self,
         claim: &Claim<'_>,
         video: &ProviderVideo,
-        replaced_video_uid: Option<&VideoUid>,
+        replaced_video: Option<&VideoRef>,
+        encoding: Option<&str>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks the version failed for good, with a readable reason.
     fn fail(&self, claim: &Claim<'_>, reason: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -245,6 +269,10 @@ pub enum WebhookRejection {
     /// Authenticated, but not a video the provider describes (HTTP 400).
     #[error("{0}")]
     Malformed(String),
+    /// Authenticated, and of a kind the record keeps nothing of (a Mux `video.asset.created`):
+    /// acknowledged (HTTP 200) so the provider stops delivering it, and nothing changes.
+    #[error("{0}")]
+    Ignored(String),
 }
 
 /// A provider's webhook deliveries: authenticated, then read into a provider-neutral video. The
@@ -263,6 +291,8 @@ pub trait WebhookVerifier: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoReference {
     pub status: Status,
+    /// Who holds `video_uid`.
+    pub provider: Provider,
     pub video_uid: Option<VideoUid>,
     /// The version tag of the object version the record holds (or is claiming).
     pub version_tag: Option<String>,

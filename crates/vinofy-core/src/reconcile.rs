@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use crate::domain::ids::VideoUid;
 use crate::domain::object::ObjectVersion;
-use crate::domain::provider::Provider;
+use crate::domain::provider::VideoRef;
 use crate::domain::record::{Status, VideoRecord, VideoState};
 use crate::ingest::rfc3339;
 use crate::ports::{ProviderVideo, VideoDetails, VideoProvider, VideoStateStore, VideoStore};
@@ -20,7 +19,7 @@ pub const MISSING_VIDEO_CODE: &str = "ERR_VIDEO_MISSING";
 pub enum Action {
     /// `submitted`: ask the provider for the video's state.
     Refresh {
-        uid: VideoUid,
+        video: VideoRef,
     },
     /// `pending` with an expired claim: ingest this object version again.
     Reingest {
@@ -32,7 +31,7 @@ pub enum Action {
     },
     /// A replaced version's video that could not be deleted.
     DeleteReplaced {
-        uid: VideoUid,
+        video: VideoRef,
     },
     Unreadable(String),
 }
@@ -53,8 +52,8 @@ impl Action {
 pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<Action> {
     let mut actions = Vec::new();
     match record.status {
-        Status::Submitted => match &record.video_uid {
-            Some(uid) => actions.push(Action::Refresh { uid: uid.clone() }),
+        Status::Submitted => match record.video() {
+            Some(video) => actions.push(Action::Refresh { video }),
             None => actions.push(Action::Unreadable("submitted, but no video_uid".into())),
         },
         Status::Pending => {
@@ -70,17 +69,17 @@ pub fn actions(record: &VideoRecord, now_ms: i64, delete_replaced: bool) -> Vec<
         }
         _ => {}
     }
-    if delete_replaced && let Some(uid) = &record.replaced_video_uid {
-        actions.push(Action::DeleteReplaced { uid: uid.clone() });
+    if delete_replaced && let Some(video) = record.replaced_video() {
+        actions.push(Action::DeleteReplaced { video });
     }
     actions
 }
 
 /// What the provider not knowing a video any more means for the record: it is gone for good.
-pub fn missing_video(uid: &VideoUid, now_ms: i64) -> ProviderVideo {
+pub fn missing_video(video: &VideoRef, now_ms: i64) -> ProviderVideo {
     ProviderVideo {
-        provider: Provider::default(),
-        uid: uid.clone(),
+        provider: video.provider,
+        uid: video.uid.clone(),
         playback_id: None,
         state: VideoState::Error,
         hls_url: None,
@@ -104,14 +103,14 @@ pub fn missing_video(uid: &VideoUid, now_ms: i64) -> ProviderVideo {
 pub async fn refresh<P: VideoProvider, S: VideoStateStore>(
     provider: &P,
     store: &S,
-    uid: &VideoUid,
+    video: &VideoRef,
     timeout: Duration,
     now_ms: i64,
     dry_run: bool,
 ) -> Result<(ProviderVideo, Option<StateUpdateOutcome>), String> {
-    let video = match provider.get(uid, timeout).await.map_err(|e| e.to_string())? {
-        Some(video) => video,
-        None => missing_video(uid, now_ms),
+    let video = match provider.get(video, timeout).await.map_err(|e| e.to_string())? {
+        Some(found) => found,
+        None => missing_video(video, now_ms),
     };
     if dry_run {
         return Ok((video, None));
@@ -125,16 +124,18 @@ pub async fn delete_replaced<P: VideoProvider, S: VideoStore>(
     provider: &P,
     store: &S,
     source: &str,
-    uid: &VideoUid,
+    video: &VideoRef,
     timeout: Duration,
 ) -> Result<(), String> {
-    provider.delete(uid, timeout).await.map_err(|e| format!("deleting replaced video: {e}"))?;
-    store.clear_replaced(source, uid).await.map_err(|e| e.to_string())
+    provider.delete(video, timeout).await.map_err(|e| format!("deleting replaced video: {e}"))?;
+    store.clear_replaced(source, &video.uid).await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::VideoUid;
+    use crate::domain::provider::Provider;
 
     fn record(status: Status) -> VideoRecord {
         VideoRecord { source: "s3://b/k.mp4".into(), status, version_key: "etag:e".into(), ..VideoRecord::default() }
@@ -143,8 +144,11 @@ mod tests {
     #[test]
     fn each_stale_state_gets_its_remedy() {
         let uid = |u: &str| VideoUid::parse(u).unwrap();
+        let video = |p, u| VideoRef::new(p, uid(u));
         let submitted = VideoRecord { video_uid: Some(uid("abc")), ..record(Status::Submitted) };
-        assert_eq!(actions(&submitted, 0, true), [Action::Refresh { uid: uid("abc") }]);
+        assert_eq!(actions(&submitted, 0, true), [Action::Refresh { video: video(Provider::Cloudflare, "abc") }]);
+        let on_mux = VideoRecord { provider: Provider::Mux, ..submitted.clone() };
+        assert_eq!(actions(&on_mux, 0, true), [Action::Refresh { video: video(Provider::Mux, "abc") }]);
         assert!(matches!(actions(&record(Status::Submitted), 0, true)[..], [Action::Unreadable(_)]));
         let pending = VideoRecord {
             bucket: "b".into(),
@@ -160,7 +164,9 @@ mod tests {
         assert_eq!((object.key.as_str(), object.size, object.sequencer.as_str()), ("k.mp4", 5, "0055"));
         assert!(matches!(actions(&record(Status::Pending), 1, true)[..], [Action::Unreadable(_)]));
         let replaced = VideoRecord { replaced_video_uid: Some(uid("old")), ..record(Status::Ready) };
-        assert_eq!(actions(&replaced, 0, true), [Action::DeleteReplaced { uid: uid("old") }]);
+        assert_eq!(actions(&replaced, 0, true), [Action::DeleteReplaced { video: video(Provider::Cloudflare, "old") }]);
+        let replaced_on_mux = VideoRecord { replaced_provider: Some(Provider::Mux), ..replaced.clone() };
+        assert_eq!(actions(&replaced_on_mux, 0, true), [Action::DeleteReplaced { video: video(Provider::Mux, "old") }]);
         assert_eq!(actions(&replaced, 0, false), [], "REPLACED_VIDEO_POLICY=keep keeps them");
         for done in [Status::Ready, Status::Error, Status::Failed, Status::Deleted] {
             assert_eq!(actions(&record(done), 0, true), [], "{done}");
@@ -169,7 +175,8 @@ mod tests {
 
     #[test]
     fn a_missing_video_becomes_an_error_with_a_code_and_a_reason() {
-        let v = missing_video(&VideoUid::parse("abc").unwrap(), 1_764_064_800_123);
+        let v = missing_video(&VideoRef::new(Provider::Mux, VideoUid::parse("abc").unwrap()), 1_764_064_800_123);
+        assert_eq!(v.provider, Provider::Mux, "still the record's provider");
         assert_eq!(v.state.final_status(), Some(Status::Error));
         assert_eq!(v.details.error_code.as_deref(), Some(MISSING_VIDEO_CODE));
         assert_eq!(v.details.modified.as_deref(), Some("2025-11-25T10:00:00.123Z"));

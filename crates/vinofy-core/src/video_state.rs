@@ -37,7 +37,7 @@ pub enum Unindexed {
 
 pub fn judge_unindexed(reference: Option<&VideoReference>, video: &ProviderVideo) -> Unindexed {
     let Some(reference) = reference else { return Unindexed::Unknown };
-    if reference.video_uid.as_ref() == Some(&video.uid) {
+    if reference.video_uid.as_ref() == Some(&video.uid) && reference.provider == video.provider {
         Unindexed::Recorded
     } else if reference.status == Status::Pending
         && video.version_tag.is_some()

@@ -1,7 +1,7 @@
-//! The readiness webhook: Cloudflare Stream POSTs the video object when processing finishes; a
+//! The readiness webhook: Cloudflare Stream and Mux POST the video when processing finishes; a
 //! Lambda Function URL (auth NONE: the signature is the authentication) hands it to us. Verified
-//! deliveries move the record to `ready` / `error` with what Cloudflare learned; anything unsigned,
-//! forged or stale gets 401 and changes nothing.
+//! deliveries move the record to `ready` / `error` with what the provider learned; anything
+//! unsigned, forged or stale gets 401 and changes nothing.
 
 use std::sync::Arc;
 
@@ -80,6 +80,10 @@ impl<S: VideoStateStore, W: WebhookVerifier> WebhookHandler<S, W> {
             Err(WebhookRejection::Malformed(reason)) => {
                 warn!(reason = %reason, "signed webhook body is not a video object");
                 return reply(400, json!({"error": reason}));
+            }
+            Err(WebhookRejection::Ignored(reason)) => {
+                info!(reason = %reason, "signed webhook delivery of a kind the records keep nothing of");
+                return reply(200, json!({"result": "ignored", "reason": reason}));
             }
         };
         // The signature dates the delivery, not `modified`: a far-future one would freeze the record.

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use vinofy_core::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use vinofy_core::domain::object::ObjectVersion;
+use vinofy_core::domain::provider::{Provider, VideoRef};
 use vinofy_core::domain::record::{ClaimVerdict, Status, StoredVersion, VideoState, judge_claim};
 use vinofy_core::error::{PresignError, ProviderError, StoreError};
+use vinofy_core::migrate::{Expected, MigrationMarker, MigrationStart, MigrationStore};
 use vinofy_core::ports::{
     Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, VideoDetails, VideoProvider,
     VideoReference, VideoStateStore, VideoStore,
@@ -90,17 +92,29 @@ pub enum Scripted {
 /// An in-memory video provider: videos, tagged by the `creator` sent with the copy.
 #[derive(Default)]
 pub struct MemoryProvider {
+    /// Which provider it plays (Cloudflare by default): its videos say so, and it refuses others'.
+    pub provider: Provider,
     videos: Mutex<Vec<ProviderVideo>>,
     scripts: Mutex<HashMap<&'static str, VecDeque<Scripted>>>,
     /// Every call, in order: `copy`, `find`, `get`, `delete`.
     pub calls: Mutex<Vec<&'static str>>,
     next_uid: AtomicUsize,
+    /// What [`VideoProvider::encoding`] says (`set_encoding`: the options changed).
+    encoding: Mutex<Option<String>>,
 }
 
 impl MemoryProvider {
+    pub fn of(provider: Provider) -> Self {
+        Self { provider, ..Self::default() }
+    }
+
     /// The next calls of `operation` (`copy`, `find`, `get`, `delete`) do this, in order.
     pub fn script(&self, operation: &'static str, steps: impl IntoIterator<Item = Scripted>) {
         lock(&self.scripts).entry(operation).or_default().extend(steps);
+    }
+
+    pub fn set_encoding(&self, encoding: &str) {
+        *lock(&self.encoding) = Some(encoding.to_owned());
     }
 
     /// Forgets the scripted steps not taken yet (the provider recovers).
@@ -125,9 +139,9 @@ impl MemoryProvider {
             dash_url: Some(format!("https://videos.test/{uid}/manifest/video.mpd")),
             thumbnail_url: Some(format!("https://videos.test/{uid}/thumbnails/thumbnail.jpg")),
             preview_url: Some(format!("https://videos.test/{uid}/watch")),
-            provider: vinofy_core::domain::provider::Provider::Cloudflare,
+            provider: self.provider,
+            playback_id: (self.provider == Provider::Mux).then(|| format!("p{uid}")),
             uid,
-            playback_id: None,
             state: VideoState::Downloading,
             created: Some(format!("2026-12-01T00:00:{:02}Z", n % 60)),
             version_tag: version_tag.map(str::to_owned),
@@ -155,6 +169,14 @@ impl MemoryProvider {
 }
 
 impl VideoProvider for MemoryProvider {
+    fn creates_on(&self) -> Provider {
+        self.provider
+    }
+
+    fn encoding(&self) -> String {
+        lock(&self.encoding).clone().unwrap_or_else(|| "memory-default".into())
+    }
+
     async fn create_from_url(
         &self,
         request: &CreateVideoRequest<'_>,
@@ -183,14 +205,16 @@ impl VideoProvider for MemoryProvider {
         Ok(lock(&self.videos).iter().filter(|v| v.version_tag.as_deref() == Some(version_tag)).cloned().collect())
     }
 
-    async fn get(&self, uid: &VideoUid, _timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+    async fn get(&self, video: &VideoRef, _timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+        let uid = video.uid_at(self.provider)?;
         if let Some(Scripted::Fail(e) | Scripted::DoThenFail(e)) = self.begin("get") {
             return Err(e);
         }
         Ok(lock(&self.videos).iter().find(|v| v.uid == *uid).cloned())
     }
 
-    async fn delete(&self, uid: &VideoUid, _timeout: Duration) -> Result<(), ProviderError> {
+    async fn delete(&self, video: &VideoRef, _timeout: Duration) -> Result<(), ProviderError> {
+        let uid = video.uid_at(self.provider)?;
         let step = self.begin("delete");
         if let Some(Scripted::Fail(e)) = step {
             return Err(e);
@@ -200,6 +224,67 @@ impl VideoProvider for MemoryProvider {
             Some(Scripted::DoThenFail(e)) => Err(e),
             _ => Ok(()),
         }
+    }
+}
+
+/// Both providers in memory: new videos on `primary`, gets and deletes by the video's provider.
+pub struct MemoryProviders {
+    pub primary: Provider,
+    pub cloudflare: std::sync::Arc<MemoryProvider>,
+    pub mux: std::sync::Arc<MemoryProvider>,
+}
+
+impl Default for MemoryProviders {
+    fn default() -> Self {
+        Self {
+            primary: Provider::Cloudflare,
+            cloudflare: std::sync::Arc::new(MemoryProvider::of(Provider::Cloudflare)),
+            mux: std::sync::Arc::new(MemoryProvider::of(Provider::Mux)),
+        }
+    }
+}
+
+impl MemoryProviders {
+    /// The same providers, new videos on `provider`.
+    pub fn creating_on(&self, provider: Provider) -> Self {
+        Self { primary: provider, cloudflare: self.cloudflare.clone(), mux: self.mux.clone() }
+    }
+
+    pub fn of(&self, provider: Provider) -> &MemoryProvider {
+        match provider {
+            Provider::Cloudflare => &self.cloudflare,
+            Provider::Mux => &self.mux,
+        }
+    }
+}
+
+impl VideoProvider for MemoryProviders {
+    fn encoding(&self) -> String {
+        self.of(self.primary).encoding()
+    }
+
+    fn creates_on(&self) -> Provider {
+        self.primary
+    }
+
+    async fn create_from_url(
+        &self,
+        request: &CreateVideoRequest<'_>,
+        timeout: Duration,
+    ) -> Result<ProviderVideo, ProviderError> {
+        self.of(self.primary).create_from_url(request, timeout).await
+    }
+
+    async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
+        self.of(self.primary).videos_with_tag(version_tag, timeout).await
+    }
+
+    async fn get(&self, video: &VideoRef, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+        self.of(video.provider).get(video, timeout).await
+    }
+
+    async fn delete(&self, video: &VideoRef, timeout: Duration) -> Result<(), ProviderError> {
+        self.of(video.provider).delete(video, timeout).await
     }
 }
 
@@ -217,16 +302,29 @@ pub struct MemoryRecord {
     pub version_tag: Option<String>,
     pub claim_token: Option<ClaimToken>,
     pub claim_expires_at_ms: i64,
+    /// Who holds `video_uid`.
+    pub provider: Provider,
     pub video_uid: Option<VideoUid>,
+    pub encoding: Option<String>,
     pub hls_url: Option<String>,
     pub stream_state: Option<String>,
     pub error: Option<String>,
     pub stream_error_code: Option<String>,
     pub last_error: Option<String>,
     pub replaced_video_uid: Option<VideoUid>,
+    pub replaced_provider: Provider,
     pub stream_modified: Option<String>,
     pub duration: Option<f64>,
     pub nothing_submitted: bool,
+    /// The object version's size and eTag (what a walk over the table rebuilds it from).
+    pub size: u64,
+    pub etag: String,
+    /// `vinofy migrate`'s marker and results.
+    pub migration_tag: Option<String>,
+    pub migration_token: Option<ClaimToken>,
+    pub migration_expires_at_ms: i64,
+    pub migration_error: Option<String>,
+    pub previous_video: Option<VideoRef>,
 }
 
 impl MemoryRecord {
@@ -242,17 +340,62 @@ impl MemoryRecord {
             version_tag: Some(object.version_tag()),
             claim_token: None,
             claim_expires_at_ms: 0,
+            provider: Provider::Cloudflare,
             video_uid: None,
+            encoding: None,
             hls_url: None,
             stream_state: None,
             error: None,
             stream_error_code: None,
             last_error: None,
             replaced_video_uid: None,
+            replaced_provider: Provider::Cloudflare,
             stream_modified: None,
             duration: None,
             nothing_submitted: false,
+            size: object.size,
+            etag: object.etag.clone(),
+            migration_tag: None,
+            migration_token: None,
+            migration_expires_at_ms: 0,
+            migration_error: None,
+            previous_video: None,
         }
+    }
+
+    /// The record as a walk over the table reads it.
+    pub fn video_record(&self, source: &str) -> vinofy_core::domain::record::VideoRecord {
+        vinofy_core::domain::record::VideoRecord {
+            source: source.to_owned(),
+            status: self.status,
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            size: Some(self.size),
+            etag: Some(self.etag.clone()),
+            version_id: self.version_id.clone(),
+            version_key: self.version_key.clone(),
+            sequencer: self.sequencer.clone(),
+            version_tag: self.version_tag.clone(),
+            provider: self.provider,
+            video_uid: self.video_uid.clone(),
+            encoding: self.encoding.clone(),
+            hls_url: self.hls_url.clone(),
+            migration_error: self.migration_error.clone(),
+            migration_tag: self.migration_tag.clone(),
+            previous_provider: self.previous_video.as_ref().map(|v| v.provider),
+            previous_video_uid: self.previous_video.as_ref().map(|v| v.uid.clone()),
+            ..Default::default()
+        }
+    }
+
+    fn holds(&self, expected: &Expected<'_>) -> bool {
+        &self.version_key == expected.version_key
+            && self.video().as_ref() == Some(expected.video)
+            && matches!(self.status, Status::Ready | Status::Submitted | Status::Error)
+    }
+
+    pub fn video(&self) -> Option<VideoRef> {
+        self.video_uid.clone().map(|uid| VideoRef::new(self.provider, uid))
     }
 
     fn stored_version(&self) -> StoredVersion {
@@ -261,7 +404,7 @@ impl MemoryRecord {
             version_key: self.version_key.clone(),
             sequencer: self.sequencer.clone(),
             claim_expires_at_ms: self.claim_expires_at_ms,
-            video_uid: self.video_uid.clone(),
+            video: self.video(),
             error: self.error.clone(),
             version_id: self.version_id.clone(),
         }
@@ -282,6 +425,8 @@ pub struct MemoryStore {
     resend_next_complete: AtomicBool,
     /// Before the next `mark_deleted`, the key is uploaded again (a newer sequencer).
     reupload_before_delete: AtomicBool,
+    /// Before the next `switch_migrated`, a newer version of the object claims the record.
+    upload_before_next_switch: Mutex<Option<ObjectVersion>>,
 }
 
 fn is_newer(sequencer: &str, than: &str) -> bool {
@@ -316,6 +461,10 @@ impl MemoryStore {
         *lock(&self.steal_next_complete) = Some(newer);
     }
 
+    pub fn upload_before_next_switch(&self, newer: ObjectVersion) {
+        *lock(&self.upload_before_next_switch) = Some(newer);
+    }
+
     pub fn reupload_before_next_delete(&self) {
         self.reupload_before_delete.store(true, Ordering::SeqCst);
     }
@@ -344,6 +493,14 @@ impl MemoryStore {
             error: None,
             last_error: None,
             nothing_submitted: false,
+            size: o.size,
+            etag: o.etag.clone(),
+            encoding: None,
+            migration_tag: None,
+            migration_token: None,
+            migration_expires_at_ms: 0,
+            migration_error: None,
+            previous_video: None,
             ..previous.unwrap_or_else(|| MemoryRecord::of(o, Status::Pending))
         };
         records.insert(claim.source.to_owned(), record);
@@ -359,10 +516,10 @@ impl VideoStore for MemoryStore {
             judge_claim(stored.as_ref(), &claim.version_key, &claim.object.sequencer, claim.now_ms, claim.retry_failed);
         match verdict {
             ClaimVerdict::Claim | ClaimVerdict::TakeOver | ClaimVerdict::RetryFailed => {
-                let current_video_uid = stored.and_then(|s| s.video_uid);
+                let current_video = stored.and_then(|s| s.video);
                 let nothing_submitted = records.get(claim.source).is_some_and(|r| r.nothing_submitted);
                 Self::write_claim(&mut records, claim);
-                Ok(ClaimOutcome::Claimed { verdict, current_video_uid, nothing_submitted })
+                Ok(ClaimOutcome::Claimed { verdict, current_video, nothing_submitted })
             }
             refusal => Ok(ClaimOutcome::Refused(refusal)),
         }
@@ -372,7 +529,8 @@ impl VideoStore for MemoryStore {
         &self,
         claim: &Claim<'_>,
         video: &ProviderVideo,
-        replaced_video_uid: Option<&VideoUid>,
+        replaced_video: Option<&VideoRef>,
+        encoding: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.check("complete")?;
         let mut records = lock(&self.records);
@@ -394,6 +552,8 @@ impl VideoStore for MemoryStore {
             return Ok(false);
         }
         r.status = Status::Submitted;
+        r.provider = video.provider;
+        r.encoding = encoding.map(str::to_owned);
         r.video_uid = Some(video.uid.clone());
         r.hls_url = video.hls_url.clone();
         r.stream_state = Some(video.state.as_str().to_owned());
@@ -401,8 +561,9 @@ impl VideoStore for MemoryStore {
         r.claim_expires_at_ms = 0;
         r.error = None;
         r.last_error = None;
-        if let Some(old) = replaced_video_uid {
-            r.replaced_video_uid = Some(old.clone());
+        if let Some(old) = replaced_video {
+            r.replaced_video_uid = Some(old.uid.clone());
+            r.replaced_provider = old.provider;
         }
         Ok(!self.resend_next_complete.swap(false, Ordering::SeqCst))
     }
@@ -467,6 +628,94 @@ impl VideoStore for MemoryStore {
     }
 }
 
+impl MigrationStore for MemoryStore {
+    async fn begin_migration(
+        &self,
+        source: &str,
+        expected: &Expected<'_>,
+        marker: &MigrationMarker<'_>,
+    ) -> Result<MigrationStart, StoreError> {
+        self.check("begin_migration")?;
+        let mut records = lock(&self.records);
+        let Some(r) = records.get_mut(source).filter(|r| r.holds(expected)) else {
+            return Ok(MigrationStart::Changed);
+        };
+        if r.migration_token.is_some() && r.migration_expires_at_ms >= marker.now_ms {
+            return Ok(MigrationStart::Busy { until_ms: r.migration_expires_at_ms });
+        }
+        let resumed = r.migration_tag.as_deref() == Some(marker.tag);
+        r.migration_tag = Some(marker.tag.to_owned());
+        r.migration_token = Some(marker.token.clone());
+        r.migration_expires_at_ms = marker.expires_at_ms;
+        Ok(MigrationStart::Started { resumed })
+    }
+
+    async fn switch_migrated(
+        &self,
+        source: &str,
+        expected: &Expected<'_>,
+        token: &ClaimToken,
+        video: &ProviderVideo,
+        encoding: &str,
+        _now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.check("switch_migrated")?;
+        let mut records = lock(&self.records);
+        if let Some(newer) = lock(&self.upload_before_next_switch).take() {
+            let theirs = Claim {
+                object: &newer,
+                source,
+                version_key: newer.version_key(),
+                version_tag: newer.version_tag(),
+                token: ClaimToken::from_stored("an-upload-meanwhile"),
+                expires_at_ms: i64::MAX,
+                now_ms: 0,
+                retry_failed: false,
+            };
+            Self::write_claim(&mut records, &theirs);
+        }
+        let Some(r) = records.get_mut(source) else { return Ok(false) };
+        if !r.holds(expected) || r.migration_token.as_ref() != Some(token) {
+            return Ok(false);
+        }
+        r.previous_video = r.video();
+        r.provider = video.provider;
+        r.video_uid = Some(video.uid.clone());
+        r.hls_url = video.hls_url.clone();
+        r.stream_state = Some(video.state.as_str().to_owned());
+        r.status = Status::Ready;
+        r.encoding = Some(encoding.to_owned());
+        r.migration_tag = None;
+        r.migration_token = None;
+        r.migration_expires_at_ms = 0;
+        r.migration_error = None;
+        r.error = None;
+        Ok(true)
+    }
+
+    async fn end_migration(
+        &self,
+        source: &str,
+        token: &ClaimToken,
+        keep_tag: bool,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.check("end_migration")?;
+        let mut records = lock(&self.records);
+        if let Some(r) = records.get_mut(source).filter(|r| r.migration_token.as_ref() == Some(token)) {
+            r.migration_token = None;
+            r.migration_expires_at_ms = 0;
+            if !keep_tag {
+                r.migration_tag = None;
+            }
+            if let Some(error) = error {
+                r.migration_error = Some(error.to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl VideoStateStore for MemoryStore {
     async fn source_of_video(&self, uid: &VideoUid) -> Result<Option<String>, StoreError> {
         self.check("source_of_video")?;
@@ -480,6 +729,7 @@ impl VideoStateStore for MemoryStore {
         self.check("video_reference")?;
         Ok(lock(&self.records).get(source).map(|r| VideoReference {
             status: r.status,
+            provider: r.provider,
             video_uid: r.video_uid.clone(),
             version_tag: r.version_tag.clone(),
         }))
@@ -496,7 +746,7 @@ impl VideoStateStore for MemoryStore {
             (Some(stored), Some(new)) => new > stored,
             (Some(_), None) => false,
         };
-        if r.video_uid.as_ref() != Some(&video.uid) || !past_submission || !newer {
+        if r.video() != Some(video.video_ref()) || !past_submission || !newer {
             return Ok(false);
         }
         r.stream_state = Some(video.state.as_str().to_owned());

@@ -15,7 +15,7 @@ pub use webhook::CloudflareWebhookVerifier;
 use crate::StartupError;
 use crate::config::CloudflareVideoOptions;
 use vinofy_core::domain::ids::VideoUid;
-use vinofy_core::domain::provider::Provider;
+use vinofy_core::domain::provider::{Provider, VideoRef};
 use vinofy_core::domain::record::VideoState;
 use vinofy_core::domain::scrub::scrub_provider_text;
 use vinofy_core::error::ProviderError;
@@ -272,6 +272,20 @@ pub fn copy_body(request: &CreateVideoRequest<'_>, options: &CloudflareVideoOpti
 }
 
 impl VideoProvider for CloudflareStream {
+    fn creates_on(&self) -> Provider {
+        Provider::Cloudflare
+    }
+
+    fn encoding(&self) -> String {
+        let o = &self.options;
+        format!(
+            "requireSignedURLs={};thumbnailTimestampPct={};allowedOrigins={}",
+            o.require_signed_urls,
+            o.thumbnail_timestamp_pct,
+            o.allowed_origins.join(",")
+        )
+    }
+
     async fn create_from_url(
         &self,
         request: &CreateVideoRequest<'_>,
@@ -294,7 +308,8 @@ impl VideoProvider for CloudflareStream {
         videos.into_iter().map(parse_video).collect()
     }
 
-    async fn get(&self, uid: &VideoUid, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+    async fn get(&self, video: &VideoRef, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+        let uid = video.uid_at(Provider::Cloudflare)?;
         match self.call(Method::GET, &format!("{}/{uid}", self.stream_url), None, timeout).await {
             Ok(result) => parse_video(result).map(Some),
             Err(ProviderError::Http { status: 404, .. }) => Ok(None),
@@ -302,7 +317,8 @@ impl VideoProvider for CloudflareStream {
         }
     }
 
-    async fn delete(&self, uid: &VideoUid, timeout: Duration) -> Result<(), ProviderError> {
+    async fn delete(&self, video: &VideoRef, timeout: Duration) -> Result<(), ProviderError> {
+        let uid = video.uid_at(Provider::Cloudflare)?;
         match self.call(Method::DELETE, &format!("{}/{uid}", self.stream_url), None, timeout).await {
             Ok(_) => Ok(()),
             Err(ProviderError::Http { status, .. }) if status == StatusCode::NOT_FOUND.as_u16() => Ok(()),

@@ -10,8 +10,11 @@
 //! | `MUX_VIDEO_QUALITY` | `basic` (default), `plus` or `premium` |
 //! | `MUX_STREAM_URL`, `MUX_IMAGE_URL` | playback bases, default `https://stream.mux.com`, `https://image.mux.com` |
 //! | `MUX_WEBHOOK_SECRET` / `MUX_WEBHOOK_SECRET_ARN` | the webhook endpoint's signing secret (optional here) |
+//! | `MUX_CREATE_BUDGET` | asset creates (POSTs) all our processes make together, `N/W`; default `50/60` |
+//! | `MUX_CALL_BUDGET` | every other Mux call, together, `N/W`; default `240/60` |
 
 use aws_config::SdkConfig;
+use vinofy_core::domain::budget::CallBudget;
 use vinofy_core::secret::SecretString;
 
 use crate::StartupError;
@@ -20,6 +23,11 @@ use crate::config::{ConfigError, SecretSource, validate_token};
 pub const DEFAULT_MUX_API_URL: &str = "https://api.mux.com";
 pub const DEFAULT_MUX_STREAM_URL: &str = "https://stream.mux.com";
 pub const DEFAULT_MUX_IMAGE_URL: &str = "https://image.mux.com";
+/// Mux sustains 1 POST per second per environment; this leaves a sixth of it to the dashboard and
+/// other tools.
+pub const DEFAULT_MUX_CREATE_BUDGET: &str = "50/60";
+/// Mux sustains 5 requests per second of every other method; this leaves a fifth of them.
+pub const DEFAULT_MUX_CALL_BUDGET: &str = "240/60";
 
 const TOKEN_ID: &str = "MUX_TOKEN_ID";
 const TOKEN_SECRET: &str = "MUX_TOKEN_SECRET";
@@ -149,7 +157,7 @@ pub enum MuxTokenSource {
 }
 
 /// Everything the Mux API client needs, and the webhook's signing secret when one is set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MuxConfig {
     /// Without a trailing slash.
     pub api_url: String,
@@ -157,6 +165,9 @@ pub struct MuxConfig {
     pub options: MuxOptions,
     /// `MUX_WEBHOOK_SECRET` or `MUX_WEBHOOK_SECRET_ARN`, if either is set ([`webhook_secret_from_lookup`]).
     pub webhook_secret: Option<SecretSource>,
+    /// Shared by every process of ours: creates (`MUX_CREATE_BUDGET`), every other call (`MUX_CALL_BUDGET`).
+    pub create_budget: CallBudget,
+    pub call_budget: CallBudget,
 }
 
 impl MuxConfig {
@@ -204,8 +215,14 @@ impl MuxConfig {
             token,
             options: MuxOptions::from_lookup(&lookup)?,
             webhook_secret: webhook_secret_from_lookup(&lookup)?,
+            create_budget: budget(&get, "MUX_CREATE_BUDGET", DEFAULT_MUX_CREATE_BUDGET)?,
+            call_budget: budget(&get, "MUX_CALL_BUDGET", DEFAULT_MUX_CALL_BUDGET)?,
         }))
     }
+}
+
+fn budget(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<CallBudget, ConfigError> {
+    CallBudget::parse(&get(name).unwrap_or_else(|| default.to_owned())).map_err(|e| bad(name, e))
 }
 
 /// `MUX_WEBHOOK_SECRET` or `MUX_WEBHOOK_SECRET_ARN` (not both); `None` when neither is set. The

@@ -28,7 +28,7 @@ pub use webhook::{MuxWebhookEvent, MuxWebhookVerifier};
 
 use crate::StartupError;
 use asset::{AssetDto, Observation, asset_to_video, parse_asset};
-use vinofy_core::domain::ids::VideoUid;
+use vinofy_core::domain::provider::{Provider, VideoRef};
 use vinofy_core::domain::scrub::{REDACTED, scrub_provider_text, scrub_with_known_secret};
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CreateVideoRequest, ProviderVideo, VideoProvider};
@@ -182,6 +182,7 @@ impl Scrubber<'_> {
             ProviderError::InvalidResponse(m) => ProviderError::InvalidResponse(self.text(&m)),
             over @ ProviderError::OverBudget { .. } => over,
             ProviderError::NotSent(m) => ProviderError::NotSent(self.text(&m)),
+            unconfigured @ ProviderError::Unconfigured(_) => unconfigured,
         }
     }
 }
@@ -331,6 +332,18 @@ impl MuxVideo {
 }
 
 impl VideoProvider for MuxVideo {
+    fn creates_on(&self) -> Provider {
+        Provider::Mux
+    }
+
+    fn encoding(&self) -> String {
+        format!(
+            "playback_policy={};video_quality={}",
+            self.options.playback_policy.as_str(),
+            self.options.video_quality.as_str()
+        )
+    }
+
     /// `POST /video/v1/assets` ([`asset::create_body`]); Mux answers 201 with the asset.
     async fn create_from_url(
         &self,
@@ -387,7 +400,8 @@ impl VideoProvider for MuxVideo {
     }
 
     /// `GET /video/v1/assets/{id}`; `None` on 404.
-    async fn get(&self, uid: &VideoUid, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+    async fn get(&self, video: &VideoRef, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
+        let uid = video.uid_at(Provider::Mux)?;
         match self.call(Method::GET, &format!("{}/{uid}", self.assets_url), None, timeout, None).await {
             Ok(answer) => self.video_of(answer, None).map(Some),
             Err(ProviderError::Http { status: 404, .. }) => Ok(None),
@@ -396,7 +410,8 @@ impl VideoProvider for MuxVideo {
     }
 
     /// `DELETE /video/v1/assets/{id}` (204); a 404 counts as deleted.
-    async fn delete(&self, uid: &VideoUid, timeout: Duration) -> Result<(), ProviderError> {
+    async fn delete(&self, video: &VideoRef, timeout: Duration) -> Result<(), ProviderError> {
+        let uid = video.uid_at(Provider::Mux)?;
         match self.call(Method::DELETE, &format!("{}/{uid}", self.assets_url), None, timeout, None).await {
             Ok(_) | Err(ProviderError::Http { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::*;
+use vinofy_core::domain::ids::VideoUid;
 use vinofy_core::domain::object::ObjectVersion;
 use vinofy_core::domain::record::VideoState;
 use vinofy_core::secret::{PresignedUrl, SecretString};
@@ -279,7 +280,9 @@ async fn get_and_delete_treat_404_as_gone() {
         (500, vec![], String::new()),
     ]);
     let mux = client(&base);
-    let uid = VideoUid::parse("abc").unwrap();
+    let uid = VideoRef::new(Provider::Mux, VideoUid::parse("abc").unwrap());
+    let streams = VideoRef::new(Provider::Cloudflare, uid.uid.clone());
+    assert!(matches!(mux.delete(&streams, T).await, Err(ProviderError::Unconfigured(_))), "never sent to Mux");
     assert_eq!(mux.get(&uid, T).await.unwrap().unwrap().uid, "abc");
     assert_eq!(mux.get(&uid, T).await.unwrap(), None);
     mux.delete(&uid, T).await.unwrap();
@@ -332,6 +335,9 @@ async fn a_lock_out_comes_back_with_its_retry_after() {
 #[tokio::test]
 async fn a_dead_port_is_a_transport_error() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let e = client(&format!("http://127.0.0.1:{port}")).get(&VideoUid::parse("abc").unwrap(), T).await.unwrap_err();
+    let e = client(&format!("http://127.0.0.1:{port}"))
+        .get(&VideoRef::new(Provider::Mux, VideoUid::parse("abc").unwrap()), T)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProviderError::Transport(_)) && e.is_retryable(), "{e}");
 }

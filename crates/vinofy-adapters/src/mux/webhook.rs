@@ -59,11 +59,7 @@ impl MuxWebhookVerifier {
 }
 
 impl WebhookVerifier for MuxWebhookVerifier {
-    /// The trait has no "acknowledged, nothing to do" outcome yet, so an ignored event type comes
-    /// back as [`WebhookRejection::Malformed`] (HTTP 400) with a message that says so; Mux then
-    /// redelivers it for up to 24 hours. Once the core has an "acknowledged, nothing to do" outcome,
-    /// [`MuxWebhookEvent::Ignored`] maps to it (a 2xx); until then this is the only truthful answer
-    /// the trait allows.
+    /// An event type the records keep nothing of is acknowledged ([`WebhookRejection::Ignored`]).
     fn verify(
         &self,
         header: &dyn Fn(&str) -> Option<String>,
@@ -72,7 +68,7 @@ impl WebhookVerifier for MuxWebhookVerifier {
     ) -> Result<ProviderVideo, WebhookRejection> {
         match self.verify_event(header, body, now_s)? {
             MuxWebhookEvent::Video(video) => Ok(*video),
-            MuxWebhookEvent::Ignored { event_type } => Err(WebhookRejection::Malformed(format!(
+            MuxWebhookEvent::Ignored { event_type } => Err(WebhookRejection::Ignored(format!(
                 "Mux event {event_type} is not one this function handles ({ASSET_READY}, {ASSET_ERRORED}, {ASSET_DELETED})"
             ))),
         }
@@ -226,7 +222,7 @@ mod tests {
             assert_eq!(deliver(&body, NOW), Ok(MuxWebhookEvent::Ignored { event_type: kind.into() }));
             let header = sign(&body, SECRET.as_bytes(), NOW);
             let err = verifier().verify(&|n| (n == "mux-signature").then(|| header.clone()), &body, NOW).unwrap_err();
-            assert!(matches!(&err, WebhookRejection::Malformed(m) if m.contains(kind)), "{err:?}");
+            assert!(matches!(&err, WebhookRejection::Ignored(m) if m.contains(kind)), "{err:?}");
         }
         let weird = event("<script>", json!({}));
         assert_eq!(deliver(&weird, NOW), Ok(MuxWebhookEvent::Ignored { event_type: "(unreadable type)".into() }));

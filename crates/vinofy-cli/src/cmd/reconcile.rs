@@ -92,7 +92,7 @@ struct Context<'a> {
 pub async fn run(args: ReconcileArgs, out: &Output) -> Result<ExitCode, CliError> {
     let config = settings::full_config(None)?;
     let delete_replaced = config.replaced_video_policy == ReplacedVideoPolicy::Delete;
-    let timeout = config.cloudflare_request_timeout;
+    let timeout = config.provider_request_timeout;
     let ingestor = settings::ingestor(config, args.allow_long_term_credentials).await?;
     let batch = Batch::new(args.concurrency, args.rate);
     let older_than_ms = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
@@ -256,14 +256,15 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
             None,
             format!("claimed by a live invocation until {}; left alone", rfc3339(until_ms)),
         ),
-        Action::Refresh { uid } => {
+        Action::Refresh { video: video_ref } => {
+            let uid = video_ref.uid.clone();
             if !context.batch.slot().await {
                 return Finished::NotStarted;
             }
             let (video, applied) = match reconcile::refresh(
                 &ingestor.provider,
                 &ingestor.store,
-                &uid,
+                &video_ref,
                 context.timeout,
                 now_ms(),
                 context.dry_run,
@@ -318,7 +319,8 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
                 }
             }
         }
-        Action::DeleteReplaced { uid } => {
+        Action::DeleteReplaced { video } => {
+            let uid = video.uid.clone();
             if context.dry_run {
                 return line(
                     before.clone(),
@@ -331,7 +333,7 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
                 return Finished::NotStarted;
             }
             if let Err(e) =
-                reconcile::delete_replaced(&ingestor.provider, &ingestor.store, &source, &uid, context.timeout).await
+                reconcile::delete_replaced(&ingestor.provider, &ingestor.store, &source, &video, context.timeout).await
             {
                 return line(before.clone(), LineOutcome::Failed, Some(uid), e);
             }

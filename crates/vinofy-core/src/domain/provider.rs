@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::domain::ids::VideoUid;
+
 /// `provider` attribute values: a contract with the apps, like `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,6 +42,35 @@ impl fmt::Display for Provider {
     }
 }
 
+/// A video at its provider: what a get or a delete needs (a uid alone does not say where it lives).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VideoRef {
+    pub provider: Provider,
+    pub uid: VideoUid,
+}
+
+impl VideoRef {
+    pub fn new(provider: Provider, uid: VideoUid) -> Self {
+        Self { provider, uid }
+    }
+
+    /// The uid, for an adapter of `provider`; a video of another provider is refused (nothing sent).
+    pub fn uid_at(&self, provider: Provider) -> Result<&VideoUid, crate::error::ProviderError> {
+        if self.provider == provider {
+            Ok(&self.uid)
+        } else {
+            Err(crate::error::ProviderError::Unconfigured(format!("{self} is not a {provider} video")))
+        }
+    }
+}
+
+/// `mux:abc`; logs carry `video_uid` (the bare uid) separately.
+impl fmt::Display for VideoRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.provider, self.uid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +85,14 @@ mod tests {
         assert_eq!(Provider::of_record(Some("mux")), Some(Provider::Mux));
         assert_eq!(Provider::of_record(Some("youtube")), None, "an unknown provider is not guessed");
         assert_eq!(Provider::parse("Mux"), None, "exact names only");
+    }
+
+    #[test]
+    fn an_adapter_takes_only_its_own_providers_videos() {
+        let video = VideoRef::new(Provider::Mux, VideoUid::parse("asset1").unwrap());
+        assert_eq!(video.uid_at(Provider::Mux).unwrap().as_str(), "asset1");
+        let refused = video.uid_at(Provider::Cloudflare).unwrap_err();
+        assert!(!refused.is_retryable());
+        assert_eq!(refused.to_string(), "mux:asset1 is not a cloudflare video");
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::ids::{ClaimToken, VersionKey, VideoUid};
-use super::provider::Provider;
+use super::provider::{Provider, VideoRef};
 
 /// `status` attribute values. Outside tools read them: the strings are a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +92,21 @@ pub struct VideoRecord {
     pub previous_provider: Option<Provider>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_video_uid: Option<VideoUid>,
+    /// When `vinofy migrate` switched the record (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrated_at: Option<String>,
+    /// Why the last migration of this record failed (it stayed where it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration_error: Option<String>,
+    /// A migration at work: its tag, and until when (epoch ms) it holds the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration_tag: Option<String>,
+    #[serde(rename = "migration_expires_at", skip_serializing_if = "Option::is_none")]
+    pub migration_expires_at_ms: Option<i64>,
+    /// The options the video was created with ([`crate::ports::VideoProvider::encoding`]);
+    /// absent when not known (an adopted video, a record from before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,6 +128,9 @@ pub struct VideoRecord {
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_video_uid: Option<VideoUid>,
+    /// Who holds the replaced video (absent: Cloudflare, as for `provider`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_provider: Option<Provider>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,10 +166,20 @@ impl VideoRecord {
             version_key: self.version_key.clone(),
             sequencer: self.sequencer.clone(),
             claim_expires_at_ms: self.claim_expires_at_ms.unwrap_or(0),
-            video_uid: self.video_uid.clone(),
+            video: self.video(),
             error: self.error.clone(),
             version_id: self.version_id.clone(),
         }
+    }
+
+    /// The video the record points at, at its provider.
+    pub fn video(&self) -> Option<VideoRef> {
+        self.video_uid.clone().map(|uid| VideoRef::new(self.provider, uid))
+    }
+
+    /// A replaced version's video still to delete.
+    pub fn replaced_video(&self) -> Option<VideoRef> {
+        self.replaced_video_uid.clone().map(|uid| VideoRef::new(self.replaced_provider.unwrap_or_default(), uid))
     }
 
     /// The object version the record holds, exactly as its claim recorded it (`None` when the record
@@ -187,7 +215,8 @@ pub struct StoredVersion {
     pub sequencer: String,
     /// Epoch milliseconds; a pending claim past this belongs to a dead invocation.
     pub claim_expires_at_ms: i64,
-    pub video_uid: Option<VideoUid>,
+    /// The video the record points at (of a replaced version while a new one is claimed).
+    pub video: Option<VideoRef>,
     pub error: Option<String>,
     pub version_id: Option<String>,
 }
@@ -197,7 +226,7 @@ pub struct StoredVersion {
 pub enum RemovalVerdict {
     /// Delete the Stream video (if any) and mark the record `deleted`.
     Remove {
-        video_uid: Option<VideoUid>,
+        video: Option<VideoRef>,
     },
     /// No record: the object was never ingested (not a video, or before the function existed).
     NotIngested,
@@ -228,7 +257,7 @@ pub fn judge_removal(
     if sequencer <= stored.sequencer.as_str() {
         return RemovalVerdict::Outdated;
     }
-    RemovalVerdict::Remove { video_uid: stored.video_uid.clone() }
+    RemovalVerdict::Remove { video: stored.video.clone() }
 }
 
 /// Where a provider is with a video, in the record's vocabulary (`stream_state`; Cloudflare's names,
@@ -358,7 +387,7 @@ mod tests {
             version_key: vk.into(),
             sequencer: seq.into(),
             claim_expires_at_ms: expires,
-            video_uid: Some(VideoUid::parse("uid").unwrap()),
+            video: Some(VideoRef::new(Provider::Mux, VideoUid::parse("uid").unwrap())),
             error: Some("bad".into()),
             version_id: None,
         }
@@ -394,7 +423,7 @@ mod tests {
         assert_eq!(judge_removal(None, None, "06"), RemovalVerdict::NotIngested);
         assert_eq!(
             judge_removal(Some(&live), None, "06"),
-            RemovalVerdict::Remove { video_uid: Some(VideoUid::parse("uid").unwrap()) }
+            RemovalVerdict::Remove { video: Some(VideoRef::new(Provider::Mux, VideoUid::parse("uid").unwrap())) }
         );
         assert_eq!(judge_removal(Some(&live), None, "04"), RemovalVerdict::Outdated, "a re-upload came after");
         let deleted = stored(Status::Deleted, "etag:a", "05", 0);

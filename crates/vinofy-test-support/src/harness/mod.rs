@@ -180,15 +180,16 @@ impl World {
         let peers = shared();
         let s3 = S3Presigner::from_client(self.s3.clone());
         let store = DynamoVideoStore::new(&sdk_config(&peers.dynamodb_endpoint).await, &self.table);
-        let token = match &config.cloudflare_token {
+        let cloudflare = config.cloudflare.as_ref().expect("the world's Cloudflare");
+        let token = match &cloudflare.token {
             vinofy_adapters::config::SecretSource::Inline(t) => t.clone(),
             other => panic!("in-process tests use an inline token, not {other:?}"),
         };
         let stream = CloudflareStream::new(
-            &config.cloudflare_api_url,
-            &config.cloudflare_account_id,
+            &cloudflare.api_url,
+            &cloudflare.account_id,
             SecretString::new(token.expose()),
-            config.cloudflare_options.clone(),
+            cloudflare.options.clone(),
         )
         .unwrap();
         Ingestor::new(s3, stream, store, config.ingest_settings())
