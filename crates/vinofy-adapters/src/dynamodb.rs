@@ -17,6 +17,7 @@ use vinofy_core::domain::ids::{ClaimToken, VersionKey, VideoUid};
 use vinofy_core::domain::provider::{Provider, VideoRef};
 use vinofy_core::domain::record::{ClaimVerdict, RecordFilter, Status, StoredVersion, VideoRecord, judge_claim};
 use vinofy_core::error::StoreError;
+use vinofy_core::migrate::{Expected, MOVABLE, MigrationMarker, MigrationStart, MigrationStore};
 use vinofy_core::ports::{
     Claim, ClaimOutcome, PageToken, ProviderVideo, ReadRecord, RecordPage, UnreadableRecord, VideoRecords,
     VideoReference, VideoStateStore, VideoStore,
@@ -60,6 +61,7 @@ pub mod attr {
     /// The marker of a migration at work on the record: its tag, and when it may be taken over.
     pub const MIGRATION_TAG: &str = "migration_tag";
     pub const MIGRATION_EXPIRES_AT: &str = "migration_expires_at";
+    pub const MIGRATION_TOKEN: &str = "migration_token";
     pub const CREATED_AT: &str = "created_at";
     pub const UPDATED_AT: &str = "updated_at";
     pub const SUBMITTED_AT: &str = "submitted_at";
@@ -375,6 +377,7 @@ impl VideoStore for DynamoVideoStore {
             // migration at work on the old version then finds the record changed, and lets go).
             .remove(attr::ENCODING)
             .remove(attr::MIGRATION_TAG)
+            .remove(attr::MIGRATION_TOKEN)
             .remove(attr::MIGRATION_EXPIRES_AT)
             .remove(attr::MIGRATION_ERROR)
             .remove(attr::PREVIOUS_PROVIDER)
@@ -667,6 +670,150 @@ impl VideoRecords for DynamoVideoStore {
         let next =
             out.last_evaluated_key.as_ref().and_then(|k| get_s(k, attr::SOURCE)).map(|s| PageToken(s.to_owned()));
         Ok(RecordPage { records: out.items().iter().map(record_from_item).collect(), next })
+    }
+}
+
+impl Update {
+    /// "The record still holds `expected`": its object version and video, past submission. The
+    /// same rule as the memory store's (tests/migrate_store.rs proves they agree).
+    fn holds(&mut self, expected: &Expected<'_>) -> String {
+        let (vk_name, vk) = (self.name(attr::VERSION_KEY), self.value("expected_version_key", s(expected.version_key)));
+        let (uid_name, uid) = (self.name(attr::VIDEO_UID), self.value("expected_uid", s(expected.video.uid.as_str())));
+        let on_provider = self.provider_is(expected.video.provider, "expected_provider");
+        let status_name = self.name(attr::STATUS);
+        let statuses = MOVABLE.map(|st| self.value(&format!("movable_{}", st.as_str()), s(st.as_str()))).join(", ");
+        format!("{vk_name} = {vk} AND {uid_name} = {uid} AND {on_provider} AND {status_name} IN ({statuses})")
+    }
+}
+
+impl MigrationStore for DynamoVideoStore {
+    async fn begin_migration(
+        &self,
+        source: &str,
+        expected: &Expected<'_>,
+        marker: &MigrationMarker<'_>,
+    ) -> Result<MigrationStart, StoreError> {
+        let mut u = Update::default();
+        u.set(attr::MIGRATION_TAG, s(marker.tag))
+            .set(attr::MIGRATION_TOKEN, s(marker.token.as_str()))
+            .set(attr::MIGRATION_EXPIRES_AT, n(marker.expires_at_ms));
+        let holds = u.holds(expected);
+        let (token_name, expires_name, now) =
+            (u.name(attr::MIGRATION_TOKEN), u.name(attr::MIGRATION_EXPIRES_AT), u.value("now_ms", n(marker.now_ms)));
+        // No live marker: none, or one whose holder let go (no token) or died (expired).
+        let condition = format!(
+            "{holds} AND (attribute_not_exists({token_name}) OR attribute_not_exists({expires_name}) \
+             OR {expires_name} < {now})"
+        );
+        let result = self
+            .update(source, u, &condition)
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let before = out.attributes.unwrap_or_default();
+                Ok(MigrationStart::Started { resumed: get_s(&before, attr::MIGRATION_TAG) == Some(marker.tag) })
+            }
+            Err(e) if is_conditional_check_failed(&e) => {
+                let item = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
+                    _ => None,
+                };
+                let held_until = item.as_ref().and_then(|i| {
+                    get_s(i, attr::MIGRATION_TOKEN)?;
+                    get_n::<i64>(i, attr::MIGRATION_EXPIRES_AT).filter(|until| *until >= marker.now_ms)
+                });
+                let still_holds =
+                    item.as_ref().and_then(|i| record_from_item(i).ok()).is_some_and(|r| expected.held_by(&r));
+                Ok(match held_until {
+                    Some(until_ms) if still_holds => MigrationStart::Busy { until_ms },
+                    _ => MigrationStart::Changed,
+                })
+            }
+            Err(e) => Err(store_error("UpdateItem (begin migration)", e)),
+        }
+    }
+
+    async fn switch_migrated(
+        &self,
+        source: &str,
+        expected: &Expected<'_>,
+        token: &ClaimToken,
+        video: &ProviderVideo,
+        encoding: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let d = &video.details;
+        let now = rfc3339(now_ms);
+        let mut u = Update::default();
+        u.set(attr::PROVIDER, s(video.provider.as_str()))
+            .set(attr::VIDEO_UID, s(video.uid.as_str()))
+            .set_or_remove(attr::PLAYBACK_ID, video.playback_id.as_deref())
+            .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
+            .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())
+            .set_or_remove(attr::THUMBNAIL_URL, video.thumbnail_url.as_deref())
+            .set_or_remove(attr::PREVIEW_URL, video.preview_url.as_deref())
+            .set(attr::STATUS, s(Status::Ready.as_str()))
+            .set(attr::STREAM_STATE, s(video.state.as_str()))
+            .set(attr::STREAM_MODIFIED_NS, n(modified_ns(video)))
+            .set(attr::READY_AT, s(d.ready_at.clone().unwrap_or_else(|| now.clone())))
+            .set(attr::PREVIOUS_PROVIDER, s(expected.video.provider.as_str()))
+            .set(attr::PREVIOUS_VIDEO_UID, s(expected.video.uid.as_str()))
+            .set(attr::ENCODING, s(encoding))
+            .set(attr::MIGRATED_AT, s(&now))
+            .set(attr::UPDATED_AT, s(&now))
+            .remove(attr::MIGRATION_TAG)
+            .remove(attr::MIGRATION_TOKEN)
+            .remove(attr::MIGRATION_EXPIRES_AT)
+            .remove(attr::MIGRATION_ERROR)
+            .remove(attr::ERROR)
+            .remove(attr::STREAM_ERROR_CODE)
+            .remove(attr::PCT_COMPLETE);
+        for (name, value) in [
+            (attr::DURATION, d.duration.map(n)),
+            (attr::WIDTH, d.width.map(n)),
+            (attr::HEIGHT, d.height.map(n)),
+            (attr::STREAM_SIZE, d.size.map(n)),
+        ] {
+            match value {
+                Some(value) => u.set(name, value),
+                None => u.remove(name),
+            };
+        }
+        let holds = u.holds(expected);
+        let (token_name, ours) = (u.name(attr::MIGRATION_TOKEN), u.value("our_token", s(token.as_str())));
+        let condition = format!("{holds} AND {token_name} = {ours}");
+        match self.update(source, u, &condition).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(store_error("UpdateItem (switch migrated)", e)),
+        }
+    }
+
+    async fn end_migration(
+        &self,
+        source: &str,
+        token: &ClaimToken,
+        keep_tag: bool,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        u.remove(attr::MIGRATION_TOKEN).remove(attr::MIGRATION_EXPIRES_AT);
+        if !keep_tag {
+            u.remove(attr::MIGRATION_TAG);
+        }
+        if let Some(error) = error {
+            u.set(attr::MIGRATION_ERROR, s(error));
+        }
+        let (token_name, ours) = (u.name(attr::MIGRATION_TOKEN), u.value("our_token", s(token.as_str())));
+        match self.update(source, u, &format!("{token_name} = {ours}")).send().await {
+            // Refused: an upload's claim already removed our marker; nothing of ours is left.
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(store_error("UpdateItem (end migration)", e)),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ const TOP_LEVEL_HELP: &str = concat!(
     "  vinofy status s3://vinofy-uploads/videos/tasting.mp4\n",
     "  vinofy list --status failed\n",
     "  vinofy export > videos.jsonl\n",
+    "  vinofy migrate --to mux --dry-run\n",
     "\n",
     "Configuration comes from the same environment variables as the ingest function: VIDEOS_TABLE\n",
     "(every command), CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN or CLOUDFLARE_API_TOKEN_SECRET_ARN\n",
@@ -73,6 +74,35 @@ pub enum Command {
     /// Every record as a JSON line (plain JSON values, without claim_token)
     #[command(after_help = export_help())]
     Export(ExportArgs),
+    /// Move every record to another video provider (or re-create its video with the current options)
+    #[command(after_help = migrate_help())]
+    Migrate(MigrateArgs),
+}
+
+fn migrate_help() -> String {
+    with_environment(
+        "\
+What it does, per record with a video (ready, submitted or error) on the other provider, or on
+the target with other options than the current ones (a re-encode):
+  - ingests its S3 source again into the target: a fresh presigned URL, tagged, exactly once
+    (a run that resumes finds the video an interrupted one made, by its tag);
+  - waits until the new video is ready (polling the provider, within its call budget);
+  - switches the record's provider, ids and URLs in one conditional write, only while the record
+    still holds the same object version and old video: an upload or a delete during the run
+    wins, and the new video is deleted again;
+  - keeps previous_provider and previous_video_uid for rollback; deletes the old video only with
+    --delete-old, and only after the switch.
+A record that fails stays where it was, with the reason in migration_error. Running again
+continues where it stopped: migrated records are no longer candidates.
+
+Examples:
+  # What would move (reads the table only)
+  vinofy migrate --to mux --dry-run
+  # Move everything under videos/, then delete the Cloudflare copies
+  vinofy migrate --to mux --prefix videos/ --delete-old
+  # Re-create every Mux video after changing MUX_PLAYBACK_POLICY or MUX_VIDEO_QUALITY
+  vinofy migrate --to mux --delete-old",
+    )
 }
 
 fn with_environment(text: &str) -> String {
@@ -249,6 +279,52 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The provider the records move to: mux or cloudflare (its own provider: re-encode)
+    #[arg(long, value_name = "PROVIDER", value_parser = parse_provider)]
+    pub to: vinofy_core::domain::provider::Provider,
+
+    /// Only records whose S3 key starts with this
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub prefix: String,
+
+    /// Say what would move; write nothing and call no provider
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete each old video once its record points at the new one
+    #[arg(long)]
+    pub delete_old: bool,
+
+    /// Records migrated at the same time
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// A cap on this run's own pace: at most this many records started per minute. Without it,
+    /// both providers' shared call budgets decide
+    #[arg(long, value_name = "PER_MINUTE", value_parser = parse_rate)]
+    pub rate: Option<u32>,
+
+    /// How long a new video may take to be ready; past it the record is left to the next run
+    #[arg(long, value_name = "AGE", default_value = "30m", value_parser = parse_age)]
+    pub ready_timeout: Duration,
+
+    /// How often the provider is asked whether a new video is ready
+    #[arg(long, value_name = "AGE", default_value = "10s", value_parser = parse_age)]
+    pub poll_every: Duration,
+
+    /// Presign with long-term IAM user keys (no session token); URLs then live 15 minutes.
+    /// Also VINOFY_ALLOW_LONG_TERM_CREDENTIALS=1
+    #[arg(long)]
+    pub allow_long_term_credentials: bool,
+}
+
+fn parse_provider(value: &str) -> Result<vinofy_core::domain::provider::Provider, String> {
+    vinofy_core::domain::provider::Provider::parse(value.trim())
+        .ok_or_else(|| format!("not a video provider (cloudflare, mux): {value:?}"))
+}
 
 /// Parses a record status with the library's own names (the table's contract), so the CLI can
 /// never drift from it.

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(args, &out).await,
             Command::List(args) => cmd::list::run(args, &out).await,
             Command::Export(args) => cmd::export::run(args, &out).await,
+            Command::Migrate(args) => cmd::migrate::run(args, &out).await,
         }
     });
     out.finish_progress();

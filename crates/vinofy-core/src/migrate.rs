@@ -20,6 +20,9 @@ use crate::error::{IngestError, PresignError, StoreError};
 use crate::ingest::{Deadline, Ingestor, SubmitError};
 use crate::ports::{Claim, ObjectPresigner, ProviderVideo, VideoProvider, VideoStore};
 
+/// The statuses of a record with a video of a complete object version.
+pub const MOVABLE: [Status; 3] = [Status::Ready, Status::Submitted, Status::Error];
+
 /// Why a record is migrated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -42,7 +45,7 @@ impl Need {
 /// with a video of a complete object version: `pending` ones are being ingested (the ingest makes
 /// them on the provider of new uploads), `failed` and `deleted` ones have nothing to move.
 pub fn migration_need(record: &VideoRecord, target: Provider, target_encoding: &str) -> Option<Need> {
-    let movable = matches!(record.status, Status::Ready | Status::Submitted | Status::Error);
+    let movable = MOVABLE.contains(&record.status);
     if !movable || record.video_uid.is_none() || record.object_version().is_none() {
         return None;
     }
@@ -74,6 +77,17 @@ pub fn migration_tag(version_tag: &str, target: Provider, target_encoding: &str)
 pub struct Expected<'a> {
     pub version_key: &'a VersionKey,
     pub video: &'a VideoRef,
+}
+
+impl Expected<'_> {
+    /// The record still holds the object version and video, past submission: the one rule a
+    /// migration's writes are conditioned on (the DynamoDB adapter states it as a condition
+    /// expression; tests/migrate_store.rs proves the two agree).
+    pub fn held_by(&self, record: &VideoRecord) -> bool {
+        &record.version_key == self.version_key
+            && record.video().as_ref() == Some(self.video)
+            && MOVABLE.contains(&record.status)
+    }
 }
 
 /// One migration's hold on one record.

@@ -389,9 +389,7 @@ impl MemoryRecord {
     }
 
     fn holds(&self, expected: &Expected<'_>) -> bool {
-        &self.version_key == expected.version_key
-            && self.video().as_ref() == Some(expected.video)
-            && matches!(self.status, Status::Ready | Status::Submitted | Status::Error)
+        expected.held_by(&self.video_record(""))
     }
 
     pub fn video(&self) -> Option<VideoRef> {

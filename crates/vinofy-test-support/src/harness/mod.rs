@@ -28,7 +28,7 @@ use vinofy_core::domain::s3_key::encode_s3_key;
 use vinofy_core::ingest::Ingestor;
 use vinofy_core::secret::SecretString;
 
-pub use peers::{ACCESS_KEY, Emulator, REGION, SECRET_KEY, shared};
+pub use peers::{ACCESS_KEY, Emulator, MuxEmulator, REGION, SECRET_KEY, shared};
 pub use runtime::{Reply, RuntimeApi};
 
 pub const ACCOUNT_ID: &str = "0123456789abcdef0123456789abcdef";
@@ -40,6 +40,8 @@ pub struct World {
     pub table: String,
     pub token: String,
     pub emulator: Emulator,
+    /// The Mux emulator, once [`World::with_mux`] started one: its variables join [`World::env`].
+    pub mux: Option<MuxEmulator>,
     pub s3: aws_sdk_s3::Client,
     pub ddb: aws_sdk_dynamodb::Client,
     pub http: reqwest::Client,
@@ -130,7 +132,54 @@ impl World {
         let table = unique("videos");
         s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
         create_table_from_template(&ddb, &table).send().await.expect("create table");
-        Self { bucket, table, token, emulator, s3, ddb, http: reqwest::Client::new() }
+        Self { bucket, table, token, emulator, mux: None, s3, ddb, http: reqwest::Client::new() }
+    }
+
+    /// Also a Mux emulator, started with `args` (its limits, a webhook URL, `--transcode off`).
+    pub fn with_mux(mut self, args: &[&str]) -> Self {
+        self.mux = Some(MuxEmulator::start(args));
+        self
+    }
+
+    fn mux_emulator(&self) -> &MuxEmulator {
+        self.mux.as_ref().expect("World::with_mux")
+    }
+
+    /// A Mux emulator control route (`/__emulator/assets`, `/__emulator/requests`, ...).
+    pub async fn mux_get(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.mux_emulator().base_url);
+        self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Every Mux asset ever created (`{asset, deleted, ...}`), oldest first.
+    pub async fn mux_assets(&self) -> Vec<Value> {
+        self.mux_get("/__emulator/assets").await.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Mux API requests of one route (`create`, `get`, `list`, `delete`).
+    pub async fn mux_requests(&self, route: &str) -> usize {
+        let all = self.mux_get("/__emulator/requests").await;
+        all.as_array().unwrap().iter().filter(|r| r["route"] == route).count()
+    }
+
+    /// The emulator's entry of a Mux asset once it is `ready` or `errored`.
+    pub async fn wait_asset_final(&self, asset_id: &str) -> Value {
+        for _ in 0..400 {
+            let entry = self.mux_assets().await.into_iter().find(|a| a["asset"]["id"] == asset_id);
+            if let Some(entry) = entry
+                && matches!(entry["asset"]["status"].as_str(), Some("ready" | "errored"))
+            {
+                return entry;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("asset {asset_id} never reached a final state");
+    }
+
+    pub async fn inject_mux_faults(&self, faults: Value) {
+        let url = format!("{}/__emulator/faults", self.mux_emulator().base_url);
+        let r = self.http.post(url).json(&json!({ "faults": faults })).send().await.unwrap();
+        assert!(r.status().is_success(), "mux faults refused: {}", r.text().await.unwrap());
     }
 
     /// The same bucket and table, with a new emulator started with `args` (e.g. a webhook URL).
@@ -159,6 +208,15 @@ impl World {
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ]
         .into_iter()
+        .chain(self.mux.iter().flat_map(|mux| {
+            [
+                ("MUX_TOKEN_ID", mux.token_id.as_str()),
+                ("MUX_TOKEN_SECRET", mux.token_secret.as_str()),
+                ("MUX_API_URL", mux.base_url.as_str()),
+                ("MUX_STREAM_URL", mux.base_url.as_str()),
+                ("MUX_IMAGE_URL", mux.base_url.as_str()),
+            ]
+        }))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
     }

@@ -149,6 +149,49 @@ pub struct Emulator {
     child: Child,
 }
 
+/// A `mux-emulator` (devtools/stream-emulator, MUX.md) on a free loopback port.
+pub struct MuxEmulator {
+    pub base_url: String,
+    pub token_id: String,
+    pub token_secret: String,
+    child: Child,
+}
+
+impl MuxEmulator {
+    pub fn start(extra_args: &[&str]) -> Self {
+        let token_id = format!("mux-test-id-{:08x}", fastrand::u32(..));
+        let token_secret = format!("mux-test-secret-{:016x}", fastrand::u64(..));
+        let (id, secret) = (token_id.clone(), token_secret.clone());
+        let extra: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        on_keeper_thread(move || {
+            let mut child = spawn_tied(
+                Command::new(target_bin("mux-emulator"))
+                    .args(["--listen", "127.0.0.1:0", "--token-id", &id, "--token-secret", &secret])
+                    .args(&extra)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null()),
+            );
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let base_url = line
+                .trim()
+                .rsplit(' ')
+                .next()
+                .filter(|u| u.starts_with("http"))
+                .expect("mux-emulator address line")
+                .to_owned();
+            MuxEmulator { base_url, token_id: id, token_secret: secret, child }
+        })
+    }
+}
+
+impl Drop for MuxEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Emulator {
     pub fn start(account_id: &str, token: &str, extra_args: &[&str]) -> Self {
         let (account_id, token) = (account_id.to_owned(), token.to_owned());
