@@ -487,6 +487,21 @@ async fn a_reupload_racing_the_delete_keeps_its_record() {
     assert_ne!(i.store.record(&source("videos/a.mp4")).unwrap().status, Status::Deleted);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_video_a_migration_switched_in_during_the_delete_is_deleted_too() {
+    let i = ingestor(&[]);
+    let o = object("videos/a.mp4", "e1", SEQ);
+    let old = submitted(&i, &o);
+    let migrated = i.provider.new_video(Some("a-migration-tag"), Some(&o.source()));
+    i.provider.insert(migrated.clone());
+    i.store.switch_before_next_delete(migrated.video_ref());
+    let reply = ok(&i, &removed("videos/a.mp4", "0055AED6DCD90281E9", None, true)).await;
+    assert_eq!(reply["records"][0]["outcome"], "deleted", "{reply}");
+    assert_eq!(reply["records"][0]["video_uid"], old.uid.as_str());
+    assert!(i.provider.videos().is_empty(), "neither the old nor the switched-in video is left");
+    assert_eq!(i.store.record(&o.source()).unwrap().status, Status::Deleted);
+}
+
 // ------------------------------------------------------------------------------------ webhook
 
 const SECRET: &str = "whsec-test-0123456789abcdef";

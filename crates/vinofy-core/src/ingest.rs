@@ -573,7 +573,15 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             })?;
         }
         if self.store.mark_deleted(source, sequencer).await? {
-            info!("source deleted: Stream video deleted and record marked deleted");
+            // `vinofy migrate` may have switched the record to a new video between our read and
+            // our mark: that video is nobody's now (a deleted record moves no more), so it goes too.
+            if let Some(switched) = self.store.stored(source).await?.and_then(|s| s.video)
+                && Some(&switched) != video.as_ref()
+            {
+                warn!(video = %switched, "the record was switched to another video meanwhile; deleting that one too");
+                self.delete_video(&switched).await;
+            }
+            info!("source deleted: the video deleted and the record marked deleted");
             Ok(report(Outcome::Deleted, video_uid, ""))
         } else {
             info!("the record changed meanwhile (re-uploaded or deleted): left as it is");

@@ -425,6 +425,8 @@ pub struct MemoryStore {
     reupload_before_delete: AtomicBool,
     /// Before the next `switch_migrated`, a newer version of the object claims the record.
     upload_before_next_switch: Mutex<Option<ObjectVersion>>,
+    /// Before the next `mark_deleted`, `vinofy migrate` switches the record to this video.
+    switch_before_next_delete: Mutex<Option<VideoRef>>,
 }
 
 fn is_newer(sequencer: &str, than: &str) -> bool {
@@ -461,6 +463,10 @@ impl MemoryStore {
 
     pub fn upload_before_next_switch(&self, newer: ObjectVersion) {
         *lock(&self.upload_before_next_switch) = Some(newer);
+    }
+
+    pub fn switch_before_next_delete(&self, video: VideoRef) {
+        *lock(&self.switch_before_next_delete) = Some(video);
     }
 
     pub fn reupload_before_next_delete(&self) {
@@ -611,6 +617,10 @@ impl VideoStore for MemoryStore {
         self.check("mark_deleted")?;
         let mut records = lock(&self.records);
         let Some(r) = records.get_mut(source) else { return Ok(false) };
+        if let Some(switched) = lock(&self.switch_before_next_delete).take() {
+            r.provider = switched.provider;
+            r.video_uid = Some(switched.uid);
+        }
         if self.reupload_before_delete.swap(false, Ordering::SeqCst) {
             r.sequencer = format!("{sequencer}F");
             r.status = Status::Submitted;
