@@ -4,11 +4,19 @@
 # real video, delivers its S3 notification to the real `ingest` binary through the Lambda Runtime
 # API (cargo lambda watch + invoke), prints the resulting DynamoDB record and a URL that plays the
 # video (checked in headless Chromium), then stops everything (after Enter, when run in a terminal).
+#
+# `--migrate` goes on: starts the Mux emulator, moves the library to Mux with `vinofy migrate --to mux
+# --delete-old`, prints the switched record and plays its new Mux URL.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-KEY=${1:-"uploads/Vinofy demo (1) + café.mp4"}
+MIGRATE=false
+ARGS=()
+for arg in "$@"; do
+  if [ "$arg" = --migrate ]; then MIGRATE=true; else ARGS+=("$arg"); fi
+done
+KEY=${ARGS[0]:-"uploads/Vinofy demo (1) + café.mp4"}
 ACCOUNT_ID=0123456789abcdef0123456789abcdef
 TOKEN="local-demo-token-$RANDOM$RANDOM"
 BUCKET=vinofy-uploads-local
@@ -45,6 +53,7 @@ s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$AWS_ACCESS_KEY_ID" --se
   >"$work/s3s.log" 2>&1 & pids+=($!)
 "$VENV/bin/python" scripts/moto_atomic.py -H 127.0.0.1 -p "$DDB_PORT" >"$work/moto.log" 2>&1 & pids+=($!)
 WEBHOOK_SECRET="local-webhook-secret-$RANDOM$RANDOM"
+MUX_WEBHOOK_SECRET="local-mux-webhook-secret-$RANDOM$RANDOM"
 "$BIN/stream-emulator" --listen 127.0.0.1:0 --account-id "$ACCOUNT_ID" --token "$TOKEN" \
   --webhook-url "http://127.0.0.1:$WEBHOOK_URL_PORT/" --webhook-secret "$WEBHOOK_SECRET" \
   >"$work/emulator.out" 2>"$work/emulator.log" & pids+=($!)
@@ -74,7 +83,8 @@ log "starting the webhook function behind a local Function URL on :$WEBHOOK_URL_
 cargo lambda watch --only-lambda-apis --timeout 60 --invoke-address 127.0.0.1 --invoke-port "$WEBHOOK_RT_PORT" \
   >"$work/webhook-runtime.log" 2>&1 & pids+=($!)
 wait_port "$WEBHOOK_RT_PORT" "cargo lambda watch (webhook)"
-env VIDEOS_TABLE="$TABLE" CLOUDFLARE_WEBHOOK_SECRET="$WEBHOOK_SECRET" AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" \
+env VIDEOS_TABLE="$TABLE" CLOUDFLARE_WEBHOOK_SECRET="$WEBHOOK_SECRET" MUX_WEBHOOK_SECRET="$MUX_WEBHOOK_SECRET" \
+  AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" \
   AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$WEBHOOK_RT_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
   "$BIN/webhook" >"$work/webhook.log" 2>&1 & pids+=($!)
@@ -114,6 +124,30 @@ if node devtools/player/check-playback.mjs "$WATCH" --screenshot "$ROOT/.local/d
   log "headless Chromium played it (screenshot: .local/demo-playback.png)"
 else
   log "headless Chromium could not play it (see above)"; exit 1
+fi
+if [ "$MIGRATE" = true ]; then
+  MUX_ID="local-mux-id-$RANDOM"; MUX_SECRET="local-mux-secret-$RANDOM$RANDOM"
+  "$BIN/mux-emulator" --listen 127.0.0.1:0 --token-id "$MUX_ID" --token-secret "$MUX_SECRET" \
+    --webhook-url "http://127.0.0.1:$WEBHOOK_URL_PORT/" --webhook-secret "$MUX_WEBHOOK_SECRET" \
+    >"$work/mux.out" 2>"$work/mux.log" & pids+=($!)
+  for _ in $(seq 1 100); do grep -q listening "$work/mux.out" && break; sleep 0.1; done
+  MUX=$(awk '/listening on/ {print $NF}' "$work/mux.out")
+  log "Mux emulator on $MUX; moving the library there: vinofy migrate --to mux --delete-old"
+  env VIDEOS_TABLE="$TABLE" UPLOAD_BUCKET="$BUCKET" CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" \
+    CLOUDFLARE_API_URL="$EMULATOR/client/v4" CLOUDFLARE_API_TOKEN="$TOKEN" VIDEO_PROVIDER=mux \
+    MUX_TOKEN_ID="$MUX_ID" MUX_TOKEN_SECRET="$MUX_SECRET" MUX_API_URL="$MUX" MUX_STREAM_URL="$MUX" MUX_IMAGE_URL="$MUX" \
+    AWS_ENDPOINT_URL_S3="http://127.0.0.1:$S3_PORT" AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" \
+    VINOFY_ALLOW_LONG_TERM_CREDENTIALS=1 "$BIN/vinofy" migrate --to mux --delete-old --poll-every 1s
+  log "the record, switched to Mux (previous_* kept for rollback):"
+  "${world[@]}" record --table "$TABLE" --source "s3://$BUCKET/$KEY" | tee "$work/migrated.json"
+  playback_id=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["playback_id"])' "$work/migrated.json")
+  WATCH="$MUX/$playback_id/watch"
+  log "watch it on Mux: $WATCH  (HLS: $MUX/$playback_id.m3u8)"
+  if node devtools/player/check-playback.mjs "$WATCH" --screenshot "$ROOT/.local/demo-playback-mux.png"; then
+    log "headless Chromium played the migrated video (screenshot: .local/demo-playback-mux.png)"
+  else
+    log "headless Chromium could not play the migrated video (see above)"; exit 1
+  fi
 fi
 if [ -t 0 ]; then
   read -r -p "The peers keep running so the URL plays in your browser. Press Enter to stop them. " _

@@ -279,3 +279,91 @@ async fn mux_webhooks_make_records_ready_or_error_and_nothing_else_changes_them(
     assert!(s(&record, "error").unwrap().contains("forged"), "{record:?}");
     assert_eq!(live_assets(&w.world).await.len(), 2, "webhooks never create or delete");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mux_token_comes_from_secrets_manager_and_bad_configuration_stops_start_up() {
+    let world = World::new().await.with_mux(&["--transcode", "off"]);
+    let mux = world.mux.as_ref().unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
+    let create = |name: String, value: Value| sm.create_secret().name(name).secret_string(value.to_string()).send();
+    let arn = create(format!("mux-token-{}", world.table), json!({"id": mux.token_id, "secret": mux.token_secret}))
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let mut env: HashMap<String, String> = world.env().into_iter().collect();
+    env.remove("MUX_TOKEN_ID");
+    env.remove("MUX_TOKEN_SECRET");
+    env.insert("VIDEO_PROVIDER".into(), "mux".into());
+    env.insert("MUX_TOKEN_SECRET_ARN".into(), arn);
+    let function = Function::start_with_env(env.clone()).await;
+    let reply = response(function.invoke(&world.upload("videos/from-secret.mp4", &sample_video()).await).await);
+    assert_eq!(outcome(&reply), "submitted", "{reply}");
+    assert_no_secrets(&function.logs(), &world, "the logs");
+
+    // The stack's placeholder, a missing token, an unknown provider: no start, the variable named.
+    let placeholder = create(
+        format!("mux-placeholder-{}", world.table),
+        json!({"id": "REPLACE_WITH_MUX_TOKEN_ID", "secret": "REPLACE_WITH_MUX_TOKEN_SECRET"}),
+    )
+    .await
+    .unwrap()
+    .arn()
+    .unwrap()
+    .to_owned();
+    let cases: [(&str, Option<&str>, &str); 4] = [
+        ("MUX_TOKEN_SECRET_ARN", Some(placeholder.as_str()), "MUX_TOKEN_SECRET_ARN"),
+        ("MUX_TOKEN_SECRET_ARN", None, "MUX_TOKEN_ID"),
+        ("VIDEO_PROVIDER", Some("youtube"), "VIDEO_PROVIDER"),
+        ("MUX_PLAYBACK_POLICY", Some("drm"), "MUX_PLAYBACK_POLICY"),
+    ];
+    for (name, value, named) in cases {
+        let mut bad = env.clone();
+        match value {
+            Some(v) => bad.insert(name.into(), v.into()),
+            None => bad.remove(name),
+        };
+        let mut function = Function::start_with_env(bad).await;
+        let code = function.exit_code().await;
+        assert!(matches!(code, Some(c) if c != 0), "{name}: exit code {code:?}");
+        let logs = function.logs();
+        assert!(logs.contains(named), "{name}: {logs}");
+        assert_eq!(function.runtime.polls(), 0, "{name}: must not take events");
+        assert!(!logs.contains("REPLACE_WITH"), "a secret's value is never echoed: {logs}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mux_webhook_secret_comes_from_secrets_manager() {
+    let world = World::new().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
+    let arn = sm
+        .create_secret()
+        .name(format!("mux-webhook-{}", world.table))
+        .secret_string(WEBHOOK_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let mut env: HashMap<String, String> = world.env().into_iter().collect();
+    env.remove("CLOUDFLARE_API_TOKEN");
+    env.insert("MUX_WEBHOOK_SECRET_ARN".into(), arn);
+    let webhook = Arc::new(Function::start_binary(env!("CARGO_BIN_EXE_webhook"), env).await);
+    let url = FunctionUrl::start(webhook.clone()).await.url;
+    // Mux alone: a Cloudflare delivery is refused (no secret for it), a Mux one verified.
+    let asset = json!({"id": "unknownasset", "status": "ready", "playback_ids": [{"id": "p1", "policy": "public"}]});
+    let body = event("video.asset.ready", "2026-01-01T00:00:00Z", &asset);
+    let (status, text) = post(&url, &body, Some(sign(body.as_bytes(), WEBHOOK_SECRET.as_bytes(), now()))).await;
+    assert_eq!((status, text.contains("unknown video")), (200, true), "{text}");
+    let cloudflare = reqwest::Client::new()
+        .post(&url)
+        .header("Webhook-Signature", "time=1,sig1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cloudflare.status(), 401);
+}

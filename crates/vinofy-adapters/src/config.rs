@@ -522,8 +522,15 @@ mod tests {
         let placeholders: Vec<&str> =
             template.lines().filter_map(|l| l.trim().strip_prefix("SecretString:")).map(str::trim).collect();
         assert!(placeholders.len() >= 2, "the template's secrets: {placeholders:?}");
+        assert!(placeholders.len() >= 4, "Cloudflare's and Mux's: {placeholders:?}");
         for p in placeholders {
-            let err = validate_token("CLOUDFLARE_API_TOKEN_SECRET_ARN", p).unwrap_err();
+            let p = p.trim_matches('\'');
+            // Mux's token secret is JSON ({"id", "secret"}), read as the function reads it.
+            let err = if p.starts_with('{') {
+                crate::mux::config::parse_token_secret("MUX_TOKEN_SECRET_ARN", p).unwrap_err()
+            } else {
+                validate_token("CLOUDFLARE_API_TOKEN_SECRET_ARN", p).unwrap_err()
+            };
             assert!(err.problem.contains("placeholder"), "{p}: {err}");
         }
         assert!(validate_token("X", "REPLACEMENT-token-is-fine").is_ok());

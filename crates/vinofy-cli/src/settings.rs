@@ -139,7 +139,7 @@ pub async fn ingestor(mut config: Config, allow_long_term_credentials: bool) -> 
     if kind == CredentialKind::LongTerm {
         eprintln!(
             "WARNING: presigning with long-term AWS credentials (allowed explicitly); each URL given to \
-             Cloudflare lives {} s",
+             the video provider lives {} s",
             config.presign_ttl.as_secs()
         );
     }
