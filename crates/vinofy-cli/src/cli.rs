@@ -11,11 +11,14 @@ pub const MAX_RATE_PER_MINUTE: u32 = 240;
 const ENVIRONMENT: &str = "\
 Configuration comes from the same environment variables as the ingest function:
   VIDEOS_TABLE                       every command
-  CLOUDFLARE_ACCOUNT_ID              backfill, reconcile
+  VIDEO_PROVIDER                     backfill, reconcile, migrate (cloudflare or mux: new videos)
+  CLOUDFLARE_ACCOUNT_ID              backfill, reconcile, migrate (with Cloudflare)
   CLOUDFLARE_API_TOKEN or
-  CLOUDFLARE_API_TOKEN_SECRET_ARN    backfill, reconcile
-  CLOUDFLARE_API_URL, VIDEO_EXTENSIONS, SOURCE_PREFIX, PRESIGN_TTL_SECONDS, STREAM_*,
-  REPLACED_VIDEO_POLICY              as for the function
+  CLOUDFLARE_API_TOKEN_SECRET_ARN    backfill, reconcile, migrate (with Cloudflare)
+  MUX_TOKEN_ID + MUX_TOKEN_SECRET or
+  MUX_TOKEN_SECRET_ARN               backfill, reconcile, migrate (with Mux)
+  CLOUDFLARE_API_URL, MUX_API_URL, VIDEO_EXTENSIONS, SOURCE_PREFIX, PRESIGN_TTL_SECONDS, STREAM_*,
+  MUX_*, REPLACED_VIDEO_POLICY       as for the function
   AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL[_S3|_DYNAMODB|_SECRETS_MANAGER]   the AWS SDK's usual
 
 Exit status: 0 done; 1 something failed (an object, a record, or a call); 2 bad usage or
@@ -53,8 +56,8 @@ const TOP_LEVEL_HELP: &str = concat!(
     "  vinofy migrate --to mux --dry-run\n",
     "\n",
     "Configuration comes from the same environment variables as the ingest function: VIDEOS_TABLE\n",
-    "(every command), CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN or CLOUDFLARE_API_TOKEN_SECRET_ARN\n",
-    "(backfill and reconcile only), and the AWS SDK's usual variables. See `vinofy help <command>`."
+    "(every command), the video providers' (CLOUDFLARE_*, MUX_*, VIDEO_PROVIDER: backfill, reconcile\n",
+    "and migrate), and the AWS SDK's usual variables. See `vinofy help <command>`."
 );
 
 #[derive(Debug, Subcommand)]

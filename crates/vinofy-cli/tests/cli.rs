@@ -118,7 +118,7 @@ async fn every_command_has_help_with_examples() {
     let none = Env::new();
     let top = vinofy(&none, &["--help"]).await;
     assert_eq!(top.code, 0, "{top:?}");
-    for command in ["backfill", "reconcile", "status", "list", "export"] {
+    for command in ["backfill", "reconcile", "status", "list", "export", "migrate"] {
         assert!(top.stdout.contains(command), "{top:?}");
         for args in [vec![command, "--help"], vec!["help", command]] {
             let run = vinofy(&none, &args).await;
@@ -132,6 +132,10 @@ async fn every_command_has_help_with_examples() {
     let backfill = vinofy(&none, &["backfill", "--help"]).await.stdout;
     for flag in ["--bucket", "--prefix", "--concurrency", "--rate", "--dry-run", "--json"] {
         assert!(backfill.contains(flag), "{flag}: {backfill}");
+    }
+    let migrate = vinofy(&none, &["migrate", "--help"]).await.stdout;
+    for flag in ["--to", "--prefix", "--dry-run", "--delete-old", "--ready-timeout", "--concurrency"] {
+        assert!(migrate.contains(flag), "{flag}: {migrate}");
     }
     let version = vinofy(&none, &["--version"]).await;
     assert!(version.stdout.starts_with("vinofy "), "{version:?}");
