@@ -4,6 +4,7 @@
 #   bash bench/run.sh                      # EVENTS=1000 COLD_STARTS=20
 #   EVENTS=50 COLD_STARTS=3 bash bench/run.sh
 #   BENCH_PHASES=burst bash bench/run.sh   # only the burst phase (the shared call budget under load)
+#   BENCH_PHASES=migrate bash bench/run.sh # vinofy migrate: 100 videos to Mux and back (tests/bench_migrate.rs)
 #
 # Builds what it needs (release; the first release build of the crate takes several minutes on 2
 # cores), installs the peers and bench/.venv if missing, runs bench/bench.py, and prints the table.
@@ -71,6 +72,21 @@ elif [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev
   # setuptools' distutils-precedence.pth runs at every interpreter start; the Lambda runtime has no such hook.
   "$VENV/bin/pip" uninstall --quiet --disable-pip-version-check -y setuptools
   echo "$want" >"$VENV/.requirements.sha256"
+fi
+
+# The migrate phase runs the real `vinofy` against the test harness's local world (debug builds, as
+# the test suite's; the figures are ratios to a baseline and to the budgets' floor of the same run).
+PHASES=${BENCH_PHASES:-main,burst}
+if [[ ",$PHASES," == *",migrate,"* ]]; then
+  log "migrate phase: cargo build --workspace --bins, then tests/bench_migrate.rs (about 4 minutes)"
+  cargo build --workspace --bins --quiet
+  mkdir -p "$BENCH/results"
+  PATH="$ROOT/.venv/bin:$PATH" BENCH_MIGRATE_OUT="$BENCH/results/migrate-latest.json" \
+    cargo test --quiet --test bench_migrate -- --ignored --nocapture
+  log "migrate figures: $BENCH/results/migrate-latest.json"
+  PHASES=$(echo ",$PHASES," | sed 's/,migrate,/,/g; s/^,//; s/,$//')
+  [ -n "$PHASES" ] || exit 0
+  export BENCH_PHASES=$PHASES
 fi
 
 # 3. Release builds (cargo is a no-op when nothing changed).

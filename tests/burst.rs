@@ -18,7 +18,7 @@ use vinofy_test_support::harness::lambda_queues::{AsyncQueue, Fleet, SqsEventSou
 use vinofy_test_support::harness::*;
 
 const EMULATOR: &[&str] =
-    &["--rate-limit", "100/10", "--max-in-flight", "6", "--processing-delay-ms", "300", "--transcode", "off"];
+    &["--rate-limit", "100/10", "--max-in-flight", "6", "--processing-delay-ms", "1000", "--transcode", "off"];
 const INSTANCES: usize = 5;
 const BURST: usize = 150;
 const DIRECT_TIMEOUT: Duration = Duration::from_secs(20);

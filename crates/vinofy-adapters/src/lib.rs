@@ -67,7 +67,7 @@ impl IngestFunction {
         payload: &serde_json::Value,
         deadline: vinofy_core::ingest::Deadline,
     ) -> Result<serde_json::Value, vinofy_core::error::IngestError> {
-        let handled = self.ingestor.handle_invocation(payload, deadline).await?;
+        let handled = within_deadline(deadline.remaining(), self.ingestor.handle_invocation(payload, deadline)).await?;
         // Bounded: a slow SQS must not take the invocation past its deadline, which would redeliver
         // the whole batch; an undelayed message only comes back after the visibility timeout.
         let time = deadline.remaining().saturating_sub(REDELIVERY_MARGIN).min(REDELIVERY_TIMEOUT);
@@ -75,6 +75,30 @@ impl IngestFunction {
             tracing::warn!("gave up delaying the handed-back messages before the deadline");
         }
         Ok(handled.response)
+    }
+}
+
+/// Stops `work` at the deadline, as Lambda stops the process: a runtime that lets it run on (a local
+/// one) must not see it complete, or delete, after another invocation took its claims over.
+pub async fn within_deadline<T>(
+    remaining: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T, vinofy_core::error::IngestError>>,
+) -> Result<T, vinofy_core::error::IngestError> {
+    tokio::time::timeout(remaining, work).await.map_err(|_| vinofy_core::error::IngestError::OutOfTime)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use vinofy_core::error::IngestError;
+
+    #[tokio::test(start_paused = true)]
+    async fn work_stops_at_the_deadline_and_is_retried() {
+        let never = std::future::pending::<Result<(), IngestError>>();
+        let e = within_deadline(Duration::from_secs(60), never).await.unwrap_err();
+        assert!(matches!(e, IngestError::OutOfTime) && e.is_retryable(), "{e:?}");
+        assert_eq!(within_deadline(Duration::from_secs(60), async { Ok::<_, IngestError>(7) }).await.unwrap(), 7);
     }
 }
 

@@ -138,12 +138,16 @@ pub enum IngestError {
     Presign { source_uri: String, reason: String },
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The invocation reached its deadline with work unfinished: it stopped there, as Lambda would
+    /// stop it, so nothing it started can land after another invocation took over.
+    #[error("the invocation reached its deadline with work unfinished (it will be retried)")]
+    OutOfTime,
 }
 
 impl IngestError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::StreamUnavailable { .. } | Self::Deferred { .. } | Self::Presign { .. } => true,
+            Self::StreamUnavailable { .. } | Self::Deferred { .. } | Self::Presign { .. } | Self::OutOfTime => true,
             Self::Store(e) => e.is_retryable(),
             Self::InvalidEvent(_) | Self::CopyRejected { .. } | Self::PreviouslyFailed { .. } => false,
         }
@@ -158,6 +162,7 @@ impl IngestError {
             Self::Deferred { .. } => "Deferred",
             Self::PreviouslyFailed { .. } => "PreviouslyFailed",
             Self::Presign { .. } => "Presign",
+            Self::OutOfTime => "OutOfTime",
             Self::Store(_) => "VideoStore",
         }
     }
