@@ -155,6 +155,12 @@ async fn twenty_records_go_to_mux_and_back_while_uploads_and_deletes_go_on() {
         let reply = response(mux_function.invoke(&event).await);
         assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
     }
+    // New uploads meanwhile, on the provider of new uploads.
+    let fresh: Vec<String> = (0..2).map(|i| format!("library/new-{i}.mp4")).collect();
+    for key in &fresh {
+        let reply = response(mux_function.invoke(&world.upload(key, &sample_video()).await).await);
+        assert_eq!(reply["records"][0]["outcome"], "submitted", "{reply}");
+    }
     for (i, key) in deleted.iter().enumerate() {
         world.s3.delete_object().bucket(&world.bucket).key(key).send().await.unwrap();
         let reply = response(mux_function.invoke(&removed_event(&world, key, &format!("FF{i:02}"))).await);
@@ -176,6 +182,9 @@ async fn twenty_records_go_to_mux_and_back_while_uploads_and_deletes_go_on() {
         assert!(s(r, "hls_url").is_some_and(|u| u.ends_with(&format!("{}.m3u8", s(r, "playback_id").unwrap()))));
         assert!(!r.contains_key("dash_url") && !r.contains_key("migration_token"), "{key}: {r:?}");
     }
+    for key in &fresh {
+        assert_eq!(s(&records[key], "provider").as_deref(), Some("mux"), "{key}: a new upload stays on Mux");
+    }
     for key in &reuploaded {
         let r = &records[key];
         assert_eq!(s(r, "etag"), newer_etags.get(key).cloned(), "{key}: the newer upload is never overwritten");
@@ -188,7 +197,7 @@ async fn twenty_records_go_to_mux_and_back_while_uploads_and_deletes_go_on() {
     let back = migrate(&world, &["--to", "cloudflare", "--delete-old"]).await;
     let back_time = started.elapsed();
     assert_eq!(back.code, 0, "{:?}\n{}", back.summary, back.stderr);
-    assert_eq!(back.count("migrated"), 18, "{}\n{:#?}", back.summary, back.lines);
+    assert_eq!(back.count("migrated"), 20, "{}\n{:#?}", back.summary, back.lines);
     let records = assert_no_orphans(&world, &deleted).await;
     assert!(
         records

@@ -87,21 +87,6 @@ pub async fn within_deadline<T>(
     tokio::time::timeout(remaining, work).await.map_err(|_| vinofy_core::error::IngestError::OutOfTime)?
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-    use vinofy_core::error::IngestError;
-
-    #[tokio::test(start_paused = true)]
-    async fn work_stops_at_the_deadline_and_is_retried() {
-        let never = std::future::pending::<Result<(), IngestError>>();
-        let e = within_deadline(Duration::from_secs(60), never).await.unwrap_err();
-        assert!(matches!(e, IngestError::OutOfTime) && e.is_retryable(), "{e:?}");
-        assert_eq!(within_deadline(Duration::from_secs(60), async { Ok::<_, IngestError>(7) }).await.unwrap(), 7);
-    }
-}
-
 /// Builds everything the ingest function needs, once.
 pub async fn build_ingest_function(config: Config) -> Result<IngestFunction, StartupError> {
     let aws = aws_config().await;
@@ -228,4 +213,19 @@ pub async fn build_webhook(config: WebhookConfig) -> Result<LiveWebhook, Startup
     };
     let store = DynamoVideoStore::new(&aws, &config.videos_table);
     Ok(WebhookHandler::new(store, ProviderWebhooks { cloudflare, mux }, tolerance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use vinofy_core::error::IngestError;
+
+    #[tokio::test(start_paused = true)]
+    async fn work_stops_at_the_deadline_and_is_retried() {
+        let never = std::future::pending::<Result<(), IngestError>>();
+        let e = within_deadline(Duration::from_secs(60), never).await.unwrap_err();
+        assert!(matches!(e, IngestError::OutOfTime) && e.is_retryable(), "{e:?}");
+        assert_eq!(within_deadline(Duration::from_secs(60), async { Ok::<_, IngestError>(7) }).await.unwrap(), 7);
+    }
 }

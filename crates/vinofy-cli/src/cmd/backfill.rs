@@ -399,13 +399,14 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<ObjectLine> {
         .patiently(|| {
             let deadline = Deadline::after(INGEST_DEADLINE);
             let object = &object;
-            async move {
+            // Stopped at its deadline, as the function is: past it, a live invocation may take over.
+            vinofy_adapters::within_deadline(INGEST_DEADLINE, async move {
                 if why == Why::RetryFailed {
                     ingestor.retry_failed(object, deadline).await
                 } else {
                     ingestor.ingest(object, deadline).await
                 }
-            }
+            })
         })
         .await;
     match ingested {

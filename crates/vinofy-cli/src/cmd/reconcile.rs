@@ -304,7 +304,13 @@ async fn process(task: Task, context: &Context<'_>) -> Finished<RecordLine> {
                     Err(e) => line(before.clone(), LineOutcome::Failed, None, e.to_string()),
                 };
             }
-            match context.batch.patiently(|| ingestor.ingest(&object, Deadline::after(INGEST_DEADLINE))).await {
+            let attempt = || {
+                vinofy_adapters::within_deadline(
+                    INGEST_DEADLINE,
+                    ingestor.ingest(&object, Deadline::after(INGEST_DEADLINE)),
+                )
+            };
+            match context.batch.patiently(attempt).await {
                 Ok(report) => {
                     let mut detail = crate::outcome::Outcome::from(report.outcome).as_str().to_owned();
                     if let Some(more) = report.detail {

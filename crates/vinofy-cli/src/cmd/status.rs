@@ -82,7 +82,9 @@ pub fn human(record: &VideoRecord) -> Vec<String> {
         }
     };
     add("status", Some(record.status.as_str().to_owned()));
+    add("provider", Some(record.provider.to_string()));
     add("video_uid", record.video_uid.as_ref().map(String::from));
+    add("playback_id", record.playback_id.clone());
     add(
         "stream_state",
         record.stream_state.clone().map(|s| match &record.pct_complete {
@@ -125,6 +127,11 @@ pub fn human(record: &VideoRecord) -> Vec<String> {
         add("claim", Some(claim));
     }
     add("replaced_video_uid", record.replaced_video_uid.as_ref().map(String::from));
+    if let (Some(provider), Some(uid)) = (record.previous_provider, &record.previous_video_uid) {
+        add("previous", Some(format!("{provider}:{uid} (before `vinofy migrate`)")));
+    }
+    add("migrated_at", record.migrated_at.clone());
+    add("migration_error", record.migration_error.clone());
 
     let mut lines = vec![record.source.clone()];
     lines.extend(rows.into_iter().map(|(name, value)| format!("  {name:<14}{value}")));
