@@ -262,18 +262,26 @@ async fn dynamodb_and_cloudflare_are_reached_over_verified_tls() {
     let lists_before = world.requests("list").await;
     let mut untrusting = over_tls.to_vec();
     untrusting.push(("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"));
-    let refused = Function::start(&world, &untrusting).await;
     let event = world.upload("videos/untrusted.mp4", &sample_video()).await;
-    let logs = || refused.logs();
-    match refused.invoke(&event).await {
-        Reply::Error { error_type, error_message } => {
-            assert_eq!(error_type, "Retryable.VideoStore", "{error_message}\n{}", logs())
-        }
-        other => panic!("the event must fail while the peer is untrusted: {other:?}\n{}", logs()),
-    }
-    assert!(logs().contains("DynamoDB warm-up failed"), "{}", logs());
     let cloudflare_refused = r#""message":"Cloudflare warm-up failed","error":"#;
-    assert!(logs().contains(cloudflare_refused) && logs().contains("UnknownIssuer"), "{}", logs());
+    // Under a loaded suite a handshake may first time out (2 s) before the certificate is even
+    // seen: a fresh process (a new cold start) then tries again; the refusal itself must be seen.
+    for attempt in 1..=3 {
+        let refused = Function::start(&world, &untrusting).await;
+        let logs = || refused.logs();
+        match refused.invoke(&event).await {
+            Reply::Error { error_type, error_message } => {
+                assert_eq!(error_type, "Retryable.VideoStore", "{error_message}\n{}", logs())
+            }
+            other => panic!("the event must fail while the peer is untrusted: {other:?}\n{}", logs()),
+        }
+        assert!(logs().contains("DynamoDB warm-up failed"), "{}", logs());
+        assert!(logs().contains(cloudflare_refused), "{}", logs());
+        if logs().contains("UnknownIssuer") {
+            break;
+        }
+        assert!(attempt < 3 && logs().contains("warm-up timeout"), "not refused on the certificate: {}", logs());
+    }
     assert_eq!(world.requests("list").await, lists_before, "no request reached Cloudflare");
     assert!(world.record("videos/untrusted.mp4").await.is_none(), "no record without a trusted DynamoDB");
     assert_eq!(world.videos().await.len(), 1, "no video without a trusted Cloudflare");
