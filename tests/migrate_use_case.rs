@@ -173,6 +173,20 @@ async fn an_upload_during_the_migration_wins_and_the_new_video_is_deleted_again(
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_video_another_run_switched_to_is_never_deleted() {
+    // Our marker lapsed during a long wait; another run took the record over, found our video by
+    // its tag and switched to it first. Our refused switch must not delete what the record holds.
+    let (mut w, _) = World::with_record_on(Provider::Cloudflare);
+    make_ready_after(&w, Provider::Mux, Duration::ZERO);
+    w.store().another_run_switches_first();
+    let outcome = w.migrate(Provider::Mux, true).await;
+    assert!(matches!(outcome, MigrationOutcome::Busy { .. }), "{outcome:?}");
+    let live = w.live(Provider::Mux);
+    assert_eq!(live.len(), 1);
+    assert_eq!(w.record().video_uid, Some(live[0].uid.clone()), "the record's video is alive");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_record_changed_before_the_start_is_not_touched() {
     let (mut w, _) = World::with_record_on(Provider::Cloudflare);
     let stale = w.record().video_record(&source());
@@ -235,6 +249,21 @@ async fn a_video_not_ready_in_time_is_adopted_by_the_next_run() {
     assert_eq!(w.providers.mux.count("copy"), 1, "found by its tag, not created twice");
     assert_eq!(w.live(Provider::Mux).len(), 1);
     assert_eq!(w.record().video_uid, Some(new.uid));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_after_a_resume_keeps_the_tag_so_no_second_video_is_made() {
+    let (mut w, _) = World::with_record_on(Provider::Cloudflare);
+    assert!(matches!(w.migrate(Provider::Mux, false).await, MigrationOutcome::NotReadyYet { .. }));
+    // The resumed run's look-up is refused for good: it fails, but the video it was about to
+    // adopt exists, so the record keeps the tag for the next run.
+    let refused = ProviderError::Http { status: 403, message: "forbidden".into(), retry_after: None };
+    w.providers.mux.script("find", [Scripted::Fail(refused)]);
+    assert!(matches!(w.migrate(Provider::Mux, false).await, MigrationOutcome::Failed { .. }));
+    assert!(w.record().migration_tag.is_some(), "the tag stays: a video of this migration exists");
+    make_ready_after(&w, Provider::Mux, Duration::ZERO);
+    assert!(matches!(w.migrate(Provider::Mux, false).await, MigrationOutcome::Migrated { adopted: true, .. }));
+    assert_eq!(w.providers.mux.count("copy"), 1, "one video over three runs");
 }
 
 #[tokio::test(start_paused = true)]

@@ -799,6 +799,20 @@ mod call_budget {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_look_up_that_pages_takes_a_slot_per_page() {
+        use vinofy_core::domain::provider::VideoRef;
+        use vinofy_core::ports::VideoProvider;
+        let budget = Arc::new(MemoryBudget::default());
+        let provider = Paced::new(MemoryProvider::default().with_lookup_pages(10), budget.clone());
+        let taken = || budget.taken.load(std::sync::atomic::Ordering::SeqCst);
+        provider.videos_with_tag("tag", Duration::from_secs(10)).await.unwrap();
+        assert_eq!(taken(), 10, "one slot per request it may make");
+        let video = VideoRef::new(provider.creates_on(), VideoUid::parse("abc").unwrap());
+        provider.get(&video, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(taken(), 11, "a get is one request");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn no_slot_before_the_deadline_releases_the_claim_without_calling() {
         let i = paced();
         i.provider.budget().refuse(std::iter::repeat_n(Duration::from_secs(120), 10));

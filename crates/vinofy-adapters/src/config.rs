@@ -62,8 +62,13 @@ pub struct CloudflareConfig {
 }
 
 /// The variables that configure Cloudflare's client: any of them set means "Cloudflare is configured".
-const CLOUDFLARE_VARIABLES: [&str; 3] =
-    ["CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_SECRET_ARN"];
+const CLOUDFLARE_VARIABLES: [&str; 5] = [
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_TOKEN_SECRET_ARN",
+    "CLOUDFLARE_API_URL",
+    "CLOUDFLARE_CALL_BUDGET",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -451,6 +456,15 @@ mod tests {
                 "MUX_CREATE_BUDGET",
             ),
             (&[("MUX_TOKEN_ID", "id"), ("MUX_TOKEN_SECRET", "secret"), ("MUX_CALL_BUDGET", "x")], "MUX_CALL_BUDGET"),
+            (
+                &[("MUX_TOKEN_ID", "id"), ("MUX_TOKEN_SECRET", "secret"), ("MUX_CREATE_BUDGET", "120/60")],
+                "MUX_CREATE_BUDGET",
+            ),
+            (
+                &[("MUX_TOKEN_ID", "id"), ("MUX_TOKEN_SECRET", "secret"), ("MUX_CALL_BUDGET", "600/60")],
+                "MUX_CALL_BUDGET",
+            ),
+            (&[("MUX_CALL_BUDGET", "240/60")], "MUX_TOKEN_ID"),
         ];
         for (vars, name) in cases {
             let err = config(vars).unwrap_err();

@@ -792,6 +792,13 @@ impl MigrationStore for DynamoVideoStore {
         }
     }
 
+    async fn record_now(&self, source: &str) -> Result<Option<VideoRecord>, StoreError> {
+        match self.read(source).await? {
+            Some(item) => Ok(Some(record_from_item(&item)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn end_migration(
         &self,
         source: &str,

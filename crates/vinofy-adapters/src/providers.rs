@@ -74,6 +74,13 @@ impl VideoProvider for Providers {
         self.primary
     }
 
+    fn requests_per_lookup(&self) -> u32 {
+        match self.primary {
+            Provider::Cloudflare => self.cloudflare().map_or(1, |p| p.requests_per_lookup()),
+            Provider::Mux => self.mux().map_or(1, |p| p.requests_per_lookup()),
+        }
+    }
+
     fn encoding(&self) -> String {
         match self.primary {
             Provider::Cloudflare => self.cloudflare().map(|p| p.encoding()).unwrap_or_default(),

@@ -575,7 +575,9 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         if self.store.mark_deleted(source, sequencer).await? {
             // `vinofy migrate` may have switched the record to a new video between our read and
             // our mark: that video is nobody's now (a deleted record moves no more), so it goes too.
-            if let Some(switched) = self.store.stored(source).await?.and_then(|s| s.video)
+            // Only while the record is still `deleted`: a re-upload claimed since then owns its video.
+            if let Some(switched) =
+                self.store.stored(source).await?.filter(|s| s.status == Status::Deleted).and_then(|s| s.video)
                 && Some(&switched) != video.as_ref()
             {
                 warn!(video = %switched, "the record was switched to another video meanwhile; deleting that one too");

@@ -134,6 +134,12 @@ pub trait MigrationStore: Send + Sync {
         now_ms: i64,
     ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
 
+    /// The record as it is now (strongly consistent), to decide whether a video may be deleted.
+    fn record_now(
+        &self,
+        source: &str,
+    ) -> impl std::future::Future<Output = Result<Option<VideoRecord>, StoreError>> + Send;
+
     /// Lets go of our marker (if still ours). `keep_tag`: a video of this migration may exist, so
     /// the next run must look it up (the marker stays, expired). `error`: why it failed, for the
     /// record's `migration_error`.
@@ -239,9 +245,11 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore + MigrationStore> Inges
                     look_up_first = look_up_first || !nothing_submitted;
                     tokio::time::sleep(retry_in).await;
                 }
-                Err(SubmitError::Rejected(reason)) => return self.fail(source, &token, false, reason).await,
+                // A video of this migration may exist (a resumed run, an ambiguous attempt): keep the
+                // tag, so that the next run looks it up instead of making a second one.
+                Err(SubmitError::Rejected(reason)) => return self.fail(source, &token, look_up_first, reason).await,
                 Err(SubmitError::Presign(PresignError(reason))) => {
-                    return self.fail(source, &token, false, reason).await;
+                    return self.fail(source, &token, look_up_first, reason).await;
                 }
                 Err(SubmitError::Unavailable(reason)) => return self.fail(source, &token, true, reason).await,
             }
@@ -261,6 +269,21 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore + MigrationStore> Inges
         };
 
         if !self.store.switch_migrated(source, &expected, &token, &ready, &encoding, self.clock.now_ms()).await? {
+            // Never delete a video the record points at, or that the run now holding the record
+            // (ours lapsed during a long wait) may still adopt by the same tag.
+            let now = self.store.record_now(source).await?;
+            let still_wanted = now.as_ref().is_some_and(|r| {
+                r.video().as_ref() == Some(&new)
+                    || (expected.held_by(r)
+                        && r.migration_tag.as_deref() == Some(tag.as_str())
+                        && r.migration_expires_at_ms.unwrap_or(0) >= self.clock.now_ms())
+            });
+            if still_wanted {
+                warn!(source, new = %new, "another migration run holds the record now; leaving the new video to it");
+                return Ok(MigrationOutcome::Busy {
+                    until_ms: now.and_then(|r| r.migration_expires_at_ms).unwrap_or(0),
+                });
+            }
             warn!(source, new = %new, "the record changed during the migration; deleting the new video again");
             self.delete_video(&new).await;
             self.store.end_migration(source, &token, false, None).await?;

@@ -73,6 +73,10 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
         self.provider.creates_on()
     }
 
+    fn requests_per_lookup(&self) -> u32 {
+        self.provider.requests_per_lookup()
+    }
+
     async fn create_from_url(
         &self,
         request: &CreateVideoRequest<'_>,
@@ -83,7 +87,11 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
     }
 
     async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
-        let timeout = Self::slot(&self.calls, timeout).await?;
+        // As many slots as the look-up may make requests (a conservative count: the budget holds).
+        let mut timeout = Self::slot(&self.calls, timeout).await?;
+        for _ in 1..self.provider.requests_per_lookup() {
+            timeout = Self::slot(&self.calls, timeout).await?;
+        }
         Self::watch(&self.calls, self.provider.videos_with_tag(version_tag, timeout).await).await
     }
 

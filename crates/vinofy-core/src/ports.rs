@@ -101,6 +101,11 @@ pub trait VideoProvider: Send + Sync {
     fn encoding(&self) -> String;
     /// The provider new videos are created on.
     fn creates_on(&self) -> Provider;
+    /// The most API requests one [`Self::videos_with_tag`] makes (Mux pages through its list): each
+    /// takes its slot of the call budget.
+    fn requests_per_lookup(&self) -> u32 {
+        1
+    }
     /// Creates a video that the provider fetches from the presigned URL, tagged with the version tag.
     fn create_from_url(
         &self,

@@ -101,6 +101,8 @@ pub struct MemoryProvider {
     next_uid: AtomicUsize,
     /// What [`VideoProvider::encoding`] says (`set_encoding`: the options changed).
     encoding: Mutex<Option<String>>,
+    /// Requests per look-up, as Mux pages through its list (0 counts as 1).
+    lookup_pages: u32,
 }
 
 impl MemoryProvider {
@@ -111,6 +113,12 @@ impl MemoryProvider {
     /// The next calls of `operation` (`copy`, `find`, `get`, `delete`) do this, in order.
     pub fn script(&self, operation: &'static str, steps: impl IntoIterator<Item = Scripted>) {
         lock(&self.scripts).entry(operation).or_default().extend(steps);
+    }
+
+    /// A provider whose look-ups page through `pages` list requests (as Mux's do).
+    pub fn with_lookup_pages(mut self, pages: u32) -> Self {
+        self.lookup_pages = pages;
+        self
     }
 
     pub fn set_encoding(&self, encoding: &str) {
@@ -171,6 +179,10 @@ impl MemoryProvider {
 impl VideoProvider for MemoryProvider {
     fn creates_on(&self) -> Provider {
         self.provider
+    }
+
+    fn requests_per_lookup(&self) -> u32 {
+        self.lookup_pages.max(1)
     }
 
     fn encoding(&self) -> String {
@@ -427,6 +439,9 @@ pub struct MemoryStore {
     upload_before_next_switch: Mutex<Option<ObjectVersion>>,
     /// Before the next `mark_deleted`, `vinofy migrate` switches the record to this video.
     switch_before_next_delete: Mutex<Option<VideoRef>>,
+    /// Before the next `switch_migrated`, another run (whose marker replaced ours once ours lapsed)
+    /// switches the record to the same video.
+    another_run_switches_first: AtomicBool,
 }
 
 fn is_newer(sequencer: &str, than: &str) -> bool {
@@ -463,6 +478,10 @@ impl MemoryStore {
 
     pub fn upload_before_next_switch(&self, newer: ObjectVersion) {
         *lock(&self.upload_before_next_switch) = Some(newer);
+    }
+
+    pub fn another_run_switches_first(&self) {
+        self.another_run_switches_first.store(true, Ordering::SeqCst);
     }
 
     pub fn switch_before_next_delete(&self, video: VideoRef) {
@@ -683,6 +702,12 @@ impl MigrationStore for MemoryStore {
             Self::write_claim(&mut records, &theirs);
         }
         let Some(r) = records.get_mut(source) else { return Ok(false) };
+        if self.another_run_switches_first.swap(false, Ordering::SeqCst) {
+            r.previous_video = r.video();
+            r.provider = video.provider;
+            r.video_uid = Some(video.uid.clone());
+            (r.migration_tag, r.migration_token) = (None, None);
+        }
         if !r.holds(expected) || r.migration_token.as_ref() != Some(token) {
             return Ok(false);
         }
@@ -699,6 +724,15 @@ impl MigrationStore for MemoryStore {
         r.migration_error = None;
         r.error = None;
         Ok(true)
+    }
+
+    async fn record_now(&self, source: &str) -> Result<Option<vinofy_core::domain::record::VideoRecord>, StoreError> {
+        let records = lock(&self.records);
+        Ok(records.get(source).map(|r| {
+            let mut record = r.video_record(source);
+            record.migration_expires_at_ms = r.migration_token.as_ref().map(|_| r.migration_expires_at_ms);
+            record
+        }))
     }
 
     async fn end_migration(

@@ -36,7 +36,7 @@ const WEBHOOK_SECRET: &str = "MUX_WEBHOOK_SECRET";
 const WEBHOOK_SECRET_ARN: &str = "MUX_WEBHOOK_SECRET_ARN";
 
 /// The variables that configure the API client: any of them set means "Mux is configured".
-const API_VARIABLES: [&str; 8] = [
+const API_VARIABLES: [&str; 10] = [
     TOKEN_ID,
     TOKEN_SECRET,
     TOKEN_SECRET_ARN,
@@ -45,6 +45,8 @@ const API_VARIABLES: [&str; 8] = [
     "MUX_VIDEO_QUALITY",
     "MUX_STREAM_URL",
     "MUX_IMAGE_URL",
+    "MUX_CREATE_BUDGET",
+    "MUX_CALL_BUDGET",
 ];
 
 fn bad(name: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -210,13 +212,26 @@ impl MuxConfig {
                 ));
             }
         };
+        let api_url = base_url("MUX_API_URL", get("MUX_API_URL"), DEFAULT_MUX_API_URL)?;
+        let create_budget = budget(&get, "MUX_CREATE_BUDGET", DEFAULT_MUX_CREATE_BUDGET)?;
+        let call_budget = budget(&get, "MUX_CALL_BUDGET", DEFAULT_MUX_CALL_BUDGET)?;
+        // Mux's own limits bind only Mux's API (a local emulator may allow more).
+        if api_url == DEFAULT_MUX_API_URL {
+            for (name, b, per_second) in
+                [("MUX_CREATE_BUDGET", create_budget, 1.0), ("MUX_CALL_BUDGET", call_budget, 5.0)]
+            {
+                if b.calls as f64 / b.window.as_secs_f64() > per_second {
+                    return Err(bad(name, format!("exceeds Mux's sustained limit of {per_second} per second")));
+                }
+            }
+        }
         Ok(Some(Self {
-            api_url: base_url("MUX_API_URL", get("MUX_API_URL"), DEFAULT_MUX_API_URL)?,
+            api_url,
             token,
             options: MuxOptions::from_lookup(&lookup)?,
             webhook_secret: webhook_secret_from_lookup(&lookup)?,
-            create_budget: budget(&get, "MUX_CREATE_BUDGET", DEFAULT_MUX_CREATE_BUDGET)?,
-            call_budget: budget(&get, "MUX_CALL_BUDGET", DEFAULT_MUX_CALL_BUDGET)?,
+            create_budget,
+            call_budget,
         }))
     }
 }

@@ -39,7 +39,7 @@ pub const LIST_PAGE_SIZE: usize = 100;
 /// How many list pages a look-up reads at most: the 1,000 newest assets. A look-up by version tag
 /// follows an uncertain create (a timeout, a 5xx, a crashed attempt) made moments before, so the
 /// asset, if it exists, is among the newest unless the environment gained more than 1,000 assets
-/// in between. Each page is one request, all under the one call the budget granted.
+/// in between. Each page is one request, and each takes its slot of the call budget.
 pub const MAX_LOOKUP_PAGES: u32 = 10;
 
 pub struct MuxVideo {
@@ -334,6 +334,10 @@ impl MuxVideo {
 impl VideoProvider for MuxVideo {
     fn creates_on(&self) -> Provider {
         Provider::Mux
+    }
+
+    fn requests_per_lookup(&self) -> u32 {
+        MAX_LOOKUP_PAGES
     }
 
     fn encoding(&self) -> String {
