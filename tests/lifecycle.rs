@@ -2,7 +2,6 @@
 //! a local Function URL (signed deliveries from the emulator), and deletion sync through `ingest`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use vinofy_adapters::cloudflare::signature::sign;
@@ -33,18 +32,6 @@ async fn lifecycle() -> Lifecycle {
     Lifecycle { world, ingest, webhook_url: url, _webhook: webhook }
 }
 
-async fn wait_status(world: &World, key: &str, want: &str) -> Record {
-    for _ in 0..200 {
-        if let Some(r) = world.record(key).await
-            && s(&r, "status").as_deref() == Some(want)
-        {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{key} never became {want}: {:?}", world.record(key).await);
-}
-
 async fn post_webhook(url: &str, body: &str, signature: Option<String>) -> (u16, String) {
     let mut req = reqwest::Client::new().post(url).body(body.to_owned());
     if let Some(sig) = signature {
@@ -63,7 +50,7 @@ async fn a_signed_ready_webhook_makes_the_record_ready() {
     let l = lifecycle().await;
     let reply = response(l.ingest.invoke(&l.world.upload("videos/ready.mp4", &sample_video()).await).await);
     let uid = reply["records"][0]["video_uid"].as_str().unwrap().to_owned();
-    let record = wait_status(&l.world, "videos/ready.mp4", "ready").await;
+    let record = l.world.wait_status("videos/ready.mp4", "ready").await;
     assert_eq!(s(&record, "stream_state").unwrap(), "ready");
     assert_eq!(s(&record, "video_uid").unwrap(), uid);
     chrono::DateTime::parse_from_rfc3339(&s(&record, "ready_at").unwrap()).unwrap();
@@ -78,7 +65,7 @@ async fn a_failed_fetch_reaches_the_record_as_error() {
     // A notification for an object that is not there: Cloudflare cannot fetch it.
     let event = l.world.created_event("videos/missing.mp4", 1000, "0123456789abcdef0123456789abcdef", "0A");
     assert_eq!(response(l.ingest.invoke(&event).await)["records"][0]["outcome"], "submitted");
-    let record = wait_status(&l.world, "videos/missing.mp4", "error").await;
+    let record = l.world.wait_status("videos/missing.mp4", "error").await;
     assert_eq!(s(&record, "stream_state").unwrap(), "error");
     assert_eq!(s(&record, "stream_error_code").unwrap(), "ERR_FETCH_ORIGIN_ERROR");
     assert!(s(&record, "error").unwrap().starts_with("ERR_FETCH_ORIGIN_ERROR: "));
@@ -89,7 +76,7 @@ async fn unsigned_forged_stale_and_out_of_order_deliveries_change_nothing() {
     let l = lifecycle().await;
     let reply = response(l.ingest.invoke(&l.world.upload("videos/guarded.mp4", &sample_video()).await).await);
     let uid = reply["records"][0]["video_uid"].as_str().unwrap().to_owned();
-    let ready = wait_status(&l.world, "videos/guarded.mp4", "ready").await;
+    let ready = l.world.wait_status("videos/guarded.mp4", "ready").await;
 
     let error_body = json!({"uid": uid, "readyToStream": false, "modified": "2099-01-01T00:00:00.5Z",
         "status": {"state": "error", "errorReasonCode": "ERR_MALFORMED_VIDEO", "errorReasonText": "forged"}})

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vinofy_adapters::config::Config;
 use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_core::domain::provider::Provider;
 use vinofy_core::domain::record::{Status, VideoState};
@@ -86,18 +85,7 @@ impl World {
 }
 
 fn ingestor(providers: MemoryProviders) -> Migrating {
-    let settings = Config::from_lookup(|k| {
-        match k {
-            "VIDEOS_TABLE" => Some("videos"),
-            "UPLOAD_BUCKET" => Some(BUCKET),
-            "CLOUDFLARE_ACCOUNT_ID" => Some("acct"),
-            "CLOUDFLARE_API_TOKEN" => Some("tok"),
-            _ => None,
-        }
-        .map(str::to_owned)
-    })
-    .unwrap()
-    .ingest_settings();
+    let settings = vinofy_test_support::ingest_settings(BUCKET, &[]);
     Ingestor::new(MemoryPresigner::default(), providers, MemoryStore::default(), settings)
         .with_clock(Arc::new(TokioClock::starting_at(T0)))
 }

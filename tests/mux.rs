@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use vinofy_adapters::mux::signature::sign;
@@ -197,18 +196,6 @@ async fn webhooks() -> Webhooks {
     Webhooks { world, ingest, url, _webhook: webhook }
 }
 
-async fn wait_status(world: &World, key: &str, want: &str) -> Record {
-    for _ in 0..200 {
-        if let Some(r) = world.record(key).await
-            && s(&r, "status").as_deref() == Some(want)
-        {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{key} never became {want}: {:?}", world.record(key).await);
-}
-
 async fn post(url: &str, body: &str, signature: Option<String>) -> (u16, String) {
     let mut request = reqwest::Client::new().post(url).body(body.to_owned());
     if let Some(signature) = signature {
@@ -234,14 +221,14 @@ async fn mux_webhooks_make_records_ready_or_error_and_nothing_else_changes_them(
     let w = webhooks().await;
     let reply = response(w.ingest.invoke(&w.world.upload("videos/ready.mp4", &sample_video()).await).await);
     let asset_id = reply["records"][0]["video_uid"].as_str().unwrap().to_owned();
-    let ready = wait_status(&w.world, "videos/ready.mp4", "ready").await;
+    let ready = w.world.wait_status("videos/ready.mp4", "ready").await;
     assert_eq!(s(&ready, "video_uid").as_deref(), Some(asset_id.as_str()));
     chrono::DateTime::parse_from_rfc3339(&s(&ready, "ready_at").unwrap()).unwrap();
 
     // Mux cannot fetch an object that is not there: errored, with its reason.
     let missing = w.world.created_event("videos/missing.mp4", 1000, "0123456789abcdef0123456789abcdef", "0A");
     assert_eq!(outcome(&response(w.ingest.invoke(&missing).await)), "submitted");
-    let errored = wait_status(&w.world, "videos/missing.mp4", "error").await;
+    let errored = w.world.wait_status("videos/missing.mp4", "error").await;
     assert!(s(&errored, "error").is_some_and(|e| !e.contains("X-Amz")), "{errored:?}");
 
     // Forged, stale, unsigned, or signed as Cloudflare would: 401, nothing changes.
@@ -284,14 +271,8 @@ async fn mux_webhooks_make_records_ready_or_error_and_nothing_else_changes_them(
 async fn the_mux_token_comes_from_secrets_manager_and_bad_configuration_stops_start_up() {
     let world = World::new().await.with_mux(&["--transcode", "off"]);
     let mux = world.mux.as_ref().unwrap();
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
-    let create = |name: String, value: Value| sm.create_secret().name(name).secret_string(value.to_string()).send();
-    let arn = create(format!("mux-token-{}", world.table), json!({"id": mux.token_id, "secret": mux.token_secret}))
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let token = json!({"id": mux.token_id, "secret": mux.token_secret}).to_string();
+    let arn = world.create_secret("mux-token", &token).await;
     let mut env: HashMap<String, String> = world.env().into_iter().collect();
     env.remove("MUX_TOKEN_ID");
     env.remove("MUX_TOKEN_SECRET");
@@ -303,15 +284,8 @@ async fn the_mux_token_comes_from_secrets_manager_and_bad_configuration_stops_st
     assert_no_secrets(&function.logs(), &world, "the logs");
 
     // The stack's placeholder, a missing token, an unknown provider: no start, the variable named.
-    let placeholder = create(
-        format!("mux-placeholder-{}", world.table),
-        json!({"id": "REPLACE_WITH_MUX_TOKEN_ID", "secret": "REPLACE_WITH_MUX_TOKEN_SECRET"}),
-    )
-    .await
-    .unwrap()
-    .arn()
-    .unwrap()
-    .to_owned();
+    let placeholders = json!({"id": "REPLACE_WITH_MUX_TOKEN_ID", "secret": "REPLACE_WITH_MUX_TOKEN_SECRET"});
+    let placeholder = world.create_secret("mux-placeholder", &placeholders.to_string()).await;
     let cases: [(&str, Option<&str>, &str); 4] = [
         ("MUX_TOKEN_SECRET_ARN", Some(placeholder.as_str()), "MUX_TOKEN_SECRET_ARN"),
         ("MUX_TOKEN_SECRET_ARN", None, "MUX_TOKEN_ID"),
@@ -324,30 +298,15 @@ async fn the_mux_token_comes_from_secrets_manager_and_bad_configuration_stops_st
             Some(v) => bad.insert(name.into(), v.into()),
             None => bad.remove(name),
         };
-        let mut function = Function::start_with_env(bad).await;
-        let code = function.exit_code().await;
-        assert!(matches!(code, Some(c) if c != 0), "{name}: exit code {code:?}");
-        let logs = function.logs();
-        assert!(logs.contains(named), "{name}: {logs}");
-        assert_eq!(function.runtime.polls(), 0, "{name}: must not take events");
-        assert!(!logs.contains("REPLACE_WITH"), "a secret's value is never echoed: {logs}");
+        let logs = Function::start_with_env(bad).await.assert_refused_to_start(named).await;
+        assert!(!logs.contains("REPLACE_WITH"), "{name}: a secret's value is never echoed: {logs}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_mux_webhook_secret_comes_from_secrets_manager() {
     let world = World::new().await;
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
-    let arn = sm
-        .create_secret()
-        .name(format!("mux-webhook-{}", world.table))
-        .secret_string(WEBHOOK_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let arn = world.create_secret("mux-webhook", WEBHOOK_SECRET).await;
     let mut env: HashMap<String, String> = world.env().into_iter().collect();
     env.remove("CLOUDFLARE_API_TOKEN");
     env.insert("MUX_WEBHOOK_SECRET_ARN".into(), arn);

@@ -11,15 +11,7 @@ use vinofy_test_support::harness::function_url::FunctionUrl;
 use vinofy_test_support::harness::*;
 
 async fn secret(world: &World, name: &str, value: &str) -> String {
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
-    let created = sm
-        .create_secret()
-        .name(format!("{name}-{}", world.table))
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create secret");
-    created.arn().unwrap().to_owned()
+    world.create_secret(name, value).await
 }
 
 /// No credential in any form: the presigned URL's parameters, the token, a webhook secret.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use vinofy_adapters::cloudflare::CloudflareWebhookVerifier;
 use vinofy_adapters::cloudflare::signature::sign;
-use vinofy_adapters::config::Config;
 use vinofy_core::domain::ids::{ClaimToken, VideoUid};
 use vinofy_core::domain::object::{ObjectVersion, normalize_sequencer};
 use vinofy_core::domain::record::Status;
@@ -26,20 +25,7 @@ const SEQ: &str = "0055AED6DCD90281E5";
 type Memory = Ingestor<MemoryPresigner, MemoryProvider, MemoryStore>;
 
 fn config(overrides: &[(&str, &str)]) -> IngestSettings {
-    Config::from_lookup(|k| {
-        overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string()).or_else(|| {
-            match k {
-                "VIDEOS_TABLE" => Some("videos"),
-                "UPLOAD_BUCKET" => Some(BUCKET),
-                "CLOUDFLARE_ACCOUNT_ID" => Some("acct"),
-                "CLOUDFLARE_API_TOKEN" => Some("tok"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        })
-    })
-    .unwrap()
-    .ingest_settings()
+    vinofy_test_support::ingest_settings(BUCKET, overrides)
 }
 
 fn ingestor(overrides: &[(&str, &str)]) -> Memory {

@@ -244,6 +244,14 @@ impl Update {
         }
     }
 
+    /// `vinofy migrate`'s marker and its last error: a switched record, or a new version, has neither.
+    fn remove_migration(&mut self) -> &mut Self {
+        self.remove(attr::MIGRATION_TAG)
+            .remove(attr::MIGRATION_TOKEN)
+            .remove(attr::MIGRATION_EXPIRES_AT)
+            .remove(attr::MIGRATION_ERROR)
+    }
+
     fn remove(&mut self, attr: &str) -> &mut Self {
         let name = self.name(attr);
         self.remove.push(name);
@@ -376,10 +384,7 @@ impl VideoStore for DynamoVideoStore {
             // A new version's video is not the migrated one: what `vinofy migrate` wrote goes (a
             // migration at work on the old version then finds the record changed, and lets go).
             .remove(attr::ENCODING)
-            .remove(attr::MIGRATION_TAG)
-            .remove(attr::MIGRATION_TOKEN)
-            .remove(attr::MIGRATION_EXPIRES_AT)
-            .remove(attr::MIGRATION_ERROR)
+            .remove_migration()
             .remove(attr::PREVIOUS_PROVIDER)
             .remove(attr::PREVIOUS_VIDEO_UID);
         let created = u.name(attr::CREATED_AT);
@@ -764,10 +769,7 @@ impl MigrationStore for DynamoVideoStore {
             .set(attr::ENCODING, s(encoding))
             .set(attr::MIGRATED_AT, s(&now))
             .set(attr::UPDATED_AT, s(&now))
-            .remove(attr::MIGRATION_TAG)
-            .remove(attr::MIGRATION_TOKEN)
-            .remove(attr::MIGRATION_EXPIRES_AT)
-            .remove(attr::MIGRATION_ERROR)
+            .remove_migration()
             .remove(attr::ERROR)
             .remove(attr::STREAM_ERROR_CODE)
             .remove(attr::PCT_COMPLETE);

@@ -78,6 +78,19 @@ impl ObjectPresigner for MemoryPresigner {
     }
 }
 
+/// The ingest use case's settings for a test: the required variables (`bucket` as the upload
+/// bucket, a Cloudflare account and token) plus `overrides`, validated as the functions validate them.
+pub fn ingest_settings(bucket: &str, overrides: &[(&str, &str)]) -> vinofy_core::ingest::IngestSettings {
+    let defaults = [
+        ("VIDEOS_TABLE", "videos"),
+        ("UPLOAD_BUCKET", bucket),
+        ("CLOUDFLARE_ACCOUNT_ID", "acct"),
+        ("CLOUDFLARE_API_TOKEN", "tok"),
+    ];
+    let value = |k: &str| overrides.iter().chain(&defaults).find(|(name, _)| *name == k).map(|(_, v)| v.to_string());
+    vinofy_adapters::config::Config::from_lookup(value).expect("valid test configuration").ingest_settings()
+}
+
 // -------------------------------------------------------------------------------------- provider
 
 /// What a scripted provider call does instead of its normal behaviour.

@@ -162,6 +162,32 @@ impl World {
         all.as_array().unwrap().iter().filter(|r| r["route"] == route).count()
     }
 
+    /// A Secrets Manager secret (on moto) named `{name}-{table}`, holding `value`: its ARN.
+    pub async fn create_secret(&self, name: &str, value: &str) -> String {
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
+        let created = sm
+            .create_secret()
+            .name(format!("{name}-{}", self.table))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret");
+        created.arn().expect("an ARN").to_owned()
+    }
+
+    /// The record of `key` once its status is `want` (the webhook's write, in the background).
+    pub async fn wait_status(&self, key: &str, want: &str) -> Record {
+        for _ in 0..200 {
+            if let Some(r) = self.record(key).await
+                && s(&r, "status").as_deref() == Some(want)
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{key} never became {want}: {:?}", self.record(key).await);
+    }
+
     /// The emulator's entry of a Mux asset once it is `ready` or `errored`.
     pub async fn wait_asset_final(&self, asset_id: &str) -> Value {
         for _ in 0..400 {
@@ -532,6 +558,17 @@ impl Function {
     }
 
     /// Waits for the process to exit on its own (start-up failures) and returns its exit code.
+    /// Asserts that the process stopped during init, naming `variable`, before taking any event;
+    /// returns its logs (for the caller's own checks, e.g. that no value was echoed).
+    pub async fn assert_refused_to_start(&mut self, variable: &str) -> String {
+        let code = self.exit_code().await;
+        assert!(matches!(code, Some(c) if c != 0), "{variable}: exit code {code:?}");
+        let logs = self.logs();
+        assert!(logs.contains(variable), "{variable}: {logs}");
+        assert_eq!(self.runtime.polls(), 0, "{variable}: must not take events");
+        logs
+    }
+
     pub async fn exit_code(&mut self) -> Option<i32> {
         for _ in 0..200 {
             if let Some(status) = self.process.child.try_wait().unwrap() {

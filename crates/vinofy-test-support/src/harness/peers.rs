@@ -161,28 +161,35 @@ impl MuxEmulator {
     pub fn start(extra_args: &[&str]) -> Self {
         let token_id = format!("mux-test-id-{:08x}", fastrand::u32(..));
         let token_secret = format!("mux-test-secret-{:016x}", fastrand::u64(..));
-        let (id, secret) = (token_id.clone(), token_secret.clone());
-        let extra: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        on_keeper_thread(move || {
-            let mut child = spawn_tied(
-                Command::new(target_bin("mux-emulator"))
-                    .args(["--listen", "127.0.0.1:0", "--token-id", &id, "--token-secret", &secret])
-                    .args(&extra)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null()),
-            );
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let base_url = line
-                .trim()
-                .rsplit(' ')
-                .next()
-                .filter(|u| u.starts_with("http"))
-                .expect("mux-emulator address line")
-                .to_owned();
-            MuxEmulator { base_url, token_id: id, token_secret: secret, child }
-        })
+        let args = [&["--token-id", token_id.as_str(), "--token-secret", token_secret.as_str()], extra_args].concat();
+        let (base_url, child) = start_emulator("mux-emulator", &args);
+        MuxEmulator { base_url, token_id, token_secret, child }
     }
+}
+
+/// Starts one of the emulators on a free loopback port: its base URL (from the one line it prints)
+/// and the process (tied to this test binary).
+fn start_emulator(binary: &'static str, args: &[&str]) -> (String, Child) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    on_keeper_thread(move || {
+        let mut child = spawn_tied(
+            Command::new(target_bin(binary))
+                .args(["--listen", "127.0.0.1:0"])
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        );
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base_url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http"))
+            .unwrap_or_else(|| panic!("{binary} address line: {line:?}"))
+            .to_owned();
+        (base_url, child)
+    })
 }
 
 impl Drop for MuxEmulator {
@@ -194,27 +201,9 @@ impl Drop for MuxEmulator {
 
 impl Emulator {
     pub fn start(account_id: &str, token: &str, extra_args: &[&str]) -> Self {
-        let (account_id, token) = (account_id.to_owned(), token.to_owned());
-        let extra: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        on_keeper_thread(move || {
-            let mut child = spawn_tied(
-                Command::new(target_bin("stream-emulator"))
-                    .args(["--listen", "127.0.0.1:0", "--account-id", &account_id, "--token", &token])
-                    .args(&extra)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null()),
-            );
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let base_url = line
-                .trim()
-                .rsplit(' ')
-                .next()
-                .filter(|u| u.starts_with("http"))
-                .expect("emulator address line")
-                .to_owned();
-            Emulator { api_url: format!("{base_url}/client/v4"), base_url, child }
-        })
+        let args = [&["--account-id", account_id, "--token", token], extra_args].concat();
+        let (base_url, child) = start_emulator("stream-emulator", &args);
+        Emulator { api_url: format!("{base_url}/client/v4"), base_url, child }
     }
 
     pub fn kill(&mut self) {
