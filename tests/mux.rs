@@ -13,20 +13,6 @@ use vinofy_test_support::harness::*;
 const MUX: [(&str, &str); 1] = [("VIDEO_PROVIDER", "mux")];
 const WEBHOOK_SECRET: &str = "mux-whsec-local-0123456789abcdef";
 
-/// The same keys as the Cloudflare test (tests/ingest_binary.rs): every one must become a record
-/// for exactly that object, and Mux must fetch exactly its bytes.
-const HOSTILE_KEYS: &[&str] = &[
-    "videos/holiday clip.mp4",
-    "videos/a+b.mp4",
-    "videos/clip (1).mp4",
-    "videos/x=y&z.mp4",
-    "videos/100%.mp4",
-    "videos/take#1?.mp4",
-    "videos/12:30 it's ~home.MOV",
-    "videos/café 日本 🎬.mkv",
-    "videos/a/b/c/deep.webm",
-];
-
 fn outcome(reply: &Value) -> &str {
     reply["records"][0]["outcome"].as_str().unwrap_or_default()
 }

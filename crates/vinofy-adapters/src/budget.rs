@@ -17,7 +17,7 @@ use vinofy_core::domain::budget::{BucketState, CallBudget, hold_until};
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CallBudgetGate, Clock, SystemClock};
 
-use crate::dynamodb::{DynamoVideoStore, get_n, key, n};
+use crate::dynamodb::{DynamoVideoStore, get_n, key, n, refused_item};
 
 /// The buckets' partition keys (not `s3://…`: walks over the records skip them). Cloudflare counts
 /// every call in one budget; Mux limits POSTs (creates) apart from every other method.
@@ -98,12 +98,10 @@ impl DynamoCallBudget {
             .await;
         match result {
             Ok(_) => Ok(Write::Taken),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    Ok(Write::Moved(c.item.as_ref().map(Seen::of)))
-                }
-                _ => Err(unavailable(&e)),
-            },
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(Write::Moved(refused_item(&e).map(Seen::of)))
+            }
+            Err(e) => Err(unavailable(&e)),
         }
     }
 

@@ -120,6 +120,15 @@ fn is_conditional_check_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>)
     matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))
 }
 
+/// The item as it is now, from an UpdateItem refused by its condition (sent with
+/// `ReturnValuesOnConditionCheckFailure::AllOld`); `None` for any other error, or no item.
+pub(crate) fn refused_item<R>(err: &SdkError<UpdateItemError, R>) -> Option<&HashMap<String, AttributeValue>> {
+    match err.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.as_ref(),
+        _ => None,
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -430,10 +439,7 @@ impl VideoStore for DynamoVideoStore {
                 Ok(ClaimOutcome::Claimed { verdict, current_video: stored.video, nothing_submitted })
             }
             Err(e) if is_conditional_check_failed(&e) => {
-                let returned = match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
-                    _ => None,
-                };
+                let returned = refused_item(&e).cloned();
                 let item = match returned {
                     Some(item) => Some(item),
                     None => self.read(claim.source).await?,
@@ -722,16 +728,12 @@ impl MigrationStore for DynamoVideoStore {
                 Ok(MigrationStart::Started { resumed: get_s(&before, attr::MIGRATION_TAG) == Some(marker.tag) })
             }
             Err(e) if is_conditional_check_failed(&e) => {
-                let item = match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
-                    _ => None,
-                };
-                let held_until = item.as_ref().and_then(|i| {
+                let item = refused_item(&e);
+                let held_until = item.and_then(|i| {
                     get_s(i, attr::MIGRATION_TOKEN)?;
                     get_n::<i64>(i, attr::MIGRATION_EXPIRES_AT).filter(|until| *until >= marker.now_ms)
                 });
-                let still_holds =
-                    item.as_ref().and_then(|i| record_from_item(i).ok()).is_some_and(|r| expected.held_by(&r));
+                let still_holds = item.and_then(|i| record_from_item(i).ok()).is_some_and(|r| expected.held_by(&r));
                 Ok(match held_until {
                     Some(until_ms) if still_holds => MigrationStart::Busy { until_ms },
                     _ => MigrationStart::Changed,

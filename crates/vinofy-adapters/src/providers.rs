@@ -61,11 +61,16 @@ impl Providers {
     }
 }
 
+/// The variables that configure `provider` (for messages that say what to set).
+pub fn variables_of(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Cloudflare => "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (or CLOUDFLARE_API_TOKEN_SECRET_ARN)",
+        Provider::Mux => "MUX_TOKEN_ID and MUX_TOKEN_SECRET (or MUX_TOKEN_SECRET_ARN)",
+    }
+}
+
 fn unconfigured(provider: Provider) -> ProviderError {
-    let variables = match provider {
-        Provider::Cloudflare => "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN",
-        Provider::Mux => "MUX_TOKEN_ID and MUX_TOKEN_SECRET",
-    };
+    let variables = variables_of(provider);
     ProviderError::Unconfigured(format!("the video is on {provider}, which is not configured here (set {variables})"))
 }
 

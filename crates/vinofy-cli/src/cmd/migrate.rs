@@ -60,15 +60,8 @@ pub async fn run(args: MigrateArgs, out: &Output) -> Result<ExitCode, CliError> 
     let config = settings::full_config(None)?;
     let mut ingestor = settings::ingestor(config, args.allow_long_term_credentials).await?;
     ingestor.provider = ingestor.provider.creating_on(args.to).ok_or_else(|| {
-        CliError::Usage(format!(
-            "--to {}: {} is not configured (set {})",
-            args.to,
-            args.to,
-            match args.to {
-                Provider::Cloudflare => "CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN",
-                Provider::Mux => "MUX_TOKEN_ID and MUX_TOKEN_SECRET, or MUX_TOKEN_SECRET_ARN",
-            }
-        ))
+        let variables = vinofy_adapters::providers::variables_of(args.to);
+        CliError::Usage(format!("--to {}: {} is not configured (set {variables})", args.to, args.to))
     })?;
     let target_encoding = ingestor.provider.encoding();
     let settings = MigrationSettings {

@@ -35,6 +35,20 @@ pub const ACCOUNT_ID: &str = "0123456789abcdef0123456789abcdef";
 
 pub type Record = HashMap<String, AttributeValue>;
 
+/// Keys that break naive decoding (every provider's end-to-end test): each must become a record for
+/// exactly that object, whose bytes the provider fetches.
+pub const HOSTILE_KEYS: &[&str] = &[
+    "videos/holiday clip.mp4",
+    "videos/a+b.mp4",
+    "videos/clip (1).mp4",
+    "videos/x=y&z.mp4",
+    "videos/100%.mp4",
+    "videos/take#1?.mp4",
+    "videos/12:30 it's ~home.MOV",
+    "videos/café 日本 🎬.mkv",
+    "videos/a/b/c/deep.webm",
+];
+
 pub struct World {
     pub bucket: String,
     pub table: String,
