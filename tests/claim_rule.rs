@@ -116,6 +116,7 @@ async fn the_condition_expression_claims_exactly_when_the_rule_says_claim() {
             expires_at_ms: NOW + 60_000,
             now_ms: NOW,
             retry_failed: case.retry_failed,
+            owner: None,
         };
         let rule = judge_claim(case.stored.as_ref(), &claim.version_key, &object.sequencer, NOW, case.retry_failed);
         let written = store.claim(&claim).await.unwrap_or_else(|e| panic!("case {n} {case:?}: {e}"));
@@ -172,6 +173,7 @@ async fn a_resent_claim_that_had_succeeded_is_ours_and_looks_up_first() {
         expires_at_ms: NOW + 60_000,
         now_ms: NOW,
         retry_failed: false,
+        owner: None,
     };
     assert!(matches!(store.claim(&claim).await.unwrap(), ClaimOutcome::Claimed { verdict: ClaimVerdict::Claim, .. }));
     match store.claim(&claim).await.unwrap() {

@@ -40,6 +40,7 @@ fn video(provider: Provider, uid: &str) -> ProviderVideo {
         provider,
         uid: VideoUid::parse(uid).unwrap(),
         playback_id: Some("p1".into()),
+        signed_playback: true,
         state: VideoState::Ready,
         hls_url: Some("https://stream.test/p1.m3u8".into()),
         dash_url: None,

@@ -26,7 +26,7 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn bad(name: &'static str, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(name: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { name, problem: problem.into() }
 }
 
@@ -87,6 +87,8 @@ pub struct Config {
     pub video_extensions: Vec<String>,
     /// Only keys under this prefix are ingested ("" = all).
     pub source_prefix: String,
+    /// `UPLOAD_PREFIX`: the app users' upload space (the API's; the ingest reads owners from it).
+    pub upload_prefix: String,
     pub replaced_video_policy: ReplacedVideoPolicy,
     /// Open the DynamoDB and Cloudflare connections during init (`WARM_UP_CONNECTIONS`, default true).
     pub warm_up_connections: bool,
@@ -114,6 +116,7 @@ impl Config {
             provider_request_timeout: self.provider_request_timeout,
             replaced_video_policy: self.replaced_video_policy,
             ingest_queue_arn: self.ingest_queue_arn.clone(),
+            upload_prefix: self.upload_prefix.clone(),
         }
     }
 
@@ -158,18 +161,7 @@ impl Config {
 
         let provider_request_timeout = request_timeout(&get)?;
 
-        let video_extensions: Vec<String> = get("VIDEO_EXTENSIONS")
-            .unwrap_or_else(|| DEFAULT_VIDEO_EXTENSIONS.to_owned())
-            .split(',')
-            .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
-            .filter(|e| !e.is_empty())
-            .collect();
-        if video_extensions.is_empty() {
-            return Err(bad("VIDEO_EXTENSIONS", "lists no extension"));
-        }
-        if let Some(e) = video_extensions.iter().find(|e| !e.chars().all(|c| c.is_ascii_alphanumeric())) {
-            return Err(bad("VIDEO_EXTENSIONS", format!("{e:?} is not a file extension")));
-        }
+        let video_extensions = video_extensions(get("VIDEO_EXTENSIONS"))?;
 
         let replaced_video_policy = match get("REPLACED_VIDEO_POLICY").as_deref() {
             None | Some("delete") => ReplacedVideoPolicy::Delete,
@@ -195,6 +187,7 @@ impl Config {
             presign_ttl: Duration::from_secs(presign_ttl_seconds),
             video_extensions,
             source_prefix: get("SOURCE_PREFIX").unwrap_or_default(),
+            upload_prefix: upload_prefix(get("UPLOAD_PREFIX"))?,
             replaced_video_policy,
             warm_up_connections: !matches!(
                 get("WARM_UP_CONNECTIONS").map(|v| v.to_ascii_lowercase()).as_deref(),
@@ -338,12 +331,45 @@ impl WebhookConfig {
     }
 }
 
-fn table_name(value: Option<String>) -> Result<String, ConfigError> {
+pub(crate) fn table_name(value: Option<String>) -> Result<String, ConfigError> {
     let table = value.ok_or_else(|| bad("VIDEOS_TABLE", "is required but not set"))?;
     if !(3..=255).contains(&table.len()) || !table.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
         return Err(bad("VIDEOS_TABLE", "is not a valid DynamoDB table name"));
     }
     Ok(table)
+}
+
+/// `VIDEO_EXTENSIONS`: what the ingest function ingests, and the API admits (one list).
+pub(crate) fn video_extensions(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let extensions: Vec<String> = value
+        .unwrap_or_else(|| DEFAULT_VIDEO_EXTENSIONS.to_owned())
+        .split(',')
+        .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if extensions.is_empty() {
+        return Err(bad("VIDEO_EXTENSIONS", "lists no extension"));
+    }
+    if let Some(e) = extensions.iter().find(|e| !e.chars().all(|c| c.is_ascii_alphanumeric())) {
+        return Err(bad("VIDEO_EXTENSIONS", format!("{e:?} is not a file extension")));
+    }
+    Ok(extensions)
+}
+
+/// `UPLOAD_PREFIX` (default `uploads/`): the app users' upload space. A folder: it ends with `/`,
+/// and names no `..` or empty segment (the keys under it are built from it).
+pub(crate) fn upload_prefix(value: Option<String>) -> Result<String, ConfigError> {
+    let prefix = value.unwrap_or_else(|| "uploads/".to_owned());
+    let segments: Vec<&str> = prefix.trim_end_matches('/').split('/').collect();
+    if !prefix.ends_with('/')
+        || prefix.starts_with('/')
+        || segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..")
+        || prefix.len() > 512
+        || prefix.chars().any(char::is_control)
+    {
+        return Err(bad("UPLOAD_PREFIX", format!("must be a folder such as \"uploads/\", got {prefix:?}")));
+    }
+    Ok(prefix)
 }
 
 /// How template.yaml's secrets start out (`REPLACE_WITH_CLOUDFLARE_API_TOKEN`, ...): a public string,
@@ -372,14 +398,14 @@ pub fn validate_token(name: &'static str, token: &str) -> Result<SecretString, C
     Ok(SecretString::new(token))
 }
 
-fn parse_number(name: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+pub(crate) fn parse_number(name: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
     match value {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| bad(name, format!("must be a whole number, got {v:?}"))),
     }
 }
 
-fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("false") | Some("0") | Some("no") => Ok(false),
         Some("true") | Some("1") | Some("yes") => Ok(true),

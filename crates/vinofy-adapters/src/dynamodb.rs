@@ -41,6 +41,8 @@ pub mod attr {
     pub const CLAIM_EXPIRES_AT: &str = "claim_expires_at";
     pub const VIDEO_UID: &str = "video_uid";
     pub const PROVIDER: &str = "provider";
+    pub const OWNER: &str = "owner";
+    pub const SIGNED_PLAYBACK: &str = "signed_playback";
     pub const PLAYBACK_ID: &str = "playback_id";
     pub const PREVIOUS_PROVIDER: &str = "previous_provider";
     pub const PREVIOUS_VIDEO_UID: &str = "previous_video_uid";
@@ -168,7 +170,9 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> ReadRecord {
         version_tag: text(attr::CREATOR),
         claim_token: text(attr::CLAIM_TOKEN).map(ClaimToken::from_stored),
         claim_expires_at_ms: get_n(item, attr::CLAIM_EXPIRES_AT),
+        owner: text(attr::OWNER),
         provider: Provider::of_record(get_s(item, attr::PROVIDER)).ok_or_else(|| malformed("provider"))?,
+        signed_playback: matches!(item.get(attr::SIGNED_PLAYBACK), Some(AttributeValue::Bool(true))),
         video_uid: uid(attr::VIDEO_UID)?,
         playback_id: text(attr::PLAYBACK_ID),
         previous_provider: get_s(item, attr::PREVIOUS_PROVIDER).and_then(Provider::parse),
@@ -386,6 +390,7 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::CREATOR, s(&claim.version_tag))
             .set(attr::CLAIM_TOKEN, s(claim.token.as_str()))
             .set(attr::CLAIM_EXPIRES_AT, n(claim.expires_at_ms))
+            .set_or_remove(attr::OWNER, claim.owner.as_deref())
             .set(attr::UPDATED_AT, s(&now))
             .remove(attr::ERROR)
             .remove(attr::LAST_ERROR)
@@ -481,6 +486,7 @@ impl VideoStore for DynamoVideoStore {
             .set(attr::PROVIDER, s(video.provider.as_str()))
             .set(attr::VIDEO_UID, s(video.uid.as_str()))
             .set_or_remove(attr::PLAYBACK_ID, video.playback_id.as_deref())
+            .set(attr::SIGNED_PLAYBACK, AttributeValue::Bool(video.signed_playback))
             .set_or_remove(attr::ENCODING, encoding)
             .set(attr::STREAM_STATE, s(video.state.as_str()))
             .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
@@ -758,6 +764,7 @@ impl MigrationStore for DynamoVideoStore {
         u.set(attr::PROVIDER, s(video.provider.as_str()))
             .set(attr::VIDEO_UID, s(video.uid.as_str()))
             .set_or_remove(attr::PLAYBACK_ID, video.playback_id.as_deref())
+            .set(attr::SIGNED_PLAYBACK, AttributeValue::Bool(video.signed_playback))
             .set_or_remove(attr::HLS_URL, video.hls_url.as_deref())
             .set_or_remove(attr::DASH_URL, video.dash_url.as_deref())
             .set_or_remove(attr::THUMBNAIL_URL, video.thumbnail_url.as_deref())

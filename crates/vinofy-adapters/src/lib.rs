@@ -3,6 +3,7 @@
 //! wiring that builds every client once per process (never per event). A second video provider is
 //! one more module here.
 
+pub mod api;
 pub mod budget;
 pub mod cloudflare;
 pub mod config;
@@ -10,6 +11,8 @@ pub mod dynamodb;
 pub mod hmac_signature;
 mod http;
 pub mod mux;
+pub mod oidc;
+pub mod playback;
 pub mod providers;
 pub mod s3;
 pub mod secrets;

@@ -21,6 +21,7 @@ use crate::domain::object::{ObjectVersion, VideoFilter, skip_reason, source_uri}
 use crate::domain::provider::VideoRef;
 use crate::domain::record::{ClaimVerdict, RemovalVerdict, Status, judge_removal};
 use crate::domain::retry::RetryPolicy;
+use crate::domain::upload::owner_of_key;
 use crate::error::{IngestError, PresignError, ProviderError};
 use crate::ports::{
     Claim, ClaimOutcome, Clock, CreateVideoRequest, ObjectPresigner, ProviderVideo, SystemClock, VideoProvider,
@@ -52,6 +53,9 @@ pub struct IngestSettings {
     pub replaced_video_policy: ReplacedVideoPolicy,
     /// The queue whose messages may be handed back with a visibility delay (sqs mode).
     pub ingest_queue_arn: Option<String>,
+    /// `UPLOAD_PREFIX`: keys `{prefix}{space}/{name}` there belong to the space's app user
+    /// ([`owner_of_key`]), whose `sub` the record keeps as `owner`.
+    pub upload_prefix: String,
 }
 
 impl IngestSettings {
@@ -402,6 +406,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             expires_at_ms: deadline.epoch_ms,
             now_ms: self.clock.now_ms(),
             retry_failed,
+            owner: owner_of_key(&self.config.upload_prefix, &object.key),
         };
         let (verdict, current_video, nothing_submitted) = match self.store.claim(&claim).await? {
             ClaimOutcome::Claimed { verdict, current_video, nothing_submitted } => {

@@ -11,6 +11,7 @@
 //! No AWS SDK and no HTTP client here: `vinofy-adapters` implements the ports, and the compiler
 //! keeps it that way (this crate does not depend on them).
 
+pub mod api;
 pub mod domain;
 pub mod error;
 pub mod ingest;

@@ -234,6 +234,8 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore + MigrationStore> Inges
             expires_at_ms: now + hold_ms,
             now_ms: now,
             retry_failed: false,
+            // Only the create call reads this claim; the record keeps the owner its ingest wrote.
+            owner: None,
         };
         let mut look_up_first = resumed;
         let (video, adopted) = loop {

@@ -56,6 +56,8 @@ pub struct ProviderVideo {
     pub uid: VideoUid,
     /// The id that names the video in playback URLs, when it is not `uid` (Mux's playback id).
     pub playback_id: Option<String>,
+    /// It plays only with a signed token (Stream `requireSignedURLs`, a Mux `signed` playback id).
+    pub signed_playback: bool,
     pub state: VideoState,
     pub hls_url: Option<String>,
     pub dash_url: Option<String>,
@@ -166,6 +168,8 @@ pub struct Claim<'a> {
     pub now_ms: i64,
     /// A `failed` record of this version may be claimed again (operator retry only).
     pub retry_failed: bool,
+    /// [`crate::domain::upload::owner_of_key`] of the key: written with the claim.
+    pub owner: Option<String>,
 }
 
 /// The result of trying to claim.
@@ -320,4 +324,122 @@ pub trait VideoStateStore: Send + Sync {
         video: &ProviderVideo,
         now_ms: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Who made an API request: the identity provider's subject (`sub`), once its token verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+}
+
+/// Why a bearer token is not accepted. The reasons name a check, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthRejection {
+    /// Forged, expired, for someone else, malformed (HTTP 401, `error="invalid_token"`).
+    #[error("{0}")]
+    InvalidToken(String),
+    /// The identity provider's keys could not be fetched (HTTP 503: the token may be fine).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Verifies the identity provider's tokens (OpenID Connect JWTs against its JWKS).
+pub trait TokenVerifier: Send + Sync {
+    fn verify(&self, token: &str) -> impl Future<Output = Result<Caller, AuthRejection>> + Send;
+}
+
+/// A request the client makes itself with what we signed: it must send exactly these headers.
+/// The URL is a credential (a presigned S3 URL): it goes to the caller and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    pub method: &'static str,
+    pub url: PresignedUrl,
+    pub headers: Vec<(String, String)>,
+}
+
+/// An object a caller is about to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectUpload<'a> {
+    pub key: &'a str,
+    pub content_type: &'a str,
+    /// Bytes of a single PUT (signed as its `Content-Length`).
+    pub size: u64,
+    /// The client's file name, as a metadata value ([`crate::domain::upload::metadata_label`]).
+    pub label: &'a str,
+}
+
+/// Why the upload store refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadStoreError {
+    /// S3 is unreachable or throttling (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// No such multipart upload (completed, aborted, or never this key's): HTTP 404.
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// S3 refused the request as made (HTTP 409, with S3's reason).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The upload bucket as the API uses it: presigned PUTs, and multipart uploads.
+pub trait UploadSigner: Send + Sync {
+    /// A PUT of exactly `upload.size` bytes of `upload.content_type` to `upload.key`.
+    fn presign_put(
+        &self,
+        upload: &ObjectUpload<'_>,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<SignedRequest, UploadStoreError>> + Send;
+    /// Starts a multipart upload; returns S3's upload id.
+    fn start_multipart(
+        &self,
+        upload: &ObjectUpload<'_>,
+    ) -> impl Future<Output = Result<String, UploadStoreError>> + Send;
+    /// A PUT of part `number`, exactly `size` bytes.
+    fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u64,
+        size: u64,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<SignedRequest, UploadStoreError>> + Send;
+    /// The parts S3 holds for an open upload.
+    fn uploaded_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<Vec<crate::domain::upload::UploadedPart>, UploadStoreError>> + Send;
+    fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[crate::domain::upload::UploadedPart],
+    ) -> impl Future<Output = Result<(), UploadStoreError>> + Send;
+}
+
+/// Playback URLs of one video.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlaybackUrls {
+    pub hls_url: Option<String>,
+    pub dash_url: Option<String>,
+    pub thumbnail_url: Option<String>,
+}
+
+/// Why signed URLs could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaybackSignError {
+    /// No signing key for the record's provider is configured (HTTP 503).
+    #[error("no playback signing key is configured for {0}")]
+    Unconfigured(Provider),
+    /// The record's URLs are not the provider's shape (HTTP 500; never an unsigned URL instead).
+    #[error("{0}")]
+    Unsignable(String),
+}
+
+/// Signs playback of private videos, in each provider's token format (Stream: a JWT in place of
+/// the uid; Mux: `?token=` per host and audience). The tokens are credentials.
+pub trait PlaybackSigner: Send + Sync {
+    /// URLs of `record`'s video that play until `expires_at_s` (epoch seconds).
+    fn signed_urls(&self, record: &VideoRecord, expires_at_s: i64) -> Result<PlaybackUrls, PlaybackSignError>;
 }

@@ -81,6 +81,7 @@ pub fn missing_video(video: &VideoRef, now_ms: i64) -> ProviderVideo {
         provider: video.provider,
         uid: video.uid.clone(),
         playback_id: None,
+        signed_playback: false,
         state: VideoState::Error,
         hls_url: None,
         dash_url: None,

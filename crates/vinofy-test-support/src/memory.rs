@@ -116,6 +116,8 @@ pub struct MemoryProvider {
     encoding: Mutex<Option<String>>,
     /// Requests per look-up, as Mux pages through its list (0 counts as 1).
     lookup_pages: u32,
+    /// New videos play only with signed tokens (`requireSignedURLs`).
+    pub signed_playback: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryProvider {
@@ -162,6 +164,7 @@ impl MemoryProvider {
             preview_url: Some(format!("https://videos.test/{uid}/watch")),
             provider: self.provider,
             playback_id: (self.provider == Provider::Mux).then(|| format!("p{uid}")),
+            signed_playback: self.signed_playback.load(Ordering::SeqCst),
             uid,
             state: VideoState::Downloading,
             created: Some(format!("2026-12-01T00:00:{:02}Z", n % 60)),
@@ -350,6 +353,9 @@ pub struct MemoryRecord {
     pub migration_expires_at_ms: i64,
     pub migration_error: Option<String>,
     pub previous_video: Option<VideoRef>,
+    /// The claim's owner ([`vinofy_core::domain::upload::owner_of_key`]).
+    pub owner: Option<String>,
+    pub signed_playback: bool,
 }
 
 impl MemoryRecord {
@@ -385,6 +391,8 @@ impl MemoryRecord {
             migration_expires_at_ms: 0,
             migration_error: None,
             previous_video: None,
+            owner: None,
+            signed_playback: false,
         }
     }
 
@@ -409,6 +417,8 @@ impl MemoryRecord {
             migration_tag: self.migration_tag.clone(),
             previous_provider: self.previous_video.as_ref().map(|v| v.provider),
             previous_video_uid: self.previous_video.as_ref().map(|v| v.uid.clone()),
+            owner: self.owner.clone(),
+            signed_playback: self.signed_playback,
             ..Default::default()
         }
     }
@@ -537,6 +547,7 @@ impl MemoryStore {
             migration_expires_at_ms: 0,
             migration_error: None,
             previous_video: None,
+            owner: claim.owner.clone(),
             ..previous.unwrap_or_else(|| MemoryRecord::of(o, Status::Pending))
         };
         records.insert(claim.source.to_owned(), record);
@@ -580,6 +591,7 @@ impl VideoStore for MemoryStore {
                 expires_at_ms: i64::MAX,
                 now_ms: claim.now_ms,
                 retry_failed: false,
+                owner: None,
             };
             Self::write_claim(&mut records, &theirs);
         }
@@ -589,6 +601,7 @@ impl VideoStore for MemoryStore {
         }
         r.status = Status::Submitted;
         r.provider = video.provider;
+        r.signed_playback = video.signed_playback;
         r.encoding = encoding.map(str::to_owned);
         r.video_uid = Some(video.uid.clone());
         r.hls_url = video.hls_url.clone();
@@ -711,6 +724,7 @@ impl MigrationStore for MemoryStore {
                 expires_at_ms: i64::MAX,
                 now_ms: 0,
                 retry_failed: false,
+                owner: None,
             };
             Self::write_claim(&mut records, &theirs);
         }

@@ -22,7 +22,7 @@ use crate::envelope::{
 use crate::faults::{self, Action, echo_url};
 use crate::ratelimit::{Arrival, retry_after_seconds};
 use crate::requests::Outcome;
-use crate::{videos, webhook};
+use crate::{keys, videos, webhook};
 
 /// Request bodies are small JSON documents; anything bigger is a client bug.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -36,6 +36,8 @@ pub enum Route {
     Delete,
     Edit,
     Webhook,
+    /// The signing keys: `POST/GET /stream/keys`, `DELETE /stream/keys/{id}`.
+    Keys,
 }
 
 impl Route {
@@ -47,6 +49,7 @@ impl Route {
             Self::Delete => "delete",
             Self::Edit => "edit",
             Self::Webhook => "webhook",
+            Self::Keys => "keys",
         }
     }
 }
@@ -60,6 +63,9 @@ enum Endpoint {
     WebhookGet,
     WebhookPut,
     WebhookDelete,
+    KeyCreate,
+    KeyList,
+    KeyRevoke(String),
 }
 
 impl Endpoint {
@@ -71,6 +77,7 @@ impl Endpoint {
             Self::Edit(_) => Route::Edit,
             Self::Delete(_) => Route::Delete,
             Self::WebhookGet | Self::WebhookPut | Self::WebhookDelete => Route::Webhook,
+            Self::KeyCreate | Self::KeyList | Self::KeyRevoke(_) => Route::Keys,
         }
     }
 }
@@ -88,7 +95,11 @@ fn resolve<'p>(method: &str, path: &'p str) -> Result<(&'p str, Endpoint), ApiEr
         (["webhook"], "GET") => Endpoint::WebhookGet,
         (["webhook"], "PUT") => Endpoint::WebhookPut,
         (["webhook"], "DELETE") => Endpoint::WebhookDelete,
-        ([] | ["copy"] | ["webhook"], _) => return Err(ApiError::method_not_allowed()),
+        (["keys"], "POST") => Endpoint::KeyCreate,
+        (["keys"], "GET") => Endpoint::KeyList,
+        (["keys", id], "DELETE") if !id.is_empty() => Endpoint::KeyRevoke((*id).to_owned()),
+        ([] | ["copy"] | ["webhook"] | ["keys"], _) => return Err(ApiError::method_not_allowed()),
+        (["keys", id], _) if !id.is_empty() => return Err(ApiError::method_not_allowed()),
         ([uid], "GET") if !uid.is_empty() => Endpoint::Get((*uid).to_owned()),
         ([uid], "POST") if !uid.is_empty() => Endpoint::Edit((*uid).to_owned()),
         ([uid], "DELETE") if !uid.is_empty() => Endpoint::Delete((*uid).to_owned()),
@@ -191,6 +202,9 @@ async fn execute(app: &SharedApp, endpoint: Endpoint, parts: &Parts, body: Reque
         Endpoint::WebhookGet => webhook::get_subscription(app),
         Endpoint::WebhookPut => webhook::put_subscription(app, &read_body(body).await?),
         Endpoint::WebhookDelete => webhook::delete_subscription(app),
+        Endpoint::KeyCreate => keys::create(app).await,
+        Endpoint::KeyList => keys::list(app),
+        Endpoint::KeyRevoke(id) => keys::revoke(app, &id),
     }
 }
 
@@ -242,6 +256,11 @@ mod tests {
         assert_eq!(route_of("DELETE", &format!("{base}/abc")), Ok(("acct".into(), Route::Delete)));
         assert_eq!(route_of("PUT", &format!("{base}/webhook")), Ok(("acct".into(), Route::Webhook)));
         assert_eq!(route_of("GET", &format!("{base}/copy")), Err(codes::METHOD_NOT_ALLOWED));
+        assert_eq!(route_of("POST", &format!("{base}/keys")), Ok(("acct".into(), Route::Keys)));
+        assert_eq!(route_of("GET", &format!("{base}/keys")), Ok(("acct".into(), Route::Keys)));
+        assert_eq!(route_of("DELETE", &format!("{base}/keys/k1")), Ok(("acct".into(), Route::Keys)));
+        assert_eq!(route_of("DELETE", &format!("{base}/keys")), Err(codes::METHOD_NOT_ALLOWED));
+        assert_eq!(route_of("GET", &format!("{base}/keys/k1")), Err(codes::METHOD_NOT_ALLOWED));
         assert_eq!(route_of("GET", &format!("{base}/a/b")), Err(codes::NO_ROUTE));
         assert_eq!(route_of("GET", "/client/v4/zones"), Err(codes::NO_ROUTE));
     }

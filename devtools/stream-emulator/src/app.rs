@@ -14,8 +14,12 @@ use crate::model::{Timestamp, Video};
 use crate::ratelimit::RateLimiter;
 use crate::requests::RequestLog;
 pub use crate::requests::RequestRecord;
+use crate::signing::KeyStore;
 
 pub type SharedApp = Arc<App>;
+
+/// "You can have up to 1,000 keys" (Stream's signing keys).
+pub const MAX_SIGNING_KEYS: usize = 1000;
 
 /// A video plus what only the emulator knows about it (exposed by `GET /__emulator/videos`).
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +57,8 @@ pub struct App {
     pub player_dir: PathBuf,
     videos: Mutex<Vec<VideoRecord>>,
     webhook: Mutex<Option<Webhook>>,
+    /// `POST /stream/keys`: the public halves, for verifying signed playback tokens.
+    signing_keys: Mutex<KeyStore>,
     pub controls: Controls<RateLimiter>,
 }
 
@@ -135,6 +141,7 @@ impl App {
             player_dir,
             videos: Mutex::default(),
             webhook: Mutex::new(webhook),
+            signing_keys: Mutex::new(KeyStore::new(MAX_SIGNING_KEYS)),
             controls: Controls::new(RateLimiter::new(config.rate_limit)),
         })
     }
@@ -182,6 +189,14 @@ impl App {
     /// Every video ever created, deleted ones included.
     pub fn all_records(&self) -> Vec<VideoRecord> {
         lock(&self.videos).clone()
+    }
+
+    // --- signing keys ---------------------------------------------------------------------
+
+    /// The account's signing keys (`POST /stream/keys`). Like the webhook subscription they are
+    /// configuration and survive `POST /__emulator/reset`.
+    pub fn signing_keys(&self) -> MutexGuard<'_, KeyStore> {
+        lock(&self.signing_keys)
     }
 
     // --- webhook subscription -----------------------------------------------------------

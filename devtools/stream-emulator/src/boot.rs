@@ -144,7 +144,7 @@ pub async fn launch<S: Send + Sync + 'static>(
     };
     let router = router
         .fallback(move |request: Request| async move {
-            elog!("{} {} -> 404", request.method(), request.uri().path());
+            elog!("{} {} -> 404", request.method(), crate::log::redact_path(request.uri().path()));
             no_route().into_response()
         })
         .with_state(app);

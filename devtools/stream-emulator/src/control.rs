@@ -27,7 +27,7 @@ pub fn routes() -> Router<SharedApp> {
 /// (that one counts API round trips only).
 pub async fn log_line(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = crate::log::redact_path(request.uri().path());
     let response = next.run(request).await;
     crate::elog!("{method} {path} -> {}", response.status().as_u16());
     response

@@ -8,6 +8,12 @@
 //! - `GET /{uid}/watch`: a small page playing the HLS through hls.js, muted and autoplaying.
 //! - `GET /_player/hls.min.js`: hls.js from `--player-dir`.
 //!
+//! Signed URLs (doc §6): a video with `requireSignedURLs: true` is not served by its uid (401).
+//! Any video is served when a signed token stands in place of the uid (`/{token}/manifest/...`):
+//! RS256, `kid` a live key of `POST /stream/keys`, `exp` in the future, `nbf` not, `sub` the
+//! video's uid, `accessRules` allowing the client's address. A bad token is 401 too. Every URL
+//! inside the manifests and the watch page is relative, so it keeps the token.
+//!
 //! The helpers (`send_file`, `not_found`, the watch page, hls.js) are shared with the Mux
 //! emulator's delivery (`mux::delivery`).
 
@@ -15,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use std::net::IpAddr;
+
+use axum::Extension;
 use axum::extract::{Path as UrlPath, Request, State as AppState};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -25,6 +34,11 @@ use crate::app::SharedApp;
 use crate::control::log_line;
 use crate::media::{DASH_MANIFEST, DASH_SEGMENT_PREFIX, Media, PLAYLIST, THUMBNAIL};
 use crate::model::State;
+use crate::server::PeerAddr;
+use crate::signing::{self, Refusal};
+
+/// "at most 5 rules" in a token's `accessRules`.
+const MAX_ACCESS_RULES: usize = 5;
 
 /// The files served from `--player-dir`.
 const PLAYER_FILES: [&str; 2] = ["hls.min.js", "hls.min.js.map"];
@@ -58,6 +72,115 @@ pub async fn allow_any_origin(request: Request, next: Next) -> Response {
 
 pub fn not_found(why: &str) -> Response {
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response()
+}
+
+/// A plain-text refusal; `why` is one of the emulator's fixed texts, never the token.
+pub fn refused(status: StatusCode, why: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response()
+}
+
+fn unauthorized(why: &str) -> Response {
+    refused(StatusCode::UNAUTHORIZED, why)
+}
+
+/// The uid a delivery path's first segment names: a uid as is (401 if the video requires signed
+/// URLs), or a signed token's `sub` once the token checks out (401 otherwise). Unknown uids are
+/// left to [`ready_media`]'s 404. `Err` is the 401's text.
+fn authorize(app: &SharedApp, id: &str, peer: Option<Extension<PeerAddr>>) -> Result<String, String> {
+    if !signing::looks_like_jwt(id) {
+        return match app.video(id) {
+            Some(video) if video.require_signed_urls => {
+                Err("this video requires a signed URL: put a signed token in place of the video uid".to_owned())
+            }
+            _ => Ok(id.to_owned()),
+        };
+    }
+    let peer = peer.map(|Extension(PeerAddr(address))| address.ip());
+    verify_token(app, id, peer, chrono::Utc::now().timestamp())
+        .map_err(|Refusal(why)| format!("invalid signed URL token: {why}"))
+}
+
+/// A Stream playback token: the shared checks ([`signing::verify`]), then `sub` naming a live
+/// video and the `accessRules`.
+fn verify_token(app: &SharedApp, token: &str, peer: Option<IpAddr>, now: i64) -> Result<String, Refusal> {
+    let key = |kid: &str| app.signing_keys().get(kid).map(|key| key.public.clone());
+    let claims = signing::verify(token, key, now)?;
+    let uid = claims.get("sub").and_then(|v| v.as_str()).ok_or(Refusal("the token has no sub (the video uid)"))?;
+    if app.video(uid).is_none() {
+        return Err(Refusal("the token's sub names no video"));
+    }
+    check_access_rules(claims.get("accessRules"), peer)?;
+    Ok(uid.to_owned())
+}
+
+/// `accessRules`: evaluated in order, the first matching rule decides; none matching allows.
+/// `ip.src` compares with the client's address; the emulator cannot geolocate, so an
+/// `ip.geoip.country` rule never matches.
+pub fn check_access_rules(rules: Option<&serde_json::Value>, peer: Option<IpAddr>) -> Result<(), Refusal> {
+    let Some(rules) = rules.filter(|r| !r.is_null()) else {
+        return Ok(());
+    };
+    let rules = rules.as_array().ok_or(Refusal("accessRules must be an array"))?;
+    if rules.len() > MAX_ACCESS_RULES {
+        return Err(Refusal("accessRules has more than 5 rules"));
+    }
+    for rule in rules {
+        let allow = match rule.get("action").and_then(|v| v.as_str()) {
+            Some("allow") => true,
+            Some("block") => false,
+            _ => return Err(Refusal("an access rule's action must be allow or block")),
+        };
+        let list = |name: &str| -> Result<Vec<&str>, Refusal> {
+            rule.get(name)
+                .and_then(|v| v.as_array())
+                .and_then(|items| items.iter().map(|item| item.as_str()).collect::<Option<Vec<_>>>())
+                .ok_or(Refusal("an access rule lacks its ip or country list"))
+        };
+        let matches = match rule.get("type").and_then(|v| v.as_str()) {
+            Some("any") => true,
+            Some("ip.src") => {
+                let mut matched = false;
+                for cidr in list("ip")? {
+                    let contains = cidr_contains(cidr, peer).ok_or(Refusal("an access rule has an invalid CIDR"))?;
+                    matched |= contains;
+                }
+                matched
+            }
+            Some("ip.geoip.country") => {
+                list("country")?;
+                false
+            }
+            _ => return Err(Refusal("an access rule's type must be any, ip.src or ip.geoip.country")),
+        };
+        if matches {
+            return if allow { Ok(()) } else { Err(Refusal("an access rule blocks this client")) };
+        }
+    }
+    Ok(())
+}
+
+/// Whether `cidr` (`10.0.0.0/8`, `2001:db8::/32`, or a bare address) contains `peer`; `None` if
+/// `cidr` is not one. IPv4 never matches IPv6 (IPv4-mapped IPv6 peers count as IPv4).
+pub fn cidr_contains(cidr: &str, peer: Option<IpAddr>) -> Option<bool> {
+    let (address, bits) = match cidr.trim().split_once('/') {
+        Some((address, bits)) => (address, Some(bits.parse::<u32>().ok()?)),
+        None => (cidr.trim(), None),
+    };
+    let network: IpAddr = address.parse().ok()?;
+    let width = if network.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(width);
+    if bits > width {
+        return None;
+    }
+    let Some(peer) = peer.map(|ip| ip.to_canonical()) else {
+        return Some(false);
+    };
+    let masked = |value: u128| if bits == 0 { 0 } else { value >> (width - bits) };
+    Some(match (network, peer) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) => masked(u32::from(net).into()) == masked(u32::from(ip).into()),
+        (IpAddr::V6(net), IpAddr::V6(ip)) => masked(u128::from(net)) == masked(u128::from(ip)),
+        _ => false,
+    })
 }
 
 /// A live, `ready` video's media files, or why there are none (for the 404).
@@ -101,7 +224,15 @@ pub async fn send_file(path: PathBuf) -> Response {
     }
 }
 
-async fn manifest(AppState(app): AppState<SharedApp>, UrlPath((uid, file)): UrlPath<(String, String)>) -> Response {
+async fn manifest(
+    AppState(app): AppState<SharedApp>,
+    UrlPath((id, file)): UrlPath<(String, String)>,
+    peer: Option<Extension<PeerAddr>>,
+) -> Response {
+    let uid = match authorize(&app, &id, peer) {
+        Ok(uid) => uid,
+        Err(why) => return unauthorized(&why),
+    };
     let media = match ready_media(&app, &uid) {
         Ok(media) => media,
         Err(why) => return not_found(why),
@@ -114,7 +245,15 @@ async fn manifest(AppState(app): AppState<SharedApp>, UrlPath((uid, file)): UrlP
     send_file(media.manifest_dir(&uid).join(file)).await
 }
 
-async fn thumbnail(AppState(app): AppState<SharedApp>, UrlPath((uid, file)): UrlPath<(String, String)>) -> Response {
+async fn thumbnail(
+    AppState(app): AppState<SharedApp>,
+    UrlPath((id, file)): UrlPath<(String, String)>,
+    peer: Option<Extension<PeerAddr>>,
+) -> Response {
+    let uid = match authorize(&app, &id, peer) {
+        Ok(uid) => uid,
+        Err(why) => return unauthorized(&why),
+    };
     if file != THUMBNAIL {
         return not_found("only thumbnails/thumbnail.jpg is emulated");
     }
@@ -135,7 +274,16 @@ pub async fn player_file<A: HasPlayerDir>(AppState(app): AppState<Arc<A>>, UrlPa
     }
 }
 
-async fn watch(AppState(app): AppState<SharedApp>, UrlPath(uid): UrlPath<String>) -> Response {
+async fn watch(
+    AppState(app): AppState<SharedApp>,
+    UrlPath(id): UrlPath<String>,
+    peer: Option<Extension<PeerAddr>>,
+) -> Response {
+    // The title shows the uid, not the token the page may have been opened with.
+    let uid = match authorize(&app, &id, peer) {
+        Ok(uid) => uid,
+        Err(why) => return unauthorized(&why),
+    };
     if let Err(why) = ready_media(&app, &uid) {
         return not_found(why);
     }
@@ -255,6 +403,48 @@ const WATCH_PAGE: &str = r#"<!doctype html>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cidrs() {
+        let v4 = Some("127.0.0.1".parse().unwrap());
+        assert_eq!(cidr_contains("127.0.0.1/32", v4), Some(true));
+        assert_eq!(cidr_contains("127.0.0.0/8", v4), Some(true));
+        assert_eq!(cidr_contains("127.0.0.1", v4), Some(true));
+        assert_eq!(cidr_contains("0.0.0.0/0", v4), Some(true));
+        assert_eq!(cidr_contains("10.0.0.0/8", v4), Some(false));
+        assert_eq!(cidr_contains("::1/128", v4), Some(false));
+        assert_eq!(cidr_contains("127.0.0.1/32", Some("::ffff:127.0.0.1".parse().unwrap())), Some(true));
+        assert_eq!(cidr_contains("2001:db8::/32", Some("2001:db8::5".parse().unwrap())), Some(true));
+        assert_eq!(cidr_contains("::/0", Some("2001:db8::5".parse().unwrap())), Some(true));
+        assert_eq!(cidr_contains("127.0.0.1/33", v4), None);
+        assert_eq!(cidr_contains("nope/8", v4), None);
+        assert_eq!(cidr_contains("127.0.0.1/32", None), Some(false));
+    }
+
+    #[test]
+    fn access_rules_first_match_wins() {
+        use serde_json::json;
+        let peer = Some("127.0.0.1".parse().unwrap());
+        let check = |rules: serde_json::Value| check_access_rules(Some(&rules), peer);
+        assert!(check_access_rules(None, peer).is_ok());
+        assert!(check(json!([])).is_ok());
+        assert!(check(json!([{"type": "ip.src", "action": "block", "ip": ["127.0.0.1/32"]}])).is_err());
+        assert!(check(json!([{"type": "ip.src", "action": "block", "ip": ["10.0.0.0/8"]}])).is_ok());
+        assert!(
+            check(json!([{"type": "ip.src", "action": "allow", "ip": ["127.0.0.0/8"]}, {"type": "any", "action": "block"}]))
+                .is_ok()
+        );
+        assert!(
+            check(json!([{"type": "ip.geoip.country", "action": "allow", "country": ["US"]}, {"type": "any", "action": "block"}]))
+                .is_err()
+        );
+        assert!(check(json!([{"type": "ip.geoip.country", "action": "block", "country": ["US"]}])).is_ok());
+        assert!(check(json!([{"type": "ip.src", "action": "block", "ip": ["bad"]}])).is_err());
+        assert!(check(json!([{"type": "asn", "action": "block"}])).is_err());
+        assert!(check(json!([{"type": "any", "action": "deny"}])).is_err());
+        assert!(check(json!({"type": "any"})).is_err());
+        assert!(check(json!(vec![json!({"type": "ip.src", "action": "allow", "ip": ["10.0.0.0/8"]}); 6])).is_err());
+    }
 
     #[test]
     fn file_names_never_escape_the_directory() {

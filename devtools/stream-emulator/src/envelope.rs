@@ -30,6 +30,8 @@ pub mod codes {
     /// UNCONFIRMED: more videos queued or encoding than the account may have at once (doc: "429 …
     /// with more information in the response body").
     pub const TOO_MANY_IN_FLIGHT: u32 = 10011;
+    /// UNCONFIRMED: the account already has the most signing keys Stream allows (1,000).
+    pub const TOO_MANY_KEYS: u32 = 10012;
 }
 
 pub enum Body {

@@ -32,6 +32,7 @@ pub enum RouteFilter {
     Delete,
     Edit,
     Webhook,
+    Keys,
 }
 
 impl RouteFilter {
@@ -45,6 +46,7 @@ impl RouteFilter {
             Self::Delete => "delete",
             Self::Edit => "edit",
             Self::Webhook => "webhook",
+            Self::Keys => "keys",
         }
     }
 }

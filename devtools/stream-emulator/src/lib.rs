@@ -5,9 +5,10 @@
 //! - `mux-emulator` (src/bin/mux-emulator.rs, [`mux`]): the Mux Video API. See MUX.md.
 //!
 //! Both share the media pipeline ([`processing::fetch`], [`media`]: ffprobe/ffmpeg to HLS and a
-//! thumbnail), the delivery helpers ([`delivery`]), the fault queue ([`faults`]), the request log
-//! ([`requests`]), the webhook delivery loop ([`webhook::deliver`]) and the accept loop
-//! ([`server`]); the Cloudflare-specific modules are the others at this level.
+//! thumbnail), the delivery helpers ([`delivery`]), signed playback's keys and token checks
+//! ([`signing`]), the fault queue ([`faults`]), the request log ([`requests`]), the webhook
+//! delivery loop ([`webhook::deliver`]) and the accept loop ([`server`]); the Cloudflare-specific
+//! modules are the others at this level.
 
 pub mod log;
 
@@ -20,6 +21,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod faults;
 pub mod fields;
+pub mod keys;
 pub mod media;
 pub mod model;
 pub mod mux;
@@ -27,5 +29,6 @@ pub mod processing;
 pub mod ratelimit;
 pub mod requests;
 pub mod server;
+pub mod signing;
 pub mod videos;
 pub mod webhook;

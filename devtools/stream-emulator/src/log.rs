@@ -23,3 +23,21 @@ macro_rules! elog {
         eprintln!("{}: {}", $crate::log::program(), format_args!($($arg)*))
     };
 }
+
+/// `path` with every segment that could be a signed playback token (a JWT) replaced by
+/// `{token}`: tokens are bearer credentials and stay out of the log.
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| if crate::signing::looks_like_jwt(segment) { "{token}" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_redacted_from_paths() {
+        assert_eq!(super::redact_path("/eyJh.eyJz.c2ln/manifest/video.m3u8"), "/{token}/manifest/video.m3u8");
+        assert_eq!(super::redact_path("/abc/manifest/seg_000.ts"), "/abc/manifest/seg_000.ts");
+    }
+}

@@ -6,6 +6,7 @@
 //! `panic = "abort"`, which the workspace's release profile sets.)
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ impl ConnectionHandle {
     }
 }
 
+/// Put in every request's extensions: the client's address (signed playback's `ip.src` rules).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
 /// Closes the request's connection with no response at all (the `drop` fault), then never
 /// completes: the connection task drops this future together with the connection.
 pub async fn drop_connection(parts: &Parts) -> Response {
@@ -45,9 +50,9 @@ pub async fn drop_connection(parts: &Parts) -> Response {
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // E.g. out of file descriptors: back off instead of spinning.
                     crate::elog!("accept failed: {error}");
@@ -57,11 +62,11 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             },
             () = &mut shutdown => return,
         };
-        tokio::spawn(serve_connection(stream, router.clone()));
+        tokio::spawn(serve_connection(stream, peer, router.clone()));
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router) {
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router) {
     // Small JSON exchanges: do not let Nagle delay them.
     let _ = stream.set_nodelay(true);
     let closer = Arc::new(Notify::new());
@@ -69,6 +74,7 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     let router = TowerToHyperService::new(router);
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(handle.clone());
+        request.extensions_mut().insert(PeerAddr(peer));
         router.call(request)
     });
     let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);

@@ -65,6 +65,8 @@ struct VideoDto {
     duration: Option<f64>,
     size: Option<f64>,
     input: Option<InputDto>,
+    #[serde(rename = "requireSignedURLs")]
+    require_signed_urls: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -239,6 +241,7 @@ fn parse_video_unscrubbed(value: Value) -> Result<ProviderVideo, ProviderError> 
         uid,
         // The uid names the video in Stream's playback URLs.
         playback_id: None,
+        signed_playback: dto.require_signed_urls.unwrap_or(false),
         details,
         // Cloudflare's state names are the record's vocabulary.
         state: VideoState::from_name(status.and_then(|s| s.state).as_deref().unwrap_or("unknown")),

@@ -138,11 +138,12 @@ pub(crate) fn asset_to_video(dto: AssetDto, seen: Observation<'_>) -> Result<Pro
         .into_iter()
         .filter_map(|p| p.id.filter(|id| is_plain_id(id)).map(|id| (id, p.policy)))
         .collect();
-    let playback_id = playback_ids
+    let playback = playback_ids
         .iter()
         .find(|(_, policy)| policy.as_deref() == Some(options.playback_policy.as_str()))
-        .or_else(|| playback_ids.first())
-        .map(|(id, _)| id.clone());
+        .or_else(|| playback_ids.first());
+    let playback_id = playback.map(|(id, _)| id.clone());
+    let signed_playback = playback.is_some_and(|(_, policy)| policy.as_deref() == Some("signed"));
     let video_track = dto.tracks.unwrap_or_default().into_iter().find(|t| t.kind.as_deref() == Some("video"));
     let non_empty = |s: String| Some(s).filter(|s| !s.trim().is_empty());
     let (error_code, error_text) = match dto.errors {
@@ -172,6 +173,7 @@ pub(crate) fn asset_to_video(dto: AssetDto, seen: Observation<'_>) -> Result<Pro
     Ok(ProviderVideo {
         provider: Provider::Mux,
         uid,
+        signed_playback,
         state: state_of_status(dto.status.as_deref()),
         hls_url: playback_id.as_ref().map(|id| format!("{}/{id}.m3u8", options.stream_url)),
         // Mux serves HLS only.

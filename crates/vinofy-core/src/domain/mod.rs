@@ -9,3 +9,4 @@ pub mod record;
 pub mod retry;
 pub mod s3_key;
 pub mod scrub;
+pub mod upload;

@@ -79,8 +79,16 @@ pub struct VideoRecord {
     /// Epoch ms; a `pending` claim past this belongs to a dead invocation.
     #[serde(rename = "claim_expires_at", skip_serializing_if = "Option::is_none")]
     pub claim_expires_at_ms: Option<i64>,
+    /// The signed-in app user who uploaded it (the token's `sub`), for uploads into the upload
+    /// space ([`super::upload::owner_of_key`]); absent for other keys (staff uploads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Who holds the video (`cloudflare` when the item has no `provider`: every record from before).
     pub provider: Provider,
+    /// The video plays only with a signed token (Stream `requireSignedURLs`, a Mux `signed`
+    /// playback id), as the provider reported it when the video was recorded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub signed_playback: bool,
     /// The provider's id: the Stream uid, or the Mux asset id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video_uid: Option<VideoUid>,

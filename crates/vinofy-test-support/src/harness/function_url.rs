@@ -51,7 +51,17 @@ async fn forward(
     match function.invoke_with_deadline(&event, Duration::from_secs(10)).await {
         Some(Reply::Response(r)) => {
             let status = StatusCode::from_u16(r["statusCode"].as_u64().unwrap_or(200) as u16).unwrap();
-            (status, r["body"].as_str().unwrap_or_default().to_owned()).into_response()
+            let mut response = (status, r["body"].as_str().unwrap_or_default().to_owned()).into_response();
+            // The function's headers (WWW-Authenticate, Cache-Control), as a Function URL passes them.
+            for (name, value) in r["headers"].as_object().into_iter().flatten() {
+                if let (Ok(name), Some(Ok(value))) = (
+                    axum::http::HeaderName::from_bytes(name.as_bytes()),
+                    value.as_str().map(axum::http::HeaderValue::from_str),
+                ) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
         }
         // As a Function URL does when the function errors or times out.
         _ => StatusCode::BAD_GATEWAY.into_response(),

@@ -5,6 +5,7 @@ pub mod dynamo_proxy;
 pub mod function_url;
 pub mod iam_recorder;
 pub mod lambda_queues;
+pub mod oidc;
 pub mod peers;
 pub mod runtime;
 
@@ -344,6 +345,7 @@ impl World {
             expires_at_ms: now + expires_in_ms,
             now_ms: now,
             retry_failed: false,
+            owner: None,
             object,
         };
         let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &self.table);

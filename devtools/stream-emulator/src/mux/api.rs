@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 use crate::envelope::{Reply, injected_message, truncated, without_key};
 use crate::faults::{self, Action, echo_url};
 use crate::mux::app::SharedMux;
-use crate::mux::assets;
 use crate::mux::faults::default_error_type;
 use crate::mux::ratelimit::{Headroom, Kind};
+use crate::mux::{assets, signing_keys};
 use crate::ratelimit::Arrival;
 use crate::requests::Outcome;
 
@@ -86,6 +86,10 @@ enum Endpoint {
     List,
     Get(String),
     Delete(String),
+    KeyCreate,
+    KeyList,
+    KeyGet(String),
+    KeyDelete(String),
 }
 
 impl Endpoint {
@@ -95,16 +99,26 @@ impl Endpoint {
             Self::List => "list",
             Self::Get(_) => "get",
             Self::Delete(_) => "delete",
+            Self::KeyCreate | Self::KeyList | Self::KeyGet(_) | Self::KeyDelete(_) => "signing_keys",
         }
     }
 }
 
 /// Method + path to an endpoint. Anything else (other Mux resources, `PATCH` on an asset, ...)
-/// is a 404, whose exact form in Mux for unknown methods is UNCONFIRMED.
+/// is a 404, whose exact form in Mux for unknown methods is UNCONFIRMED. Signing keys live at
+/// `/system/v1/signing-keys` (also at their deprecated `/video/v1/signing-keys`).
 fn resolve(method: &str, path: &str) -> Result<Endpoint, MuxError> {
-    let tail = path.strip_prefix("/video/v1/").ok_or_else(MuxError::not_found)?;
+    let tail =
+        path.strip_prefix("/video/v1/").or_else(|| path.strip_prefix("/system/v1/")).ok_or_else(MuxError::not_found)?;
     let segments: Vec<&str> = tail.split('/').collect();
+    if path.starts_with("/system/") && segments.first() != Some(&"signing-keys") {
+        return Err(MuxError::not_found());
+    }
     match (segments.as_slice(), method) {
+        (["signing-keys"], "POST") => Ok(Endpoint::KeyCreate),
+        (["signing-keys"], "GET") => Ok(Endpoint::KeyList),
+        (["signing-keys", id], "GET") if !id.is_empty() => Ok(Endpoint::KeyGet((*id).to_owned())),
+        (["signing-keys", id], "DELETE") if !id.is_empty() => Ok(Endpoint::KeyDelete((*id).to_owned())),
         (["assets"], "POST") => Ok(Endpoint::Create),
         (["assets"], "GET") => Ok(Endpoint::List),
         (["assets", id], "GET") if !id.is_empty() => Ok(Endpoint::Get((*id).to_owned())),
@@ -230,6 +244,10 @@ async fn perform(app: &SharedMux, endpoint: Endpoint, parts: &Parts, body: Reque
         Endpoint::List => assets::list(app, &parts.uri),
         Endpoint::Get(id) => assets::get(app, &id),
         Endpoint::Delete(id) => assets::delete(app, &id),
+        Endpoint::KeyCreate => signing_keys::create(app).await,
+        Endpoint::KeyList => signing_keys::list(app),
+        Endpoint::KeyGet(id) => signing_keys::get(app, &id),
+        Endpoint::KeyDelete(id) => signing_keys::delete(app, &id),
     };
     result.unwrap_or_else(Reply::from)
 }
@@ -272,6 +290,12 @@ mod tests {
         assert_eq!(resolve("GET", "/video/v1/assets").unwrap(), Endpoint::List);
         assert_eq!(resolve("GET", "/video/v1/assets/abc").unwrap(), Endpoint::Get("abc".into()));
         assert_eq!(resolve("DELETE", "/video/v1/assets/abc").unwrap(), Endpoint::Delete("abc".into()));
+        assert_eq!(resolve("POST", "/system/v1/signing-keys").unwrap(), Endpoint::KeyCreate);
+        assert_eq!(resolve("GET", "/system/v1/signing-keys").unwrap(), Endpoint::KeyList);
+        assert_eq!(resolve("GET", "/video/v1/signing-keys").unwrap(), Endpoint::KeyList);
+        assert_eq!(resolve("GET", "/system/v1/signing-keys/k").unwrap(), Endpoint::KeyGet("k".into()));
+        assert_eq!(resolve("DELETE", "/system/v1/signing-keys/k").unwrap(), Endpoint::KeyDelete("k".into()));
+        assert_eq!(resolve("GET", "/system/v1/assets").unwrap_err().status, StatusCode::NOT_FOUND);
         for (method, path) in [
             ("PATCH", "/video/v1/assets/abc"),
             ("GET", "/video/v1/assets/"),

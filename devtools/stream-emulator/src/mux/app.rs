@@ -18,6 +18,7 @@ use crate::mux::cli::Config;
 use crate::mux::model::{Asset, Status};
 use crate::mux::ratelimit::MuxLimiter;
 use crate::mux::webhook::Event;
+use crate::signing::KeyStore;
 
 pub type SharedMux = Arc<MuxApp>;
 
@@ -71,6 +72,8 @@ pub struct MuxApp {
     pub webhook: Option<WebhookTarget>,
     pub environment: Environment,
     assets: Mutex<Assets>,
+    /// `POST /system/v1/signing-keys`: the public halves, for verifying signed playback tokens.
+    signing_keys: Mutex<KeyStore>,
     pub controls: Controls<MuxLimiter>,
     /// Per asset, the queue its webhook events are delivered from, in order.
     lanes: Mutex<HashMap<String, UnboundedSender<Event>>>,
@@ -107,6 +110,7 @@ impl MuxApp {
             webhook: config.serving.webhook.clone(),
             environment: Environment { id: config.environment_id.clone(), name: config.environment_name.clone() },
             assets: Mutex::default(),
+            signing_keys: Mutex::new(KeyStore::new(usize::MAX)),
             controls: Controls::new(MuxLimiter::new(config.post_limit, config.other_limit)),
             lanes: Mutex::default(),
         })
@@ -172,6 +176,27 @@ impl MuxApp {
     /// Every asset ever created, deleted ones included, oldest first.
     pub fn all_records(&self) -> Vec<AssetRecord> {
         lock(&self.assets).records.clone()
+    }
+
+    /// The policy (`public`, `signed`) of the live asset's playback id, `None` if no live asset
+    /// has it.
+    pub fn playback_policy(&self, playback_id: &str) -> Option<String> {
+        let assets = lock(&self.assets);
+        assets
+            .records
+            .iter()
+            .filter(|r| !r.deleted)
+            .flat_map(|r| r.asset.playback_ids.iter())
+            .find(|p| p.id == playback_id)
+            .map(|p| p.policy.clone())
+    }
+
+    // --- signing keys -------------------------------------------------------------------
+
+    /// The environment's URL signing keys. Configuration, like the webhook endpoint: they survive
+    /// `POST /__emulator/reset`.
+    pub fn signing_keys(&self) -> MutexGuard<'_, KeyStore> {
+        lock(&self.signing_keys)
     }
 
     // --- webhook lanes ------------------------------------------------------------------

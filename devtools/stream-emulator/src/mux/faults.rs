@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::faults::{ANY, Action, Dialect, Fault, SpecParts};
 
 /// Route names, as in `/__emulator/requests`.
-pub const ROUTES: [&str; 4] = ["create", "get", "list", "delete"];
+pub const ROUTES: [&str; 5] = ["create", "get", "list", "delete", "signing_keys"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +43,7 @@ impl TryFrom<MuxFaultSpec> for Fault {
         let route = std::iter::once(ANY)
             .chain(ROUTES)
             .find(|r| *r == spec.route)
-            .ok_or_else(|| format!("unknown route {:?}: any, create, get, list or delete", spec.route))?;
+            .ok_or_else(|| format!("unknown route {:?}: any, create, get, list, delete or signing_keys", spec.route))?;
         let parts = SpecParts {
             times: spec.times,
             status: spec.status,

@@ -12,5 +12,6 @@ mod copy;
 mod faults;
 mod media;
 mod rate_limit;
+mod signed;
 mod videos;
 mod webhook;

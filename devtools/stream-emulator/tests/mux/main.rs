@@ -12,4 +12,5 @@ mod cli;
 mod faults;
 mod media;
 mod rate_limit;
+mod signed;
 mod webhook;
