@@ -143,7 +143,7 @@ impl ApiConfig {
             upload_url_ttl: Duration::from_secs(bounded(&get, "UPLOAD_URL_TTL_SECONDS", 900, 1..=3600)?),
             playback_access,
             // Cloudflare takes tokens up to 24 h ahead.
-            playback_token_ttl: Duration::from_secs(bounded(&get, "PLAYBACK_TOKEN_TTL_SECONDS", 3600, 60..=86_400)?),
+            playback_token_ttl: Duration::from_secs(bounded(&get, "PLAYBACK_TOKEN_TTL_SECONDS", 3600, 1..=86_400)?),
         };
         let stream_access_rules =
             get("STREAM_ACCESS_RULES").map(|raw| parse_access_rules("STREAM_ACCESS_RULES", &raw)).transpose()?;

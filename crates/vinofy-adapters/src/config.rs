@@ -200,7 +200,7 @@ impl Config {
 impl CloudflareConfig {
     /// `Ok(None)` when no Cloudflare variable is set and it is not `required` (it does not take new
     /// uploads); once any is set, or when required, all of it is checked.
-    fn from_lookup(get: &impl Fn(&str) -> Option<String>, required: bool) -> Result<Option<Self>, ConfigError> {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>, required: bool) -> Result<Option<Self>, ConfigError> {
         if !required && CLOUDFLARE_VARIABLES.iter().all(|name| get(name).is_none()) {
             return Ok(None);
         }

@@ -19,6 +19,26 @@ use vinofy_core::ports::{PlaybackSignError, PlaybackSigner, PlaybackUrls};
 
 use crate::config::{ConfigError, bad};
 
+/// A signing key just created at a provider: the id, and the secret to store, as JSON
+/// (`{"id", "pem"}` for Stream, `{"id", "private_key"}` for Mux). The JSON is a credential.
+pub struct NewSigningKey {
+    pub id: String,
+    pub secret_json: vinofy_core::secret::SecretString,
+    pem_field: &'static str,
+}
+
+impl NewSigningKey {
+    pub fn new(id: String, pem_field: &'static str, pem: String) -> Self {
+        let secret_json = vinofy_core::secret::SecretString::new(json!({ "id": id, pem_field: pem }).to_string());
+        Self { id, secret_json, pem_field }
+    }
+
+    /// The key as the API will read it: a key the provider returned unusable is never stored.
+    pub fn check(&self, variable: &'static str) -> Result<SigningKey, ConfigError> {
+        SigningKey::from_secret(variable, self.secret_json.expose(), self.pem_field)
+    }
+}
+
 /// A provider's signing key: its id (the JWT's `kid`) and the private key. Never printed.
 #[derive(Clone)]
 pub struct SigningKey {

@@ -27,6 +27,24 @@ pub async fn read_secret_string(aws: &SdkConfig, arn: &str, variable: &'static s
     output.secret_string.ok_or_else(|| StartupError::Init(format!("{variable}: the secret has no string value")))
 }
 
+/// Stores `value` as the secret's new current version (`PutSecretValue`). Errors name the
+/// variable or flag, never the value.
+pub async fn write_secret_string(
+    aws: &SdkConfig,
+    arn: &str,
+    what: &str,
+    value: &SecretString,
+) -> Result<(), StartupError> {
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    client.put_secret_value().secret_id(arn).secret_string(value.expose()).send().await.map_err(|e| {
+        StartupError::Init(format!(
+            "{what}: cannot store the secret: {}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+        ))
+    })?;
+    Ok(())
+}
+
 fn token_from_secret_string(raw: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(raw) {
         Ok(serde_json::Value::Object(map)) => ["token", "secret", "CLOUDFLARE_API_TOKEN"]

@@ -80,6 +80,36 @@ pub enum Command {
     /// Move every record to another video provider (or re-create its video with the current options)
     #[command(after_help = migrate_help())]
     Migrate(MigrateArgs),
+    /// Playback signing keys of private videos (the api function signs playback with them)
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Create a key at the provider and store it in the api function's secret
+    #[command(after_help = SIGNING_KEY_HELP)]
+    Create(SigningKeyArgs),
+}
+
+const SIGNING_KEY_HELP: &str = "\
+Creates the key with the provider's API (Stream: POST /stream/keys, with CLOUDFLARE_ACCOUNT_ID and
+CLOUDFLARE_API_TOKEN[_SECRET_ARN]; Mux: POST /system/v1/signing-keys, with MUX_TOKEN_ID and
+MUX_TOKEN_SECRET[_ARN]) and stores {\"id\", \"pem\"} (Mux: {\"id\", \"private_key\"}) in the secret with
+PutSecretValue. The private key is shown by the provider only once and is never printed; only
+its id is. The api function reads the secret at start-up: new instances sign with the new key.
+
+Exit status: 0 stored; 1 the provider or Secrets Manager refused; 2 bad usage or configuration.";
+
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    /// Whose key: cloudflare or mux
+    #[arg(long, value_name = "PROVIDER", value_parser = parse_provider, default_value = "cloudflare")]
+    pub provider: vinofy_core::domain::provider::Provider,
+
+    /// The secret to store it in (default: STREAM_SIGNING_KEY_SECRET_ARN or MUX_SIGNING_KEY_SECRET_ARN)
+    #[arg(long, value_name = "ARN")]
+    pub secret_arn: Option<String>,
 }
 
 fn migrate_help() -> String {

@@ -122,6 +122,17 @@ impl CloudflareStream {
 
     /// Sends one request and returns the envelope's `result` (`Value::Null` for an empty 2xx body).
     /// Error text taken from the response is scrubbed: Cloudflare may quote our presigned URL.
+    /// `POST /stream/keys`: a new playback signing key, which Cloudflare shows only this once. The
+    /// result is the secret to store (`{"id", "pem"}`, the PEM base64-encoded as returned).
+    pub async fn create_signing_key(&self, timeout: Duration) -> Result<crate::playback::NewSigningKey, ProviderError> {
+        let result = self.call(Method::POST, &format!("{}/keys", self.stream_url), None, timeout).await?;
+        let field = |name: &str| result.get(name).and_then(Value::as_str).map(str::to_owned);
+        match (field("id"), field("pem")) {
+            (Some(id), Some(pem)) => Ok(crate::playback::NewSigningKey::new(id, "pem", pem)),
+            _ => Err(ProviderError::InvalidResponse("POST /stream/keys returned no id and pem".into())),
+        }
+    }
+
     async fn call(
         &self,
         method: Method,

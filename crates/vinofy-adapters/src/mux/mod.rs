@@ -287,6 +287,21 @@ impl MuxVideo {
 
     /// Sends one request. Every text taken from the answer (or the transport error) is scrubbed of
     /// the token and, for a create, of the presigned URL.
+    /// `POST /system/v1/signing-keys`: a new playback signing key, whose private key Mux returns
+    /// only this once. The result is the secret to store (`{"id", "private_key"}`).
+    pub async fn create_signing_key(&self, timeout: Duration) -> Result<crate::playback::NewSigningKey, ProviderError> {
+        let url = self.assets_url.replace("/video/v1/assets", "/system/v1/signing-keys");
+        let answer = self.call(Method::POST, &url, Some(&serde_json::json!({})), timeout, None).await?;
+        let data = answer.body.as_ref().and_then(|b| b.get("data"));
+        let field = |name: &str| data.and_then(|d| d.get(name)).and_then(Value::as_str).map(str::to_owned);
+        match (field("id"), field("private_key")) {
+            (Some(id), Some(key)) => Ok(crate::playback::NewSigningKey::new(id, "private_key", key)),
+            _ => Err(ProviderError::InvalidResponse(
+                "POST /system/v1/signing-keys returned no id and private_key".into(),
+            )),
+        }
+    }
+
     async fn call(
         &self,
         method: Method,

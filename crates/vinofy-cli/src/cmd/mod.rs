@@ -3,4 +3,5 @@ pub mod export;
 pub mod list;
 pub mod migrate;
 pub mod reconcile;
+pub mod signing_key;
 pub mod status;

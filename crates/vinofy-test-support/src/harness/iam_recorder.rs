@@ -43,6 +43,7 @@ pub fn principal_of(binary: &str) -> Option<&'static str> {
     match std::path::Path::new(binary).file_name()?.to_str()? {
         "ingest" => Some("ingest"),
         "webhook" => Some("webhook"),
+        "api" => Some("api"),
         "vinofy" => Some("vinofy"),
         _ => None,
     }
@@ -313,6 +314,7 @@ fn s3_call(method: &Method, uri: &Uri) -> (String, Vec<Value>) {
         (None | Some(""), "DELETE") if query.is_empty() => "DeleteBucket",
         (None | Some(""), _) => "?",
         (Some(_), "GET" | "HEAD") if has("tagging") => "GetObjectTagging",
+        (Some(_), "GET") if has("uploadId") => "ListMultipartUploadParts",
         (Some(_), "GET" | "HEAD") if has("versionId") => "GetObjectVersion",
         (Some(_), "GET" | "HEAD") if query.iter().all(|(k, _)| OBJECT_READ_PARAMS.contains(&k.as_str())) => "GetObject",
         (Some(_), "PUT" | "POST") if !has("tagging") && !has("acl") => "PutObject",

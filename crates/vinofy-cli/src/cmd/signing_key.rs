@@ -1,0 +1,74 @@
+//! `vinofy signing-key create`: a playback signing key, created at the provider and stored in the
+//! secret the `api` function reads (`STREAM_SIGNING_KEY_SECRET_ARN`, `MUX_SIGNING_KEY_SECRET_ARN`).
+//! The private key goes from the provider's answer straight into Secrets Manager: it is never
+//! printed, and a key that would not sign is never stored.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use vinofy_adapters::config::CloudflareConfig;
+use vinofy_adapters::mux::config::MuxConfig;
+use vinofy_adapters::{CloudflareStream, MuxVideo, aws_config, resolve_secret};
+use vinofy_core::domain::provider::Provider;
+
+use crate::cli::SigningKeyArgs;
+use crate::error::CliError;
+use crate::output::Output;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+pub async fn run(args: SigningKeyArgs, out: &Output) -> Result<ExitCode, CliError> {
+    let (variable, default_arn) = match args.provider {
+        Provider::Cloudflare => ("STREAM_SIGNING_KEY_SECRET_ARN", env("STREAM_SIGNING_KEY_SECRET_ARN")),
+        Provider::Mux => ("MUX_SIGNING_KEY_SECRET_ARN", env("MUX_SIGNING_KEY_SECRET_ARN")),
+    };
+    let arn = args.secret_arn.or(default_arn).ok_or_else(|| {
+        CliError::Usage(format!("name the secret to store the key in: --secret-arn ARN (or {variable})"))
+    })?;
+    if !arn.starts_with("arn:") {
+        return Err(CliError::Usage(format!("--secret-arn {arn:?} is not a Secrets Manager ARN")));
+    }
+    let aws = aws_config().await;
+    let created = match args.provider {
+        Provider::Cloudflare => {
+            let cf = CloudflareConfig::from_lookup(&env, true).map_err(CliError::Config)?.expect("required");
+            let token = resolve_secret(&cf.token, &aws).await.map_err(|e| CliError::Startup(e.to_string()))?;
+            let stream = CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone())
+                .map_err(|e| CliError::Startup(e.to_string()))?;
+            stream.create_signing_key(CALL_TIMEOUT).await
+        }
+        Provider::Mux => {
+            let mux = MuxConfig::from_lookup(env).map_err(CliError::Config)?.ok_or_else(|| {
+                CliError::Usage(
+                    "Mux is not configured: set MUX_TOKEN_ID and MUX_TOKEN_SECRET (or MUX_TOKEN_SECRET_ARN)".into(),
+                )
+            })?;
+            let credentials = vinofy_adapters::mux::config::resolve_token(&mux.token, &aws)
+                .await
+                .map_err(|e| CliError::Startup(e.to_string()))?;
+            let client = MuxVideo::from_config(&mux, credentials).map_err(|e| CliError::Startup(e.to_string()))?;
+            client.create_signing_key(CALL_TIMEOUT).await
+        }
+    }
+    .map_err(|e| CliError::Fatal(format!("the provider did not create a signing key: {e}")))?;
+    created.check(variable).map_err(|e| CliError::Fatal(format!("the provider's key is not usable: {e}")))?;
+    vinofy_adapters::secrets::write_secret_string(&aws, &arn, "--secret-arn", &created.secret_json)
+        .await
+        .map_err(|e| CliError::Fatal(e.to_string()))?;
+    if out.json {
+        out.json_line(
+            &serde_json::json!({"provider": args.provider.as_str(), "key_id": created.id, "secret_arn": arn}),
+        )?;
+    } else {
+        out.line(&format!(
+            "created {} signing key {} and stored it in {arn}; restart the api function to use it \
+             (a new deploy, or its next cold start)",
+            args.provider, created.id
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
