@@ -7,14 +7,25 @@
 #
 # `--migrate` goes on: starts the Mux emulator, moves the library to Mux with `vinofy migrate --to mux
 # --delete-old`, prints the switched record and plays its new Mux URL.
+#
+# `--auth` takes the app user's path instead of the staff upload: a dev OpenID Connect issuer
+# (devtools/dev-oidc) mints a token, the real `api` function (behind a local Function URL) hands out
+# a presigned PUT into the user's own space, curl PUTs the file, the video is created private
+# (requireSignedURLs), `vinofy signing-key create` stores a signing key, and the API's signed URL
+# plays in headless Chromium while the unsigned one is refused.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 MIGRATE=false
+AUTH=false
 ARGS=()
 for arg in "$@"; do
-  if [ "$arg" = --migrate ]; then MIGRATE=true; else ARGS+=("$arg"); fi
+  case "$arg" in
+    --migrate) MIGRATE=true ;;
+    --auth) AUTH=true ;;
+    *) ARGS+=("$arg") ;;
+  esac
 done
 KEY=${ARGS[0]:-"uploads/Vinofy demo (1) + café.mp4"}
 ACCOUNT_ID=0123456789abcdef0123456789abcdef
@@ -44,6 +55,7 @@ cargo build --workspace --bins --quiet
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 S3_PORT=$(free_port); DDB_PORT=$(free_port); LAMBDA_PORT=$(free_port); WEBHOOK_RT_PORT=$(free_port); WEBHOOK_URL_PORT=$(free_port)
+API_RT_PORT=$(free_port); API_URL_PORT=$(free_port)
 export AWS_ACCESS_KEY_ID=vinofy-local-access AWS_SECRET_ACCESS_KEY=vinofy-local-secret-key AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=$AWS_REGION
 export AWS_EC2_METADATA_DISABLED=true
@@ -64,15 +76,18 @@ log "Cloudflare Stream emulator on $EMULATOR"
 
 world=("$VENV/bin/python" scripts/local_world.py --s3 "http://127.0.0.1:$S3_PORT" --dynamodb "http://127.0.0.1:$DDB_PORT")
 "${world[@]}" create --bucket "$BUCKET" --table "$TABLE"
-log "uploading fixtures/sample.mp4 as s3://$BUCKET/$KEY"
-"${world[@]}" upload --bucket "$BUCKET" --key "$KEY" --file fixtures/sample.mp4 >"$work/event.json"
+if [ "$AUTH" = false ]; then
+  log "uploading fixtures/sample.mp4 as s3://$BUCKET/$KEY"
+  "${world[@]}" upload --bucket "$BUCKET" --key "$KEY" --file fixtures/sample.mp4 >"$work/event.json"
+fi
 
 log "starting the Lambda Runtime API (cargo lambda watch) on :$LAMBDA_PORT and the ingest binary against it"
 cargo lambda watch --only-lambda-apis --timeout 60 --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
   >"$work/runtime.log" 2>&1 & pids+=($!)
 wait_port "$LAMBDA_PORT" "cargo lambda watch"
 # The function runs exactly as in Lambda: a process that long-polls the Runtime API for events.
-env VIDEOS_TABLE="$TABLE" UPLOAD_BUCKET="$BUCKET" CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" \
+# (--auth: app users' videos are private, playable only with the api function's signed URLs.)
+env VIDEOS_TABLE="$TABLE" UPLOAD_BUCKET="$BUCKET" CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" STREAM_REQUIRE_SIGNED_URLS="$AUTH" \
   CLOUDFLARE_API_URL="$EMULATOR/client/v4" CLOUDFLARE_API_TOKEN="$TOKEN" AWS_ENDPOINT_URL_S3="http://127.0.0.1:$S3_PORT" \
   AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" AWS_LAMBDA_LOG_FORMAT=JSON \
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$LAMBDA_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
@@ -90,6 +105,55 @@ env VIDEOS_TABLE="$TABLE" CLOUDFLARE_WEBHOOK_SECRET="$WEBHOOK_SECRET" MUX_WEBHOO
   "$BIN/webhook" >"$work/webhook.log" 2>&1 & pids+=($!)
 "$VENV/bin/python" scripts/function_url.py "$WEBHOOK_URL_PORT" "$WEBHOOK_RT_PORT" 2>"$work/function-url.log" & pids+=($!)
 wait_port "$WEBHOOK_URL_PORT" "the local Function URL"
+
+py() { "$VENV/bin/python" -c "$@"; }
+if [ "$AUTH" = true ]; then
+  OIDC_DIR="$work/oidc"; AUDIENCE=vinofy-api; USER_SUB='auth0|demo-taster'
+  OIDC_PORT=$(free_port); ISSUER="http://127.0.0.1:$OIDC_PORT"
+  "$BIN/dev-oidc" init --state-dir "$OIDC_DIR" --issuer "$ISSUER" >/dev/null
+  "$BIN/dev-oidc" serve --state-dir "$OIDC_DIR" --listen "127.0.0.1:$OIDC_PORT" >"$work/oidc.out" 2>"$work/oidc.log" & pids+=($!)
+  wait_port "$OIDC_PORT" dev-oidc
+  log "dev OpenID Connect issuer on $ISSUER (JWKS: $ISSUER/.well-known/jwks.json)"
+
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$DDB_PORT"
+  KEY_SECRET=$("${world[@]}" secret --name stream-signing-key --value '{"id": "REPLACE_WITH_KEY_ID", "pem": "REPLACE_WITH_BASE64_PEM"}')
+  log "vinofy signing-key create: a playback signing key from the emulator's POST /stream/keys, into $KEY_SECRET"
+  env CLOUDFLARE_ACCOUNT_ID="$ACCOUNT_ID" CLOUDFLARE_API_URL="$EMULATOR/client/v4" CLOUDFLARE_API_TOKEN="$TOKEN" \
+    "$BIN/vinofy" signing-key create --secret-arn "$KEY_SECRET"
+
+  log "starting the api function behind a local Function URL on :$API_URL_PORT"
+  cargo lambda watch --only-lambda-apis --timeout 60 --invoke-address 127.0.0.1 --invoke-port "$API_RT_PORT" \
+    >"$work/api-runtime.log" 2>&1 & pids+=($!)
+  wait_port "$API_RT_PORT" "cargo lambda watch (api)"
+  env VIDEOS_TABLE="$TABLE" UPLOAD_BUCKET="$BUCKET" AUTH_ISSUER="$ISSUER" AUTH_AUDIENCE="$AUDIENCE" \
+    AUTH_JWKS_URL="$ISSUER/.well-known/jwks.json" STREAM_SIGNING_KEY_SECRET_ARN="$KEY_SECRET" \
+    AWS_ENDPOINT_URL_S3="http://127.0.0.1:$S3_PORT" AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT" \
+    AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$API_RT_PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
+    "$BIN/api" >"$work/api.log" 2>&1 & pids+=($!)
+  "$VENV/bin/python" scripts/function_url.py "$API_URL_PORT" "$API_RT_PORT" 2>"$work/api-url.log" & pids+=($!)
+  wait_port "$API_URL_PORT" "the api Function URL"
+  API="http://127.0.0.1:$API_URL_PORT"
+
+  log "minting a token for $USER_SUB (dev-oidc mint) and asking the API for an upload URL"
+  USER_TOKEN=$("$BIN/dev-oidc" mint --state-dir "$OIDC_DIR" --sub "$USER_SUB" --aud "$AUDIENCE")
+  echo "  without a token: HTTP $(curl -s -o /dev/null -w '%{http_code}' -X POST "$API/uploads")"
+  SIZE=$(stat -c %s fixtures/sample.mp4)
+  curl -s -X POST "$API/uploads" -H "Authorization: Bearer $USER_TOKEN" \
+    -d "{\"filename\": \"Tasting notes (demo).mp4\", \"size\": $SIZE, \"content_type\": \"video/mp4\"}" >"$work/upload.json"
+  KEY=$(py 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$work/upload.json")
+  log "POST /uploads -> 201: PUT to s3://$BUCKET/$KEY (server-chosen, in the user's space), headers:"
+  py 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["upload"]["headers"], indent=2))' "$work/upload.json"
+  mapfile -t put_args < <(py 'import json,sys
+u = json.load(open(sys.argv[1]))["upload"]
+for k, v in u["headers"].items():
+    if k != "content-length": print("-H"); print(f"{k}: {v}")
+print(u["url"])' "$work/upload.json")
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary @fixtures/sample.mp4 "${put_args[@]}")
+  log "PUT with the presigned URL: HTTP $code"
+  [ "$code" = 200 ] || { echo "the presigned PUT was refused" >&2; exit 1; }
+  "${world[@]}" event --bucket "$BUCKET" --key "$KEY" >"$work/event.json"
+fi
 
 log "delivering the S3 notification (key as S3 encodes it: $(grep -o '"key": "[^"]*"' "$work/event.json" | cut -d'"' -f4))"
 timeout 120 cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file "$work/event.json" \
@@ -118,7 +182,17 @@ log "function logs (JSON, as in CloudWatch):"
 grep -E '"level"' "$work/function.log" | tail -n 3 || true
 
 WATCH="$EMULATOR/$uid/watch"
-log "watch it: $WATCH  (HLS: $EMULATOR/$uid/manifest/video.m3u8)"
+if [ "$AUTH" = true ]; then
+  echo "  the recorded (unsigned) HLS URL: HTTP $(curl -s -o /dev/null -w '%{http_code}' "$EMULATOR/$uid/manifest/video.m3u8") (private video)"
+  curl -s "$API/videos/$uid/playback" -H "Authorization: Bearer $USER_TOKEN" >"$work/playback.json"
+  HLS=$(py 'import json,sys; print(json.load(open(sys.argv[1]))["hls_url"])' "$work/playback.json")
+  log "GET /videos/$uid/playback -> signed URLs until $(py 'import json,sys; print(json.load(open(sys.argv[1]))["expires_at"])' "$work/playback.json")"
+  echo "  the signed HLS URL: HTTP $(curl -s -o /dev/null -w '%{http_code}' "$HLS")"
+  OTHER=$("$BIN/dev-oidc" mint --state-dir "$OIDC_DIR" --sub 'auth0|someone-else' --aud "$AUDIENCE")
+  echo "  another user asking for it: HTTP $(curl -s -o /dev/null -w '%{http_code}' "$API/videos/$uid/playback" -H "Authorization: Bearer $OTHER")"
+  WATCH="${HLS%/manifest/video.m3u8}/watch"
+fi
+log "watch it: $WATCH  (HLS: ${HLS:-$EMULATOR/$uid/manifest/video.m3u8})"
 mkdir -p "$ROOT/.local"
 if node devtools/player/check-playback.mjs "$WATCH" --screenshot "$ROOT/.local/demo-playback.png"; then
   log "headless Chromium played it (screenshot: .local/demo-playback.png)"

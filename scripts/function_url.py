@@ -15,17 +15,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.do_POST()
+
     def do_POST(self):
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        path, _, query = self.path.partition("?")
         try:
             body, is_b64 = raw.decode("utf-8"), False
         except UnicodeDecodeError:
             body, is_b64 = base64.b64encode(raw).decode(), True
         event = {
-            "version": "2.0", "rawPath": self.path, "rawQueryString": "",
+            "version": "2.0", "rawPath": path, "rawQueryString": query,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body, "isBase64Encoded": is_b64,
-            "requestContext": {"http": {"method": "POST", "path": self.path, "sourceIp": self.client_address[0]},
+            "requestContext": {"http": {"method": self.command, "path": path, "sourceIp": self.client_address[0]},
                                "timeEpoch": int(time.time() * 1000)},
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
@@ -37,10 +41,13 @@ class Handler(BaseHTTPRequestHandler):
         try:
             reply = json.loads(out.stdout)
             status, text = int(reply.get("statusCode", 200)), reply.get("body") or ""
+            headers = reply.get("headers") or {}
         except ValueError:
-            status, text = 502, "the function failed"
+            status, text, headers = 502, "the function failed", {}
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        headers.setdefault("content-type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(text.encode())
 

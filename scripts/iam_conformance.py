@@ -391,7 +391,7 @@ def resource_policy_rows(template: Template) -> list[str]:
                          short(template, props["FunctionName"]), extra + when))
         elif res["Type"] in ("AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"):
             targets = props.get("Queues") or [props.get("Bucket")]
-            for st in props["PolicyDocument"]["Statement"]:
+            for st, st_conditions in branches(props["PolicyDocument"]["Statement"]):
                 principal = st.get("Principal")
                 if isinstance(principal, dict):
                     principal = ", ".join(v if isinstance(v, str) else ", ".join(v) for v in principal.values())
@@ -401,7 +401,7 @@ def resource_policy_rows(template: Template) -> list[str]:
                 resources = st.get("Resource", targets)
                 rows.append((str(principal), f"{st['Effect']} " + ", ".join(f"`{a}`" for a in actions),
                              short(template, resources if isinstance(resources, list) else [resources]),
-                             conds + when))
+                             conds + when + [f"if {c}" for c in st_conditions]))
     return [
         f"| `{p}` | {a} | {', '.join(f'`{x}`' for x in r.split(', '))} | {md_escape('; '.join(c))} |"
         for p, a, r, c in rows

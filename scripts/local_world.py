@@ -42,6 +42,12 @@ def main():
     u.add_argument("--bucket", required=True)
     u.add_argument("--key", required=True)
     u.add_argument("--file", required=True)
+    e = sub.add_parser("event", help="print the S3 notification of an object already in the bucket")
+    e.add_argument("--bucket", required=True)
+    e.add_argument("--key", required=True)
+    s = sub.add_parser("secret", help="create a Secrets Manager secret and print its ARN")
+    s.add_argument("--name", required=True)
+    s.add_argument("--value", required=True)
     r = sub.add_parser("record")
     r.add_argument("--table", required=True)
     r.add_argument("--source", required=True)
@@ -53,10 +59,17 @@ def main():
     if args.cmd == "create":
         s3.create_bucket(Bucket=args.bucket)
         ddb.create_table(TableName=args.table, **table_definition(args.template))
-    elif args.cmd == "upload":
-        with open(args.file, "rb") as f:
-            body = f.read()
-        out = s3.put_object(Bucket=args.bucket, Key=args.key, Body=body)
+    elif args.cmd == "secret":
+        sm = boto3.client("secretsmanager", endpoint_url=args.dynamodb)
+        print(sm.create_secret(Name=args.name, SecretString=args.value)["ARN"])
+    elif args.cmd in ("upload", "event"):
+        if args.cmd == "upload":
+            with open(args.file, "rb") as f:
+                body = f.read()
+            etag, size = s3.put_object(Bucket=args.bucket, Key=args.key, Body=body)["ETag"], len(body)
+        else:
+            head = s3.head_object(Bucket=args.bucket, Key=args.key)
+            etag, size = head["ETag"], head["ContentLength"]
         # The notification S3 would send: the key form-encoded, as S3 does.
         event = {"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
@@ -66,8 +79,8 @@ def main():
             "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
                    "bucket": {"name": args.bucket, "ownerIdentity": {"principalId": "LOCAL"},
                               "arn": f"arn:aws:s3:::{args.bucket}"},
-                   "object": {"key": urllib.parse.quote_plus(args.key, safe="/"), "size": len(body),
-                              "eTag": out["ETag"].strip('"'), "sequencer": "0055AED6DCD90281E5"}}}]}
+                   "object": {"key": urllib.parse.quote_plus(args.key, safe="/"), "size": size,
+                              "eTag": etag.strip('"'), "sequencer": "0055AED6DCD90281E5"}}}]}
         json.dump(event, sys.stdout, indent=2)
     elif args.cmd == "record":
         item = ddb.get_item(TableName=args.table, Key={"source": {"S": args.source}}, ConsistentRead=True).get("Item")

@@ -17,6 +17,8 @@ const ALICE: &str = "auth0|alice";
 const BOB: &str = "google-oauth2|104593";
 /// [`put_signed`]'s status when S3 closed the connection instead of answering.
 const REFUSED_BY_CLOSING: u16 = 0;
+/// What the IAM recorder's proxy (between the client and S3 in these tests) answers then.
+const REFUSED_BY_CLOSING_BEHIND_THE_PROXY: u16 = 502;
 
 pub struct Api {
     pub world: World,
@@ -223,7 +225,7 @@ async fn an_upload_lands_in_the_callers_space_and_becomes_a_video_they_own() {
     // S3 itself refuses anything but what was signed.
     let http = &api.http;
     let (status, text) = put_signed(http, upload, [video.clone(), b"more".to_vec()].concat()).await;
-    assert!(matches!(status, 403 | REFUSED_BY_CLOSING), "a bigger body: {status} {text}");
+    assert!(matches!(status, 403 | REFUSED_BY_CLOSING | REFUSED_BY_CLOSING_BEHIND_THE_PROXY), "a bigger body: {status} {text}");
     let mut other_type = upload.clone();
     other_type["headers"]["content-type"] = json!("video/mp4");
     assert_eq!(put_signed(http, &other_type, video.clone()).await.0, 403, "another content type");
@@ -330,7 +332,7 @@ async fn a_multipart_upload_above_the_part_size_completes() {
         offset += len;
         if i == 0 {
             let (status, text) = put_signed(&api.http, part, [chunk.clone(), vec![0]].concat()).await;
-            assert!(matches!(status, 403 | REFUSED_BY_CLOSING), "a part over its size: {status} {text}");
+            assert!(matches!(status, 403 | REFUSED_BY_CLOSING | REFUSED_BY_CLOSING_BEHIND_THE_PROXY), "a part over its size: {status} {text}");
         }
         assert_eq!(put_signed(&api.http, part, chunk).await.0, 200, "part {}", i + 1);
         if i == 1 {

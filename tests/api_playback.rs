@@ -208,7 +208,7 @@ async fn a_signed_mux_video_plays_with_muxs_playback_tokens() {
         .create_secret("mux-signing-key", r#"{"id":"REPLACE_WITH_KEY_ID","private_key":"REPLACE_WITH_KEY"}"#)
         .await;
     let mux_env = [("VIDEO_PROVIDER", "mux"), ("MUX_PLAYBACK_POLICY", "signed")];
-    let created = signing_key_create(&world, &[], &["--provider", "mux", "--secret-arn", &secret]).await;
+    let created = signing_key_create(&world, &[("MUX_SIGNING_KEY_SECRET_ARN", &secret)], &["--provider", "mux"]).await;
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
 
     let api = start_api(

@@ -80,6 +80,12 @@ pub enum Command {
     /// Move every record to another video provider (or re-create its video with the current options)
     #[command(after_help = migrate_help())]
     Migrate(MigrateArgs),
+    /// Handle again the events in the failed-events queue (either delivery mode's), then delete them
+    #[command(after_help = redrive_help())]
+    Redrive(RedriveArgs),
+    /// Estimate the monthly bill of the library, per alternative: Cloudflare Stream, Mux, AWS-only
+    #[command(after_help = cost_help())]
+    Cost(CostArgs),
     /// Playback signing keys of private videos (the api function signs playback with them)
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
@@ -135,6 +141,32 @@ Examples:
   vinofy migrate --to mux --prefix videos/ --delete-old
   # Re-create every Mux video after changing MUX_PLAYBACK_POLICY or MUX_VIDEO_QUALITY
   vinofy migrate --to mux --delete-old",
+    )
+}
+
+fn redrive_help() -> String {
+    with_environment(
+        "\
+Reads the failed-events queue (the stack output FailedEventsQueueUrl; --queue-url, else
+FAILED_EVENTS_QUEUE_URL), 10 messages at a time, in either mode's shape:
+  - direct mode: Lambda's on-failure destination records (the event in requestPayload, with the
+    condition, the attempts and the last error, which the report quotes);
+  - sqs mode: the S3 notifications the ingest queue's redrive policy moved there (s3:TestEvent:
+    nothing to do).
+Each S3 record goes through the function's own use case (claim, presigned copy, record; or the
+deletion sync), within the shared call budget, waiting out lock-outs. A message is deleted only
+once each of its records ended for good (submitted, adopted, duplicate, skipped, outdated, deleted,
+or failed and recorded as failed); one with a record to try again (the provider still unavailable)
+or that cannot be decoded stays in the queue and is made visible again when the run ends. Needs
+UPLOAD_BUCKET (only its events are the function's) and the provider's variables, as backfill.
+
+Examples:
+  # What would be redriven (decodes only: no write, no provider call, the queue unchanged)
+  vinofy redrive --dry-run
+  # Redrive at most 100 messages, then look at what is left
+  vinofy redrive --queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/vinofy-FailedEventsQueue-AbC --limit 100
+  # After fixing a refused copy (a bad token): submit the versions recorded as failed again
+  vinofy redrive --retry-failed",
     )
 }
 
@@ -312,6 +344,92 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {}
+
+fn cost_help() -> String {
+    with_environment(
+        "\
+Scans the table and counts the live videos (ready or submitted): how many, their minutes (the sum
+of `duration`; videos without one are counted and reported) and their source bytes (`size`).
+Then prices, side by side, Cloudflare Stream, Mux and AWS-only (MediaConvert + S3 + CloudFront):
+the monthly bill (storage, delivery, encoding of new uploads, the S3 egress when the provider
+fetches a source, S3 storage of the sources, Lambda and DynamoDB) and the one-off cost of
+bringing the current library there. Prices come from the built-in prices.toml (each figure with
+its source and date; unconfirmed ones marked *); --prices FILE merges a file over them.
+Needs only VIDEOS_TABLE.
+
+Examples:
+  vinofy cost --views-per-video 20
+  vinofy cost --delivered-minutes 250000 --new-videos-per-month 40
+  vinofy cost --prices my-prices.toml --html cost.html
+  vinofy --json cost --views-per-video 5 | jq '.alternatives[] | {name, monthly_total}'",
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Minutes delivered (watched) per month, all videos together
+    #[arg(long, value_name = "N", value_parser = parse_quantity, conflicts_with = "views_per_video")]
+    pub delivered_minutes: Option<f64>,
+
+    /// Views per video per month, each watching the whole video (delivered = views × minutes stored)
+    #[arg(long, value_name = "N", value_parser = parse_quantity)]
+    pub views_per_video: Option<f64>,
+
+    /// New videos per month (priced at the library's average duration and size)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub new_videos_per_month: u64,
+
+    /// A TOML file merged over the built-in prices (only the figures it names change)
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<std::path::PathBuf>,
+
+    /// Also write a self-contained HTML report (table and SVG chart) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+}
+
+/// A non-negative, finite number (minutes, views).
+fn parse_quantity(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("{value:?} is not a number of at least 0")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// The failed-events queue's URL (default: FAILED_EVENTS_QUEUE_URL, the stack output FailedEventsQueueUrl)
+    #[arg(long, value_name = "URL")]
+    pub queue_url: Option<String>,
+
+    /// Receive and decode, report what would be redriven, and leave every message in the queue:
+    /// no write, no provider call
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// At most this many messages
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// Also submit again the versions recorded as `failed` (the provider refused them: fix the
+    /// cause first); without it they count as failed for good and their messages are deleted
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    /// Messages handled at the same time
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// A cap on this run's own pace: at most this many messages started per minute. Without it,
+    /// the shared call budget decides
+    #[arg(long, value_name = "PER_MINUTE", value_parser = parse_rate)]
+    pub rate: Option<u32>,
+
+    /// Presign with long-term IAM user keys (no session token); URLs then live 15 minutes.
+    /// Also VINOFY_ALLOW_LONG_TERM_CREDENTIALS=1
+    #[arg(long)]
+    pub allow_long_term_credentials: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {

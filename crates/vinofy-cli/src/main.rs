@@ -38,6 +38,8 @@ fn main() -> ExitCode {
             Command::List(args) => cmd::list::run(args, &out).await,
             Command::Export(args) => cmd::export::run(args, &out).await,
             Command::Migrate(args) => cmd::migrate::run(args, &out).await,
+            Command::Cost(args) => cmd::cost::run(args, &out).await,
+            Command::Redrive(args) => cmd::redrive::run(args, &out).await,
             Command::SigningKey(cli::SigningKeyCommand::Create(args)) => cmd::signing_key::run(args, &out).await,
         }
     });

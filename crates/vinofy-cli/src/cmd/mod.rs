@@ -1,7 +1,9 @@
 pub mod backfill;
+pub mod cost;
 pub mod export;
 pub mod list;
 pub mod migrate;
 pub mod reconcile;
+pub mod redrive;
 pub mod signing_key;
 pub mod status;

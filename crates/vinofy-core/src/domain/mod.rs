@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod event;
+pub mod failed_event;
 pub mod ids;
 pub mod object;
 pub mod provider;

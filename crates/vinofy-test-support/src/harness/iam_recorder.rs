@@ -149,7 +149,8 @@ impl Recorder {
         let state = ProxyState { principal: principal.to_owned(), service: service.to_owned(), upstream };
         self.runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app = Router::new().fallback(forward).with_state(state);
+            // Upload parts are megabytes: no body limit (axum's default is 2 MB).
+            let app = Router::new().fallback(forward).with_state(state).layer(axum::extract::DefaultBodyLimit::disable());
             axum::serve(listener, app).await.unwrap();
         });
         proxies.insert(key, endpoint.clone());
