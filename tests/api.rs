@@ -225,7 +225,10 @@ async fn an_upload_lands_in_the_callers_space_and_becomes_a_video_they_own() {
     // S3 itself refuses anything but what was signed.
     let http = &api.http;
     let (status, text) = put_signed(http, upload, [video.clone(), b"more".to_vec()].concat()).await;
-    assert!(matches!(status, 403 | REFUSED_BY_CLOSING | REFUSED_BY_CLOSING_BEHIND_THE_PROXY), "a bigger body: {status} {text}");
+    assert!(
+        matches!(status, 403 | REFUSED_BY_CLOSING | REFUSED_BY_CLOSING_BEHIND_THE_PROXY),
+        "a bigger body: {status} {text}"
+    );
     let mut other_type = upload.clone();
     other_type["headers"]["content-type"] = json!("video/mp4");
     assert_eq!(put_signed(http, &other_type, video.clone()).await.0, 403, "another content type");
@@ -332,7 +335,10 @@ async fn a_multipart_upload_above_the_part_size_completes() {
         offset += len;
         if i == 0 {
             let (status, text) = put_signed(&api.http, part, [chunk.clone(), vec![0]].concat()).await;
-            assert!(matches!(status, 403 | REFUSED_BY_CLOSING | REFUSED_BY_CLOSING_BEHIND_THE_PROXY), "a part over its size: {status} {text}");
+            assert!(
+                matches!(status, 403 | REFUSED_BY_CLOSING | REFUSED_BY_CLOSING_BEHIND_THE_PROXY),
+                "a part over its size: {status} {text}"
+            );
         }
         assert_eq!(put_signed(&api.http, part, chunk).await.0, 200, "part {}", i + 1);
         if i == 1 {
@@ -356,4 +362,28 @@ async fn a_multipart_upload_above_the_part_size_completes() {
     assert!(matches!(again.status, 404 | 409), "a completed upload is gone: {:?}", again.body);
     let size_now = api.world.s3.head_object().bucket(&api.world.bucket).key(key).send().await.unwrap().content_length();
     assert_eq!(size_now, Some(size as i64));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_refuses_to_start_on_bad_configuration_naming_the_variable() {
+    let world = World::new().await;
+    let issuer = DevIssuer::start_temp();
+    let base: HashMap<String, String> = world.env().into_iter().chain(issuer.env(AUDIENCE)).collect();
+    let cases: [(&str, Option<&str>); 5] = [
+        ("AUTH_ISSUER", None),
+        ("AUTH_JWKS_URL", Some("http://idp.example.com/.well-known/jwks.json")),
+        ("UPLOAD_URL_TTL_SECONDS", Some("7200")),
+        ("STREAM_SIGNING_KEY", Some(r#"{"id": "REPLACE_WITH_KEY_ID", "pem": "REPLACE_WITH_BASE64_PEM"}"#)),
+        ("PLAYBACK_ACCESS", Some("everyone")),
+    ];
+    for (variable, value) in cases {
+        let mut env = base.clone();
+        match value {
+            Some(v) => env.insert(variable.to_owned(), v.to_owned()),
+            None => env.remove(variable),
+        };
+        let mut function = Function::start_binary(env!("CARGO_BIN_EXE_api"), env).await;
+        let logs = function.assert_refused_to_start(variable).await;
+        assert!(!logs.contains("REPLACE_WITH_BASE64_PEM"), "the value is never echoed: {logs}");
+    }
 }

@@ -110,6 +110,22 @@ async fn a_new_upload_is_claimed_copied_and_recorded() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_upload_into_a_users_space_records_its_owner_and_a_private_video_says_so() {
+    let i = ingestor(&[("UPLOAD_PREFIX", "users/")]);
+    i.provider.signed_playback.store(true, std::sync::atomic::Ordering::SeqCst);
+    let key = vinofy_core::domain::upload::upload_key("users/", "auth0|alice", "20261201T000000Z-00000000000000aa.mp4");
+    assert_eq!(outcome(&i, &created(&key, "e1", SEQ)).await, "submitted");
+    let record = i.store.record(&source(&key)).unwrap();
+    assert_eq!(record.owner.as_deref(), Some("auth0|alice"));
+    assert!(record.signed_playback, "the provider's answer decides privacy");
+    // Outside the users' folder (or with a key not shaped like one), no owner.
+    for other in ["videos/a.mp4".to_owned(), format!("uploads/{}", key.trim_start_matches("users/"))] {
+        assert_eq!(outcome(&i, &created(&other, "e2", SEQ)).await, "submitted");
+        assert_eq!(i.store.record(&source(&other)).unwrap().owner, None, "{other}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn what_is_not_a_video_is_skipped_without_any_call() {
     let i = ingestor(&[("SOURCE_PREFIX", "videos/")]);
     for event in

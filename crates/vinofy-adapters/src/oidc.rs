@@ -78,9 +78,7 @@ impl JwksVerifier {
     async fn key(&self, kid: &str) -> Result<(Algorithm, DecodingKey), AuthRejection> {
         let mut cache = self.cache.lock().await;
         let now = self.clock.now_ms();
-        let stale = cache.fetched_at_ms.is_none_or(|at| now - at >= self.settings.max_age.as_millis() as i64);
-        let may_fetch = cache.attempted_at_ms.is_none_or(|at| now - at >= self.settings.min_refetch.as_millis() as i64);
-        if (stale || !cache.keys.contains_key(kid)) && may_fetch {
+        if should_fetch(&self.settings, cache.fetched_at_ms, cache.attempted_at_ms, cache.keys.contains_key(kid), now) {
             cache.attempted_at_ms = Some(now);
             match self.fetch().await {
                 Ok(keys) => {
@@ -121,6 +119,20 @@ impl JwksVerifier {
         let keys: Vec<Jwk> = listed.iter().filter_map(|k| serde_json::from_value(k.clone()).ok()).collect();
         Ok(usable_keys(&keys))
     }
+}
+
+/// Whether to fetch the JWKS now: when the keys are stale or lack `kid`, and the last attempt was
+/// at least `min_refetch` ago (so unknown `kid`s cannot make us hammer the identity provider).
+fn should_fetch(
+    settings: &OidcSettings,
+    fetched_at_ms: Option<i64>,
+    attempted_at_ms: Option<i64>,
+    knows_kid: bool,
+    now_ms: i64,
+) -> bool {
+    let stale = fetched_at_ms.is_none_or(|at| now_ms - at >= settings.max_age.as_millis() as i64);
+    let may_fetch = attempted_at_ms.is_none_or(|at| now_ms - at >= settings.min_refetch.as_millis() as i64);
+    (stale || !knows_kid) && may_fetch
 }
 
 /// The JWKS keys we accept tokens from: RSA keys for RS256, P-256 keys for ES256, each with a
@@ -192,6 +204,27 @@ impl TokenVerifier for JwksVerifier {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_jwks_is_fetched_when_needed_and_at_most_once_per_interval() {
+        let settings = OidcSettings {
+            issuer: "i".into(),
+            audiences: vec!["a".into()],
+            jwks_url: "https://i/jwks".into(),
+            leeway_seconds: 60,
+            min_refetch: Duration::from_secs(30),
+            max_age: Duration::from_secs(3600),
+        };
+        let fetch = |fetched, attempted, knows, now| should_fetch(&settings, fetched, attempted, knows, now);
+        assert!(fetch(None, None, false, 0), "the first request fetches");
+        assert!(!fetch(Some(0), Some(0), true, 10_000), "a known kid with fresh keys does not");
+        assert!(!fetch(Some(0), Some(0), false, 29_999), "an unknown kid within 30 s of the last fetch does not");
+        assert!(fetch(Some(0), Some(0), false, 30_000), "an unknown kid 30 s later does: a rotated key is picked up");
+        assert!(!fetch(Some(0), Some(3_599_990), true, 3_600_000), "stale keys wait for the interval too");
+        assert!(fetch(Some(0), Some(0), true, 3_600_000), "keys older than max_age are refreshed");
+        assert!(fetch(None, Some(0), true, 30_000), "after a failed fetch, retried once the interval passed");
+        assert!(!fetch(None, Some(0), false, 1_000), "but not before");
+    }
 
     #[test]
     fn only_rsa_and_p256_keys_with_a_kid_are_used() {

@@ -127,6 +127,23 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         self
     }
 
+    /// The ports, for tests to look at what was asked of them.
+    pub fn auth(&self) -> &A {
+        &self.auth
+    }
+
+    pub fn uploads(&self) -> &U {
+        &self.uploads
+    }
+
+    pub fn records(&self) -> &R {
+        &self.records
+    }
+
+    pub fn playback_signer(&self) -> &P {
+        &self.playback
+    }
+
     /// Handles one Function URL request. Always an HTTP answer: a function error would reach the
     /// client as an opaque 502.
     pub async fn handle(&self, request: &Value) -> Value {

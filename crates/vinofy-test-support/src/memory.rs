@@ -873,3 +873,208 @@ impl vinofy_core::ports::CallBudgetGate for MemoryBudget {
         lock(&self.holds).push(retry_after);
     }
 }
+
+// ------------------------------------------------------------------------------------------ api
+
+/// The identity provider in memory: known tokens name their subject; `unavailable` makes every
+/// verification fail as a JWKS outage would.
+#[derive(Default)]
+pub struct MemoryTokens {
+    subjects: Mutex<HashMap<String, String>>,
+    pub unavailable: AtomicBool,
+}
+
+impl MemoryTokens {
+    /// A valid token for `subject` (the token text is `token-of-<subject>`).
+    pub fn token_for(&self, subject: &str) -> String {
+        let token = format!("token-of-{subject}");
+        lock(&self.subjects).insert(token.clone(), subject.to_owned());
+        token
+    }
+}
+
+impl vinofy_core::ports::TokenVerifier for MemoryTokens {
+    async fn verify(&self, token: &str) -> Result<vinofy_core::ports::Caller, vinofy_core::ports::AuthRejection> {
+        use vinofy_core::ports::{AuthRejection, Caller};
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(AuthRejection::Unavailable("the JWKS cannot be fetched".into()));
+        }
+        lock(&self.subjects)
+            .get(token)
+            .map(|subject| Caller { subject: subject.clone() })
+            .ok_or_else(|| AuthRejection::InvalidToken("unknown token".into()))
+    }
+}
+
+/// The upload bucket in memory: what was presigned, the open multipart uploads and their parts.
+#[derive(Default)]
+pub struct MemoryUploads {
+    /// Every call: `presign_put`, `start_multipart`, `presign_part`, `uploaded_parts`, `complete`.
+    pub calls: Mutex<Vec<String>>,
+    /// Open uploads: upload id → (key, parts uploaded so far).
+    pub open: Mutex<HashMap<String, (String, Vec<vinofy_core::domain::upload::UploadedPart>)>>,
+    pub completed: Mutex<Vec<String>>,
+    /// The next call fails with this.
+    pub fail_next: Mutex<Option<vinofy_core::ports::UploadStoreError>>,
+}
+
+impl MemoryUploads {
+    /// Uploads part `number` of `size` bytes, as a client with the part's URL would.
+    pub fn upload_part(&self, upload_id: &str, number: u64, size: u64) {
+        let mut open = lock(&self.open);
+        let (_, parts) = open.get_mut(upload_id).expect("an open upload");
+        parts.push(vinofy_core::domain::upload::UploadedPart { number, size, etag: format!("etag-{number}") });
+    }
+
+    fn call(&self, what: String) -> Result<(), vinofy_core::ports::UploadStoreError> {
+        lock(&self.calls).push(what);
+        lock(&self.fail_next).take().map_or(Ok(()), Err)
+    }
+
+    fn signed(url: String, headers: Vec<(String, String)>) -> vinofy_core::ports::SignedRequest {
+        vinofy_core::ports::SignedRequest { method: "PUT", url: PresignedUrl::new(url), headers }
+    }
+}
+
+impl vinofy_core::ports::UploadSigner for MemoryUploads {
+    async fn presign_put(
+        &self,
+        upload: &vinofy_core::ports::ObjectUpload<'_>,
+        ttl: Duration,
+    ) -> Result<vinofy_core::ports::SignedRequest, vinofy_core::ports::UploadStoreError> {
+        self.call(format!("presign_put {}", upload.key))?;
+        let headers = vec![
+            ("content-length".to_owned(), upload.size.to_string()),
+            ("content-type".to_owned(), upload.content_type.to_owned()),
+        ];
+        Ok(Self::signed(
+            format!("https://s3.test/{}?X-Amz-Expires={}&X-Amz-Signature=sig", upload.key, ttl.as_secs()),
+            headers,
+        ))
+    }
+
+    async fn start_multipart(
+        &self,
+        upload: &vinofy_core::ports::ObjectUpload<'_>,
+    ) -> Result<String, vinofy_core::ports::UploadStoreError> {
+        self.call(format!("start_multipart {}", upload.key))?;
+        let id = format!("upload-{}", lock(&self.open).len() + 1);
+        lock(&self.open).insert(id.clone(), (upload.key.to_owned(), Vec::new()));
+        Ok(id)
+    }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u64,
+        size: u64,
+        _ttl: Duration,
+    ) -> Result<vinofy_core::ports::SignedRequest, vinofy_core::ports::UploadStoreError> {
+        self.call(format!("presign_part {number}"))?;
+        let url = format!("https://s3.test/{key}?partNumber={number}&uploadId={upload_id}&X-Amz-Signature=sig");
+        Ok(Self::signed(url, vec![("content-length".to_owned(), size.to_string())]))
+    }
+
+    async fn uploaded_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<vinofy_core::domain::upload::UploadedPart>, vinofy_core::ports::UploadStoreError> {
+        self.call(format!("uploaded_parts {key}"))?;
+        // S3: an upload id of another key (or none) is NoSuchUpload.
+        match lock(&self.open).get(upload_id) {
+            Some((open_key, parts)) if open_key == key => Ok(parts.clone()),
+            _ => Err(vinofy_core::ports::UploadStoreError::NoSuchUpload),
+        }
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[vinofy_core::domain::upload::UploadedPart],
+    ) -> Result<(), vinofy_core::ports::UploadStoreError> {
+        self.call(format!("complete {key} {}", parts.len()))?;
+        lock(&self.open).remove(upload_id);
+        lock(&self.completed).push(key.to_owned());
+        Ok(())
+    }
+}
+
+/// Records as `vinofy_core::ports::VideoRecords` reads them.
+#[derive(Default)]
+pub struct MemoryRecords {
+    pub records: Mutex<Vec<vinofy_core::domain::record::VideoRecord>>,
+    /// The next read fails (transiently).
+    pub fail_next: AtomicBool,
+}
+
+impl MemoryRecords {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail_next.swap(false, Ordering::SeqCst) { Err(StoreError::transient("injected")) } else { Ok(()) }
+    }
+}
+
+impl vinofy_core::ports::VideoRecords for MemoryRecords {
+    async fn record(&self, source: &str) -> Result<Option<vinofy_core::domain::record::VideoRecord>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.records).iter().find(|r| r.source == source).cloned())
+    }
+
+    async fn records_of_video(
+        &self,
+        uid: &VideoUid,
+    ) -> Result<Vec<vinofy_core::domain::record::VideoRecord>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.records).iter().filter(|r| r.video_uid.as_ref() == Some(uid)).cloned().collect())
+    }
+
+    async fn records_of(
+        &self,
+        sources: &[String],
+    ) -> Result<HashMap<String, vinofy_core::ports::ReadRecord>, StoreError> {
+        self.check()?;
+        Ok(lock(&self.records)
+            .iter()
+            .filter(|r| sources.contains(&r.source))
+            .map(|r| (r.source.clone(), Ok(r.clone())))
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _filter: &vinofy_core::domain::record::RecordFilter,
+        _start: Option<vinofy_core::ports::PageToken>,
+    ) -> Result<vinofy_core::ports::RecordPage, StoreError> {
+        self.check()?;
+        Ok(vinofy_core::ports::RecordPage {
+            records: lock(&self.records).iter().cloned().map(Ok).collect(),
+            next: None,
+        })
+    }
+}
+
+/// Playback signing in memory: `token-<provider>-<exp>` appended, or a scripted error.
+#[derive(Default)]
+pub struct MemoryPlaybackSigner {
+    pub fail_with: Mutex<Option<vinofy_core::ports::PlaybackSignError>>,
+}
+
+impl vinofy_core::ports::PlaybackSigner for MemoryPlaybackSigner {
+    fn signed_urls(
+        &self,
+        record: &vinofy_core::domain::record::VideoRecord,
+        expires_at_s: i64,
+    ) -> Result<vinofy_core::ports::PlaybackUrls, vinofy_core::ports::PlaybackSignError> {
+        if let Some(e) = lock(&self.fail_with).clone() {
+            return Err(e);
+        }
+        let sign = |url: &Option<String>| url.as_ref().map(|u| format!("{u}?token=signed-until-{expires_at_s}"));
+        Ok(vinofy_core::ports::PlaybackUrls {
+            hls_url: sign(&record.hls_url),
+            dash_url: sign(&record.dash_url),
+            thumbnail_url: sign(&record.thumbnail_url),
+        })
+    }
+}

@@ -105,15 +105,15 @@ pub fn decode_failed_message(body: &str, rules: &EventRules<'_>) -> Result<Faile
     if body.len() > MAX_BODY_BYTES {
         return Err(EventError(format!("the body is {} bytes; SQS messages are at most {MAX_BODY_BYTES}", body.len())));
     }
-    let value: Value =
-        serde_json::from_str(body).map_err(|e| EventError(format!("the body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(body).map_err(|e| EventError(format!("the body is not JSON: {e}")))?;
     let Some(object) = value.as_object() else {
         return Err(EventError("the body is not a JSON object".into()));
     };
     if object.contains_key("requestContext") || object.contains_key("requestPayload") {
         let failure = invocation_failure(&value)?;
-        let payload =
-            object.get("requestPayload").ok_or_else(|| EventError("the invocation record has no requestPayload".into()))?;
+        let payload = object
+            .get("requestPayload")
+            .ok_or_else(|| EventError("the invocation record has no requestPayload".into()))?;
         let records = invocation_records(payload, rules)
             .map_err(|e| EventError(format!("the invocation record's requestPayload: {}", e.0)))?;
         return Ok(FailedMessage { origin: FailureOrigin::OnFailureDestination(failure), records });
@@ -168,7 +168,9 @@ fn invocation_failure(record: &Value) -> Result<InvocationFailure, EventError> {
     let response = record.get("responsePayload");
     // A function's error object; a plain-text payload is kept as the message.
     let (error_type, error_message) = match response {
-        Some(Value::Object(r)) => (text(r.get("errorType")), r.get("errorMessage").and_then(Value::as_str).map(bounded)),
+        Some(Value::Object(r)) => {
+            (text(r.get("errorType")), r.get("errorMessage").and_then(Value::as_str).map(bounded))
+        }
         Some(Value::String(s)) => (None, Some(bounded(s))),
         _ => (None, None),
     };
