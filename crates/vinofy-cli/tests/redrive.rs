@@ -161,12 +161,18 @@ async fn direct_mode_failures_are_redriven_from_the_on_failure_destination() {
     assert_eq!(lines.len(), 2, "{dry:?}");
     for key in keys {
         let line = &lines[&world.source(key)];
-        assert_eq!((line["outcome"].as_str(), line["origin"].as_str()), (Some("would_ingest"), Some("on_failure_destination")));
+        assert_eq!(
+            (line["outcome"].as_str(), line["origin"].as_str()),
+            (Some("would_ingest"), Some("on_failure_destination"))
+        );
     }
     let messages = dry.lines("message");
     assert!(messages.iter().all(|m| m["action"] == "released"), "{dry:?}");
     assert!(
-        messages.iter().all(|m| m["failure"].as_str().unwrap().starts_with("RetriesExhausted after 3 attempts: Retryable.StreamUnavailable")),
+        messages.iter().all(|m| m["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("RetriesExhausted after 3 attempts: Retryable.StreamUnavailable")),
         "{dry:?}"
     );
     assert_eq!(dry.summary()["messages"], 2);
@@ -183,7 +189,10 @@ async fn direct_mode_failures_are_redriven_from_the_on_failure_destination() {
         assert_eq!(status(&world.record(key).await).as_deref(), Some("submitted"));
     }
     let summary = run.summary();
-    assert_eq!((summary["messages"].as_u64(), summary["deleted"].as_u64(), summary["kept"].as_u64()), (Some(2), Some(2), Some(0)));
+    assert_eq!(
+        (summary["messages"].as_u64(), summary["deleted"].as_u64(), summary["kept"].as_u64()),
+        (Some(2), Some(2), Some(0))
+    );
     assert_eq!(summary["by_origin"]["on_failure_destination"], 2);
     assert_eq!(failed.pending().await, 0, "every message deleted");
     let live: Vec<Value> = world.videos().await.into_iter().filter(|v| v["deleted"] != true).collect();
@@ -236,7 +245,12 @@ async fn sqs_mode_dead_letters_are_redriven_and_what_cannot_be_decoded_is_kept()
     let all_lines: Vec<Value> = first.lines("record").into_iter().chain(run.lines("record")).collect();
     assert_eq!(all_lines.len(), 3, "{run:?}");
     assert!(all_lines.iter().all(|l| l["outcome"] == "submitted" && l["origin"] == "dead_letter"), "{all_lines:?}");
-    let undecodable: Vec<Value> = first.lines("message").into_iter().chain(run.lines("message")).filter(|m| m["origin"] == "undecodable").collect();
+    let undecodable: Vec<Value> = first
+        .lines("message")
+        .into_iter()
+        .chain(run.lines("message"))
+        .filter(|m| m["origin"] == "undecodable")
+        .collect();
     assert_eq!(undecodable.len(), 1, "{run:?}");
     assert_eq!(undecodable[0]["action"], "kept");
     assert!(undecodable[0]["detail"].as_str().unwrap().contains("not JSON"), "{undecodable:?}");

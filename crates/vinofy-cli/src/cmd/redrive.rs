@@ -176,11 +176,11 @@ pub async fn run(args: RedriveArgs, out: &Output) -> Result<ExitCode, CliError> 
     // The events name their bucket; only the upload bucket's are the function's to handle.
     if env("UPLOAD_BUCKET").is_none() {
         return Err(CliError::Usage(
-            "UPLOAD_BUCKET is not set: redrive handles the events of the upload bucket only, as the function does".into(),
+            "UPLOAD_BUCKET is not set: redrive handles the events of the upload bucket only, as the function does"
+                .into(),
         ));
     }
-    let config =
-        if args.dry_run { settings::config_without_cloudflare(None)? } else { settings::full_config(None)? };
+    let config = if args.dry_run { settings::config_without_cloudflare(None)? } else { settings::full_config(None)? };
     let aws = vinofy_adapters::aws_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let ingestor = if args.dry_run {
@@ -421,8 +421,7 @@ async fn delete(context: &Context<'_>, message_id: &str) -> Result<(), String> {
 
 /// Makes every message still held visible again (`ChangeMessageVisibility 0`); the errors, if any.
 async fn release(sqs: &aws_sdk_sqs::Client, queue_url: &str, held: &Mutex<Held>) -> Vec<String> {
-    let handles: Vec<(String, String)> =
-        held.lock().unwrap_or_else(|e| e.into_inner()).handles.drain().collect();
+    let handles: Vec<(String, String)> = held.lock().unwrap_or_else(|e| e.into_inner()).handles.drain().collect();
     let results = stream::iter(handles)
         .map(|(id, handle)| async move {
             sqs.change_message_visibility()
@@ -602,7 +601,8 @@ mod tests {
 
     #[test]
     fn removal_reports_read_back_from_the_response() {
-        let response = serde_json::json!({"records": [{"source": "s3://b/k", "outcome": "deleted", "video_uid": "abc123"}]});
+        let response =
+            serde_json::json!({"records": [{"source": "s3://b/k", "outcome": "deleted", "video_uid": "abc123"}]});
         let report = report_of(&response, "s3://b/k");
         assert_eq!(report.outcome, vinofy_core::ingest::Outcome::Deleted);
         assert_eq!(report.video_uid.map(|u| u.to_string()).as_deref(), Some("abc123"));

@@ -405,7 +405,12 @@ fn bill(alt: Alternative, library: &Library, usage: &Usage, p: &Prices) -> Bill 
             monthly.push(
                 "storage",
                 gb * rate,
-                format!("{} min × {} GB/min of renditions = {} GB × ${rate}/GB-month", n(minutes), p.value("assumptions.aws_rendition_gb_per_minute"), n(gb)),
+                format!(
+                    "{} min × {} GB/min of renditions = {} GB × ${rate}/GB-month",
+                    n(minutes),
+                    p.value("assumptions.aws_rendition_gb_per_minute"),
+                    n(gb)
+                ),
                 &["assumptions.aws_rendition_gb_per_minute", "pipeline.s3_storage_per_gb_month"],
             );
             let gb = delivered * p.value("assumptions.aws_delivered_gb_per_minute");
@@ -461,7 +466,12 @@ fn bill(alt: Alternative, library: &Library, usage: &Usage, p: &Prices) -> Bill 
         monthly.push(
             "egress_new",
             billed * egress_per_gb,
-            format!("{} GB a month − {} GB free = {} GB × ${egress_per_gb}/GB", n(bytes / GB), n(egress_free), n(billed)),
+            format!(
+                "{} GB a month − {} GB free = {} GB × ${egress_per_gb}/GB",
+                n(bytes / GB),
+                n(egress_free),
+                n(billed)
+            ),
             EGRESS,
         );
         let bytes = moving.source_bytes as f64;
@@ -487,7 +497,12 @@ fn bill(alt: Alternative, library: &Library, usage: &Usage, p: &Prices) -> Bill 
     monthly.push(
         "dynamodb_storage",
         gb * rate,
-        format!("{} records × {} KB = {} GB × ${rate}/GB-month", library.records, p.value("assumptions.dynamodb_item_kb"), n(gb)),
+        format!(
+            "{} records × {} KB = {} GB × ${rate}/GB-month",
+            library.records,
+            p.value("assumptions.dynamodb_item_kb"),
+            n(gb)
+        ),
         &["assumptions.dynamodb_item_kb", "pipeline.dynamodb_storage_per_gb_month"],
     );
     let per_video = pipeline_per_video(p);
@@ -574,7 +589,7 @@ mod tests {
         assert_eq!(round_up_to(0.0, 1000.0), 0.0);
         assert_eq!(round_up_to(1.0, 1000.0), 1000.0);
         assert_eq!(round_up_to(1000.0, 1000.0), 1000.0);
-        assert_eq!(round_up_to(1000.000_000_1, 1000.0), 1000.0);
+        assert_eq!(round_up_to(1_000.000_000_1, 1000.0), 1000.0);
         assert_eq!(round_up_to(1000.5, 1000.0), 2000.0);
         assert_eq!(round_up_to(5432.1, 1000.0), 6000.0);
     }

@@ -148,7 +148,11 @@ fn type_name(v: &toml::Value) -> &'static str {
 fn merge(mut base: toml::Table, over: toml::Table, file: &str) -> Result<toml::Table, PricesError> {
     for (section, value) in over {
         let Some(base_section) = base.get_mut(&section).and_then(toml::Value::as_table_mut) else {
-            return Err(err(file, &section, "unknown section (expected meta, stream, mux, aws, pipeline or assumptions)"));
+            return Err(err(
+                file,
+                &section,
+                "unknown section (expected meta, stream, mux, aws, pipeline or assumptions)",
+            ));
         };
         let toml::Value::Table(entries) = value else {
             return Err(err(file, &section, format!("must be a table, not a {}", type_name(&value))));
@@ -177,7 +181,11 @@ fn merge(mut base: toml::Table, over: toml::Table, file: &str) -> Result<toml::T
                     return Err(err(
                         file,
                         key,
-                        format!("must be a number or a table of {}, not a {}", FIGURE_FIELDS.join(", "), type_name(&other)),
+                        format!(
+                            "must be a number or a table of {}, not a {}",
+                            FIGURE_FIELDS.join(", "),
+                            type_name(&other)
+                        ),
                     ));
                 }
             };
@@ -225,9 +233,10 @@ fn merge(mut base: toml::Table, over: toml::Table, file: &str) -> Result<toml::T
 fn into_prices(table: toml::Table, file: &str, origin: Option<String>) -> Result<Prices, PricesError> {
     let meta = table.get("meta").and_then(toml::Value::as_table);
     let meta_str = |name: &str| -> Result<String, PricesError> {
-        meta.and_then(|m| m.get(name)).and_then(toml::Value::as_str).map(str::to_owned).ok_or_else(|| {
-            err(file, format!("meta.{name}"), "is required (a string)")
-        })
+        meta.and_then(|m| m.get(name))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| err(file, format!("meta.{name}"), "is required (a string)"))
     };
     let (version, currency) = (meta_str("version")?, meta_str("currency")?);
     let mut figures = BTreeMap::new();

@@ -34,7 +34,11 @@ pub fn money(usd: f64) -> String {
 /// `12.3 GB`, `512 MB`.
 fn size(bytes: f64) -> String {
     let gb = bytes / super::estimate::GB;
-    if gb >= 1.0 { format!("{} GB", number((gb * 10.0).round() / 10.0)) } else { format!("{} MB", number((bytes / 1_048_576.0).round())) }
+    if gb >= 1.0 {
+        format!("{} GB", number((gb * 10.0).round() / 10.0))
+    } else {
+        format!("{} MB", number((bytes / 1_048_576.0).round()))
+    }
 }
 
 fn minutes(m: f64) -> String {
@@ -138,7 +142,8 @@ pub fn table(report: &Report) -> Vec<String> {
             })
             .collect()
     };
-    let totals = |label: &str, f: fn(&Bill) -> f64| row(label, bills.iter().map(|b| format!("{} ", money(f(b)))).collect());
+    let totals =
+        |label: &str, f: fn(&Bill) -> f64| row(label, bills.iter().map(|b| format!("{} ", money(f(b)))).collect());
     let mut lines = vec![row("", bills.iter().map(|b| format!("{} ", b.name)).collect())];
     lines.push("Monthly".into());
     lines.extend(items(MONTHLY_ROWS, |b| &b.monthly));
