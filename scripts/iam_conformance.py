@@ -186,6 +186,14 @@ class Template:
                 if out.get(var, target) != target:
                     conflicts.add(var)
                 out[var] = target
+        if principal not in functions:
+            # The CLI is also configured from the stack's outputs: output `FailedEventsQueueUrl` is
+            # the variable FAILED_EVENTS_QUEUE_URL.
+            for key, output in self.source.get("Outputs", {}).items():
+                target = self.logical_of(output.get("Value"))
+                var = re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
+                if target is not None and var not in out:
+                    out[var] = target
         return {k: v for k, v in out.items() if k not in conflicts}
 
     def resolve_resource(self, value) -> str:

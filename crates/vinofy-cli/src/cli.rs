@@ -54,6 +54,9 @@ const TOP_LEVEL_HELP: &str = concat!(
     "  vinofy list --status failed\n",
     "  vinofy export > videos.jsonl\n",
     "  vinofy migrate --to mux --dry-run\n",
+    "  vinofy redrive --dry-run\n",
+    "  vinofy cost --views-per-video 20\n",
+    "  vinofy signing-key create --secret-arn arn:aws:secretsmanager:...:secret:StreamSigningKey-...\n",
     "\n",
     "Configuration comes from the same environment variables as the ingest function: VIDEOS_TABLE\n",
     "(every command), the video providers' (CLOUDFLARE_*, MUX_*, VIDEO_PROVIDER: backfill, reconcile\n",
@@ -99,6 +102,10 @@ pub enum SigningKeyCommand {
 }
 
 const SIGNING_KEY_HELP: &str = "\
+Examples:
+  vinofy signing-key create --secret-arn <StreamSigningKeySecretArn output>
+  vinofy signing-key create --provider mux --secret-arn <MuxSigningKeySecretArn output>
+
 Creates the key with the provider's API (Stream: POST /stream/keys, with CLOUDFLARE_ACCOUNT_ID and
 CLOUDFLARE_API_TOKEN[_SECRET_ARN]; Mux: POST /system/v1/signing-keys, with MUX_TOKEN_ID and
 MUX_TOKEN_SECRET[_ARN]) and stores {\"id\", \"pem\"} (Mux: {\"id\", \"private_key\"}) in the secret with

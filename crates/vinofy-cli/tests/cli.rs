@@ -118,7 +118,7 @@ async fn every_command_has_help_with_examples() {
     let none = Env::new();
     let top = vinofy(&none, &["--help"]).await;
     assert_eq!(top.code, 0, "{top:?}");
-    for command in ["backfill", "reconcile", "status", "list", "export", "migrate"] {
+    for command in ["backfill", "reconcile", "status", "list", "export", "migrate", "redrive", "cost"] {
         assert!(top.stdout.contains(command), "{top:?}");
         for args in [vec![command, "--help"], vec!["help", command]] {
             let run = vinofy(&none, &args).await;
@@ -129,6 +129,10 @@ async fn every_command_has_help_with_examples() {
             assert!(run.stdout.contains("VIDEOS_TABLE"), "the environment is documented: {run:?}");
         }
     }
+    let signing = vinofy(&none, &["signing-key", "create", "--help"]).await;
+    assert_eq!(signing.code, 0, "{signing:?}");
+    assert!(signing.stdout.contains("Examples:") && signing.stdout.contains("never printed"), "{signing:?}");
+    assert!(top.stdout.contains("signing-key"), "{top:?}");
     let backfill = vinofy(&none, &["backfill", "--help"]).await.stdout;
     for flag in ["--bucket", "--prefix", "--concurrency", "--rate", "--dry-run", "--json"] {
         assert!(backfill.contains(flag), "{flag}: {backfill}");

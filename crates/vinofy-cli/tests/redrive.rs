@@ -155,7 +155,7 @@ async fn direct_mode_failures_are_redriven_from_the_on_failure_destination() {
     // Dry run: every record reported, nothing written or called, the queue as it was.
     let items_before = world.all_items().await;
     let copies_before = world.requests("copy").await;
-    let dry = vinofy(&world, &[], &["--json", "redrive", "--dry-run", "--queue-url", &queue_url]).await;
+    let dry = vinofy(&world, &[("FAILED_EVENTS_QUEUE_URL", &queue_url)], &["--json", "redrive", "--dry-run"]).await;
     assert_eq!(dry.code, 0, "{dry:?}");
     let lines = dry.records();
     assert_eq!(lines.len(), 2, "{dry:?}");
@@ -199,7 +199,7 @@ async fn direct_mode_failures_are_redriven_from_the_on_failure_destination() {
     assert_eq!(live.len(), 2, "one video per upload");
 
     // Nothing left: a second run is a no-op.
-    let again = vinofy(&world, &[], &["--json", "redrive", "--queue-url", &queue_url]).await;
+    let again = vinofy(&world, &[("FAILED_EVENTS_QUEUE_URL", &queue_url)], &["--json", "redrive"]).await;
     assert_eq!((again.code, again.summary()["messages"].as_u64()), (0, Some(0)), "{again:?}");
 }
 
@@ -229,14 +229,14 @@ async fn sqs_mode_dead_letters_are_redriven_and_what_cannot_be_decoded_is_kept()
     mend_the_provider(&world).await;
 
     // --limit: at most that many messages.
-    let first = vinofy(&world, &[], &["--json", "redrive", "--queue-url", &queue_url, "--limit", "1"]).await;
+    let first = vinofy(&world, &[("FAILED_EVENTS_QUEUE_URL", &queue_url)], &["--json", "redrive", "--limit", "1"]).await;
     let summary = first.summary();
     assert_eq!(summary["messages"], 1, "{first:?}");
     let deleted = summary["deleted"].as_u64().unwrap();
     assert_eq!(ingest_queue.dead_letters().await as u64, 4 - deleted, "{first:?}");
 
     // The rest: the dead letters submitted and deleted, the stray message reported and kept.
-    let run = vinofy(&world, &[], &["--json", "redrive", "--queue-url", &queue_url]).await;
+    let run = vinofy(&world, &[("FAILED_EVENTS_QUEUE_URL", &queue_url)], &["--json", "redrive"]).await;
     assert_eq!(run.code, 1, "something was left in the queue: {run:?}");
     for key in keys {
         let record = world.record(key).await;

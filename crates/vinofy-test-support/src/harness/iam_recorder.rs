@@ -150,7 +150,8 @@ impl Recorder {
         self.runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             // Upload parts are megabytes: no body limit (axum's default is 2 MB).
-            let app = Router::new().fallback(forward).with_state(state).layer(axum::extract::DefaultBodyLimit::disable());
+            let app =
+                Router::new().fallback(forward).with_state(state).layer(axum::extract::DefaultBodyLimit::disable());
             axum::serve(listener, app).await.unwrap();
         });
         proxies.insert(key, endpoint.clone());
@@ -194,7 +195,11 @@ async fn forward(
         .into_iter()
         .map(|mut r| {
             let name = r.get("name").or_else(|| r.get("bucket")).and_then(Value::as_str).unwrap_or_default().to_owned();
-            r["via"] = json!(recorder.via(&state.principal, &name));
+            let mut via = recorder.via(&state.principal, &name);
+            if let Some(url) = r.get("url").and_then(Value::as_str) {
+                via.extend(recorder.via(&state.principal, url));
+            }
+            r["via"] = json!(via);
             r
         })
         .collect();
@@ -271,8 +276,11 @@ fn json_call(service: &str, headers: &HeaderMap, body: &[u8]) -> (String, Vec<Va
         }
         // The queue by its ARN, the form the function is configured with (INGEST_QUEUE_ARN).
         "sqs" => {
-            if let Some(arn) = body["QueueUrl"].as_str().and_then(queue_arn_of_url) {
-                resources.push(json!({"kind": "queue", "name": arn}));
+            if let Some(url) = body["QueueUrl"].as_str()
+                && let Some(arn) = queue_arn_of_url(url)
+            {
+                // The ARN names the queue; the CLI is configured with its URL (FAILED_EVENTS_QUEUE_URL).
+                resources.push(json!({"kind": "queue", "name": arn, "url": url}));
             }
         }
         _ => {}
