@@ -388,7 +388,7 @@ pub fn validate_token(name: &'static str, token: &str) -> Result<SecretString, C
     {
         return Err(bad(
             name,
-            "still holds the stack's placeholder: store the real value (README, \"Deploying for real\"); \
+            "still holds the stack's placeholder: store the real value (README, \"Deploy\"); \
              the function does not start until then",
         ));
     }
