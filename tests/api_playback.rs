@@ -3,7 +3,6 @@
 //! API's signed URLs, which the emulators verify against keys made by `vinofy signing-key create`.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +15,6 @@ const AUDIENCE: &str = "vinofy-api";
 const ALICE: &str = "auth0|alice";
 const BOB: &str = "auth0|bob";
 
-fn hls_dist() -> String {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("devtools/player/node_modules/hls.js/dist");
-    assert!(dist.join("hls.min.js").is_file(), "run the setup: npm ci --prefix devtools/player (scripts/setup.sh)");
-    dist.to_string_lossy().into_owned()
-}
 
 struct ApiFunction {
     function: Arc<Function>,
@@ -87,29 +81,10 @@ async fn get_status(url: &str) -> u16 {
     reqwest::get(url).await.unwrap().status().as_u16()
 }
 
-async fn plays_in_chromium(watch: &str) {
-    let player = Path::new(env!("CARGO_MANIFEST_DIR")).join("devtools/player");
-    let output = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("node")
-            .arg(player.join("check-playback.mjs"))
-            .arg(watch)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("check-playback.mjs finished within 90 s")
-    .expect("run node (scripts/setup.sh installs it with chromium)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "did not play:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert!(result["currentTime"].as_f64().unwrap() > 0.5, "{result}");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_stream_video_plays_only_with_the_apis_signed_urls() {
-    let dist = hls_dist();
+    let dist = player::hls_dist();
     let world = World::with_emulator_args(&["--transcode", "on", "--player-dir", &dist]).await;
     let issuer = DevIssuer::start_temp();
     let placeholder = r#"{"id":"REPLACE_WITH_KEY_ID","pem":"REPLACE_WITH_BASE64_PEM"}"#;
@@ -173,7 +148,7 @@ async fn a_private_stream_video_plays_only_with_the_apis_signed_urls() {
     assert!(playlist.text().await.unwrap().starts_with("#EXTM3U"));
     assert_eq!(get_status(playback["thumbnail_url"].as_str().unwrap()).await, 200);
     assert_eq!(get_status(playback["dash_url"].as_str().unwrap()).await, 200);
-    plays_in_chromium(&hls.replace("/manifest/video.m3u8", "/watch")).await;
+    player::assert_plays(&hls.replace("/manifest/video.m3u8", "/watch")).await;
 
     // Someone else's video: 403; an unknown one: 404.
     let bob = issuer.token(BOB, AUDIENCE);
@@ -201,7 +176,7 @@ async fn a_private_stream_video_plays_only_with_the_apis_signed_urls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_mux_video_plays_with_muxs_playback_tokens() {
-    let dist = hls_dist();
+    let dist = player::hls_dist();
     let world = World::new().await.with_mux(&["--transcode", "on", "--player-dir", &dist]);
     let issuer = DevIssuer::start_temp();
     let secret = world
@@ -251,7 +226,7 @@ async fn a_signed_mux_video_plays_with_muxs_playback_tokens() {
     assert_eq!(get_status(&wrong).await, 403);
     let base = world.mux.as_ref().unwrap().base_url.clone();
     let thumb_token = thumbnail.split("token=").nth(1).unwrap();
-    plays_in_chromium(&format!("{base}/{playback_id}/watch?playback-token={token_v}&thumbnail-token={thumb_token}"))
+    player::assert_plays(&format!("{base}/{playback_id}/watch?playback-token={token_v}&thumbnail-token={thumb_token}"))
         .await;
     assert!(!api.function.logs().contains(token_v), "a playback token was logged");
 }

@@ -7,6 +7,7 @@ pub mod iam_recorder;
 pub mod lambda_queues;
 pub mod oidc;
 pub mod peers;
+pub mod player;
 pub mod runtime;
 
 use std::collections::HashMap;
