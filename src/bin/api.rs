@@ -13,8 +13,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     .inspect_err(|e| tracing::error!("cannot start: {e}"))?;
     let handler = &handler;
+    let name = &vinofy_ingest::metrics::function_name("api", |k| std::env::var(k).ok());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, std::convert::Infallible>(handler.handle(&event.payload).await)
+        Ok::<_, std::convert::Infallible>(vinofy_ingest::metrics::flushed(name, handler.handle(&event.payload)).await)
     }))
     .await
 }

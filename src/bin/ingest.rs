@@ -16,8 +16,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     .inspect_err(|e| tracing::error!("cannot start: {e}"))?;
     let function = &function;
+    let name = &vinofy_ingest::metrics::function_name("ingest", |k| std::env::var(k).ok());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        function.handle(&event.payload, Deadline::from_epoch_ms(event.context.deadline)).await.map_err(FunctionError)
+        let deadline = Deadline::from_epoch_ms(event.context.deadline);
+        vinofy_ingest::metrics::flushed(name, function.handle(&event.payload, deadline)).await.map_err(FunctionError)
     }))
     .await
 }

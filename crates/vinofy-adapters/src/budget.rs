@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use vinofy_core::domain::budget::{BucketState, CallBudget, hold_until};
+use vinofy_core::domain::provider::Provider;
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::{CallBudgetGate, Clock, SystemClock};
 
@@ -115,6 +116,11 @@ impl DynamoCallBudget {
     }
 }
 
+/// The provider whose budget the item `key` holds.
+fn provider_of(key: &str) -> Provider {
+    if key.starts_with("budget:mux") { Provider::Mux } else { Provider::Cloudflare }
+}
+
 fn unavailable(e: &(impl std::error::Error + 'static)) -> ProviderError {
     unreadable(&aws_sdk_dynamodb::error::DisplayErrorContext(e))
 }
@@ -131,8 +137,15 @@ impl CallBudgetGate for DynamoCallBudget {
             Some(seen) => seen,
             None => self.read().await?,
         };
+        // A lock-out held this slot back (`LockoutsSeen`, once per slot).
+        let mut held = false;
         loop {
             let now = self.clock.now_ms();
+            if !held && seen.held_until.is_some_and(|until| until > now) {
+                held = true;
+                let provider = provider_of(self.key);
+                vinofy_core::metrics::record(|m| m.lockout_seen(provider));
+            }
             match self.budget.take(seen.state, seen.held_until, now) {
                 Ok(next) => match self.write(next, seen.version).await {
                     Ok(Write::Taken) => {

@@ -69,8 +69,10 @@ pub fn variables_of(provider: Provider) -> &'static str {
     }
 }
 
+/// Nothing sent (a `ProviderCallErrors` of class `unconfigured`).
 fn unconfigured(provider: Provider) -> ProviderError {
     let variables = variables_of(provider);
+    vinofy_core::metrics::record(|m| m.call_error(provider, vinofy_core::metrics::ErrorClass::Unconfigured));
     ProviderError::Unconfigured(format!("the video is on {provider}, which is not configured here (set {variables})"))
 }
 

@@ -150,10 +150,22 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         self.respond(request).await.into_function_url()
     }
 
+    /// The answer to one request; its route and status go to the invocation's metrics
+    /// (`ApiRequests`), whatever the answer (an unauthenticated request's too).
     pub async fn respond(&self, request: &Value) -> ApiResponse {
-        let Ok(request) = serde_json::from_value::<LambdaFunctionUrlRequest>(request.clone()) else {
-            return ApiResponse::error(400, "not a Function URL request");
+        let (route, response) = match serde_json::from_value::<LambdaFunctionUrlRequest>(request.clone()) {
+            Ok(request) => {
+                let path = path_of(&request);
+                let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+                (route_name(&segments), self.answer(&request).await)
+            }
+            Err(_) => ("unknown", ApiResponse::error(400, "not a Function URL request")),
         };
+        crate::metrics::record(|m| m.api_request(route, response.status));
+        response
+    }
+
+    async fn answer(&self, request: &LambdaFunctionUrlRequest) -> ApiResponse {
         let token = request
             .headers
             .get("authorization")
@@ -178,12 +190,12 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
             }
         };
         let method = request.request_context.http.method.clone().unwrap_or_default().to_ascii_uppercase();
-        let path = request.raw_path.clone().or_else(|| request.request_context.http.path.clone()).unwrap_or_default();
+        let path = path_of(request);
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let span = tracing::info_span!("api", method = %method, route = route_name(&segments), owner = %caller.subject);
         let _guard = span.enter();
         let response = match (method.as_str(), segments.as_slice()) {
-            ("POST", ["uploads"]) => match body_of(&request) {
+            ("POST", ["uploads"]) => match body_of(request) {
                 Ok(body) => self.create_upload(&caller, &body).await,
                 Err(response) => response,
             },
@@ -372,7 +384,12 @@ pub fn may_watch(access: PlaybackAccess, caller: &Caller, record: &VideoRecord) 
     }
 }
 
-/// A route's name for the logs: never the path itself (a multipart handle is in it).
+/// The request's path.
+fn path_of(request: &LambdaFunctionUrlRequest) -> String {
+    request.raw_path.clone().or_else(|| request.request_context.http.path.clone()).unwrap_or_default()
+}
+
+/// A route's name for the logs and the metrics: never the path itself (a multipart handle is in it).
 fn route_name(segments: &[&str]) -> &'static str {
     match segments {
         ["uploads"] => "create-upload",

@@ -148,6 +148,45 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    pub const ALL: [Outcome; 11] = [
+        Self::Submitted,
+        Self::Adopted,
+        Self::Skipped,
+        Self::Duplicate,
+        Self::InProgress,
+        Self::Outdated,
+        Self::Superseded,
+        Self::Ignored,
+        Self::Deleted,
+        Self::Deferred,
+        Self::Failed,
+    ];
+
+    /// As in the response (`outcome`), and the metrics' `Outcome` dimension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Adopted => "adopted",
+            Self::Skipped => "skipped",
+            Self::Duplicate => "duplicate",
+            Self::InProgress => "in_progress",
+            Self::Outdated => "outdated",
+            Self::Superseded => "superseded",
+            Self::Ignored => "ignored",
+            Self::Deleted => "deleted",
+            Self::Deferred => "deferred",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the outcome is about a video at a provider (the metrics then name the provider);
+    /// the others are records nothing was asked of a provider for.
+    pub fn concerns_provider(self) -> bool {
+        !matches!(self, Self::Skipped | Self::Duplicate | Self::InProgress | Self::Outdated | Self::Ignored)
+    }
+}
+
 /// The response for an SQS-buffered invocation: Lambda's partial batch failure report
 /// (`batchItemFailures`, `aws_lambda_events`' own type), plus a report per record.
 #[derive(Debug, Serialize)]
@@ -320,23 +359,33 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         for event in events {
             let (bucket, key) = event.bucket_and_key();
             let span = info_span!("object", bucket = %bucket, key = %key, video_uid = field::Empty);
+            // The provider the record's video is (to be) at, for the metrics.
+            let mut provider = None;
             let report = match event {
-                ObjectEvent::Created(object) => self.ingest(object, deadline).instrument(span).await,
+                ObjectEvent::Created(object) => {
+                    provider = Some(self.provider.creates_on());
+                    self.ingest(object, deadline).instrument(span).await
+                }
                 ObjectEvent::Removed { bucket, key, version_id, sequencer, delete_marker } => {
                     let removed_version = if *delete_marker { None } else { version_id.as_deref() };
-                    self.remove(&source_uri(bucket, key), removed_version, sequencer, deadline).instrument(span).await
+                    let source = source_uri(bucket, key);
+                    self.remove(&source, removed_version, sequencer, deadline, &mut provider).instrument(span).await
                 }
             };
+            let outcome = match &report {
+                Ok(r) => r.outcome,
+                Err(IngestError::Deferred { .. }) => Outcome::Deferred,
+                Err(_) => Outcome::Failed,
+            };
+            crate::metrics::record(|m| {
+                m.record_outcome(outcome.as_str(), provider.filter(|_| outcome.concerns_provider()))
+            });
             match report {
                 Ok(r) => handled.reports.push(r),
                 Err(e) => {
                     handled.reports.push(RecordReport {
                         source: source_uri(bucket, key),
-                        outcome: if matches!(e, IngestError::Deferred { .. }) {
-                            Outcome::Deferred
-                        } else {
-                            Outcome::Failed
-                        },
+                        outcome,
                         video_uid: None,
                         detail: Some(e.to_string()),
                     });
@@ -532,6 +581,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
         removed_version: Option<&str>,
         sequencer: &str,
         deadline: Deadline,
+        provider: &mut Option<crate::domain::provider::Provider>,
     ) -> Result<RecordReport, IngestError> {
         let report = |outcome, video_uid: Option<VideoUid>, detail: &str| RecordReport {
             source: source.to_owned(),
@@ -560,6 +610,7 @@ impl<P: ObjectPresigner, S: VideoProvider, V: VideoStore> Ingestor<P, S, V> {
             RemovalVerdict::Remove { video } => video,
         };
         let video_uid = video.as_ref().map(|v| v.uid.clone());
+        *provider = video.as_ref().map(|v| v.provider);
         if let Some(video) = &video {
             let uid = &video.uid;
             tracing::Span::current().record("video_uid", uid.as_str());
@@ -749,6 +800,13 @@ mod tests {
         assert_eq!(floors, [1, 10, 20, 40, 80, 160, 320, 640, 900, 900, 900, 900]);
         assert_eq!(redelivery_delay(s(300), 3, 0.0), s(300), "a longer wait still wins");
         assert_eq!(redelivery_delay(s(1), u32::MAX, 0.0), s(900));
+    }
+
+    #[test]
+    fn outcome_names_are_the_responses() {
+        for outcome in Outcome::ALL {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str(), "{outcome:?}");
+        }
     }
 
     #[test]

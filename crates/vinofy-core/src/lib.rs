@@ -15,6 +15,7 @@ pub mod api;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod migrate;
 pub mod paced;
 pub mod ports;

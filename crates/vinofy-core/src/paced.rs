@@ -1,10 +1,15 @@
 //! Every call to the video provider takes its slot from the shared call budget first, whoever makes
 //! it (an invocation, the CLI), so that all of them together stay within the provider's limit.
+//! Every call passes here, so this is also where an invocation's [`crate::metrics`] of its provider
+//! calls are taken: the wait for each slot, each call's latency and error, the lock-outs met.
 
 use std::time::Duration;
 
-use crate::domain::provider::VideoRef;
+use tokio::time::Instant;
+
+use crate::domain::provider::{Provider, VideoRef};
 use crate::error::ProviderError;
+use crate::metrics;
 use crate::ports::{CallBudgetGate, CreateVideoRequest, ProviderVideo, VideoProvider};
 
 /// A provider whose calls are paced by a [`CallBudgetGate`]: creates by `creates`, every other call
@@ -43,10 +48,38 @@ impl<P, B: CallBudgetGate> Paced<P, B> {
         &self.calls
     }
 
-    /// Waits for a slot of `budget` within `timeout`; the time the call itself has left.
-    async fn slot(budget: &B, timeout: Duration) -> Result<Duration, ProviderError> {
-        let waited = budget.take_call(timeout).await?;
-        Ok(timeout.saturating_sub(waited).max(MIN_CALL_TIME))
+    /// Waits for a slot of `budget` within `timeout`; the time the call itself has left. The wait
+    /// is the invocation's `BudgetWaitTime`; a refused slot, a `ProviderCallErrors` of its class.
+    async fn slot(budget: &B, timeout: Duration, provider: Provider) -> Result<Duration, ProviderError> {
+        let started = Instant::now();
+        let taken = budget.take_call(timeout).await;
+        // The gate says how long it waited; a refusal, how long it took to refuse.
+        let waited = taken.as_ref().map_or_else(|_| started.elapsed(), |waited| *waited);
+        metrics::record(|m| {
+            m.budget_wait(provider, waited);
+            if let Err(e) = &taken {
+                m.call_error(provider, metrics::ErrorClass::of(e));
+            }
+        });
+        Ok(timeout.saturating_sub(taken?).max(MIN_CALL_TIME))
+    }
+
+    /// Makes the call, timed (`ProviderCallLatency`, and `ProviderCallErrors` when it fails); passes
+    /// a lock-out on to every process through the budget, then returns the result.
+    async fn call<T>(
+        budget: &B,
+        provider: Provider,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let started = Instant::now();
+        let result = call.await;
+        metrics::record(|m| {
+            m.provider_call(provider, started.elapsed(), result.as_ref().err());
+            if result.as_ref().err().and_then(ProviderError::lockout).is_some() {
+                m.lockout_seen(provider);
+            }
+        });
+        Self::watch(budget, result).await
     }
 
     /// Passes a lock-out on to every process through the budget, then returns the result.
@@ -82,26 +115,30 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
         request: &CreateVideoRequest<'_>,
         timeout: Duration,
     ) -> Result<ProviderVideo, ProviderError> {
-        let timeout = Self::slot(&self.creates, timeout).await?;
-        Self::watch(&self.creates, self.provider.create_from_url(request, timeout).await).await
+        let provider = self.provider.creates_on();
+        let timeout = Self::slot(&self.creates, timeout, provider).await?;
+        Self::call(&self.creates, provider, self.provider.create_from_url(request, timeout)).await
     }
 
     async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
+        let provider = self.provider.creates_on();
         // As many slots as the look-up may make requests (a conservative count: the budget holds).
-        let mut timeout = Self::slot(&self.calls, timeout).await?;
+        let mut timeout = Self::slot(&self.calls, timeout, provider).await?;
         for _ in 1..self.provider.requests_per_lookup() {
-            timeout = Self::slot(&self.calls, timeout).await?;
+            timeout = Self::slot(&self.calls, timeout, provider).await?;
         }
-        Self::watch(&self.calls, self.provider.videos_with_tag(version_tag, timeout).await).await
+        Self::call(&self.calls, provider, self.provider.videos_with_tag(version_tag, timeout)).await
     }
 
     async fn get(&self, video: &VideoRef, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
-        let timeout = Self::slot(&self.calls, timeout).await?;
-        Self::watch(&self.calls, self.provider.get(video, timeout).await).await
+        let provider = self.provider.creates_on();
+        let timeout = Self::slot(&self.calls, timeout, provider).await?;
+        Self::call(&self.calls, provider, self.provider.get(video, timeout)).await
     }
 
     async fn delete(&self, video: &VideoRef, timeout: Duration) -> Result<(), ProviderError> {
-        let timeout = Self::slot(&self.calls, timeout).await?;
-        Self::watch(&self.calls, self.provider.delete(video, timeout).await).await
+        let provider = self.provider.creates_on();
+        let timeout = Self::slot(&self.calls, timeout, provider).await?;
+        Self::call(&self.calls, provider, self.provider.delete(video, timeout)).await
     }
 }
