@@ -15,7 +15,6 @@ const AUDIENCE: &str = "vinofy-api";
 const ALICE: &str = "auth0|alice";
 const BOB: &str = "auth0|bob";
 
-
 struct ApiFunction {
     function: Arc<Function>,
     url: String,
@@ -80,7 +79,6 @@ async fn signing_key_create(world: &World, extra: &[(&str, &str)], args: &[&str]
 async fn get_status(url: &str) -> u16 {
     reqwest::get(url).await.unwrap().status().as_u16()
 }
-
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_stream_video_plays_only_with_the_apis_signed_urls() {

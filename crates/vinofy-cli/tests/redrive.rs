@@ -229,7 +229,8 @@ async fn sqs_mode_dead_letters_are_redriven_and_what_cannot_be_decoded_is_kept()
     mend_the_provider(&world).await;
 
     // --limit: at most that many messages.
-    let first = vinofy(&world, &[("FAILED_EVENTS_QUEUE_URL", &queue_url)], &["--json", "redrive", "--limit", "1"]).await;
+    let first =
+        vinofy(&world, &[("FAILED_EVENTS_QUEUE_URL", &queue_url)], &["--json", "redrive", "--limit", "1"]).await;
     let summary = first.summary();
     assert_eq!(summary["messages"], 1, "{first:?}");
     let deleted = summary["deleted"].as_u64().unwrap();
