@@ -92,6 +92,49 @@ pub enum Command {
     /// Playback signing keys of private videos (the api function signs playback with them)
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
+    /// The readiness webhook: point Stream at the webhook function and store its signing secret
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Check the live deployment (after `sam deploy`): outputs, resources, secrets, token, webhook,
+    /// bucket notification; with --canary, a video end to end
+    #[command(after_help = crate::cmd::doctor::HELP)]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Subscribe the webhook function's URL at Stream and store the new signing secret
+    #[command(after_help = crate::cmd::webhook::HELP)]
+    Register(WebhookRegisterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookRegisterArgs {
+    /// The webhook function's URL (default: WEBHOOK_URL, the stack output WebhookUrl)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The secret to store the signing secret in (default: CLOUDFLARE_WEBHOOK_SECRET_ARN, the stack
+    /// output CloudflareWebhookSecretArn)
+    #[arg(long, value_name = "ARN")]
+    pub secret_arn: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The stack's outputs: the JSON of `aws cloudformation describe-stacks --stack-name S --query
+    /// 'Stacks[0].Outputs'` (a list of {OutputKey, OutputValue}); the environment fills in the rest
+    #[arg(long, value_name = "FILE")]
+    pub outputs: Option<std::path::PathBuf>,
+
+    /// Also upload a tiny video under SOURCE_PREFIX + doctor-canary/, wait until its record is
+    /// ready, then delete it, timing each stage
+    #[arg(long)]
+    pub canary: bool,
+
+    /// How long the canary may take to become ready, and then deleted
+    #[arg(long, value_name = "AGE", default_value = "5m", value_parser = parse_age)]
+    pub canary_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             Command::Cost(args) => cmd::cost::run(args, &out).await,
             Command::Redrive(args) => cmd::redrive::run(args, &out).await,
             Command::SigningKey(cli::SigningKeyCommand::Create(args)) => cmd::signing_key::run(args, &out).await,
+            Command::Webhook(cli::WebhookCommand::Register(args)) => cmd::webhook::run(args, &out).await,
+            Command::Doctor(args) => cmd::doctor::run(args, &out).await,
         }
     });
     out.finish_progress();

@@ -38,6 +38,8 @@ pub enum Route {
     Webhook,
     /// The signing keys: `POST/GET /stream/keys`, `DELETE /stream/keys/{id}`.
     Keys,
+    /// `GET /user/tokens/verify`: whether the token is valid and active (no account in the path).
+    Verify,
 }
 
 impl Route {
@@ -50,6 +52,7 @@ impl Route {
             Self::Edit => "edit",
             Self::Webhook => "webhook",
             Self::Keys => "keys",
+            Self::Verify => "verify",
         }
     }
 }
@@ -66,6 +69,7 @@ enum Endpoint {
     KeyCreate,
     KeyList,
     KeyRevoke(String),
+    TokenVerify,
 }
 
 impl Endpoint {
@@ -78,15 +82,19 @@ impl Endpoint {
             Self::Delete(_) => Route::Delete,
             Self::WebhookGet | Self::WebhookPut | Self::WebhookDelete => Route::Webhook,
             Self::KeyCreate | Self::KeyList | Self::KeyRevoke(_) => Route::Keys,
+            Self::TokenVerify => Route::Verify,
         }
     }
 }
 
-/// Maps method + path to an endpoint and the account id from the path.
-fn resolve<'p>(method: &str, path: &'p str) -> Result<(&'p str, Endpoint), ApiError> {
+/// Maps method + path to an endpoint and the account id from the path (`None`: a route of no
+/// account, `GET /user/tokens/verify`).
+fn resolve<'p>(method: &str, path: &'p str) -> Result<(Option<&'p str>, Endpoint), ApiError> {
     let segments: Vec<&str> = path.strip_prefix("/client/v4/").ok_or_else(ApiError::no_route)?.split('/').collect();
     let (account, tail) = match segments.as_slice() {
         ["accounts", account, "stream", tail @ ..] if !account.is_empty() => (*account, tail),
+        ["user", "tokens", "verify"] if method == "GET" => return Ok((None, Endpoint::TokenVerify)),
+        ["user", "tokens", "verify"] => return Err(ApiError::method_not_allowed()),
         _ => return Err(ApiError::no_route()),
     };
     let endpoint = match (tail, method) {
@@ -106,10 +114,10 @@ fn resolve<'p>(method: &str, path: &'p str) -> Result<(&'p str, Endpoint), ApiEr
         ([uid], _) if !uid.is_empty() => return Err(ApiError::method_not_allowed()),
         _ => return Err(ApiError::no_route()),
     };
-    Ok((account, endpoint))
+    Ok((Some(account), endpoint))
 }
 
-fn authenticate(app: &SharedApp, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authenticate(app: &SharedApp, headers: &HeaderMap, verifying: bool) -> Result<(), ApiError> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -119,19 +127,25 @@ fn authenticate(app: &SharedApp, headers: &HeaderMap) -> Result<(), ApiError> {
         })
         .map(|(_, token)| token)
         .ok_or_else(ApiError::invalid_auth_header)?;
-    if token == app.token { Ok(()) } else { Err(ApiError::authentication()) }
+    match (token == app.token, verifying) {
+        (true, _) => Ok(()),
+        // The verify endpoint's own refusal (UNCONFIRMED: 401, code 1000, "Invalid API Token").
+        (false, true) => Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_TOKEN, "Invalid API Token")),
+        (false, false) => Err(ApiError::authentication()),
+    }
 }
 
 fn gate(
     app: &SharedApp,
     headers: &HeaderMap,
     arrival: Arrival<'_>,
-    resolved: Result<(&str, Endpoint), ApiError>,
+    resolved: Result<(Option<&str>, Endpoint), ApiError>,
 ) -> Result<Endpoint, ApiError> {
-    authenticate(app, headers)?;
+    let verifying = matches!(resolved, Ok((_, Endpoint::TokenVerify)));
+    authenticate(app, headers, verifying)?;
     app.controls.limiter().admit(arrival).map_err(|wait| ApiError::rate_limited(retry_after_seconds(wait)))?;
     let (account, endpoint) = resolved?;
-    if account != app.account_id {
+    if account.is_some_and(|account| account != app.account_id) {
         return Err(ApiError::authentication());
     }
     Ok(endpoint)
@@ -205,7 +219,18 @@ async fn execute(app: &SharedApp, endpoint: Endpoint, parts: &Parts, body: Reque
         Endpoint::KeyCreate => keys::create(app).await,
         Endpoint::KeyList => keys::list(app),
         Endpoint::KeyRevoke(id) => keys::revoke(app, &id),
+        Endpoint::TokenVerify => Ok(token_verified(app)),
     }
+}
+
+/// `GET /user/tokens/verify` with the right token: `{id, status: "active"}` and Cloudflare's message
+/// (the id is the emulator's: 32 hex digits derived from the token, stable across calls).
+fn token_verified(app: &SharedApp) -> Reply {
+    use sha2::Digest;
+    let id = hex::encode(&sha2::Sha256::digest(app.token.as_bytes())[..16]);
+    let mut body = success_envelope(json!({"id": id, "status": "active"}));
+    body["messages"] = json!([{"code": 10000, "message": "This API Token is valid and active", "type": null}]);
+    Reply::json(StatusCode::OK, body)
 }
 
 /// Cloudflare's error messages can quote the request back: a fault message may do the same with
@@ -243,7 +268,9 @@ mod tests {
     use crate::envelope::Body;
 
     fn route_of(method: &str, path: &str) -> Result<(String, Route), u32> {
-        resolve(method, path).map(|(account, endpoint)| (account.to_owned(), endpoint.route())).map_err(|e| e.code)
+        resolve(method, path)
+            .map(|(account, endpoint)| (account.unwrap_or("-").to_owned(), endpoint.route()))
+            .map_err(|e| e.code)
     }
 
     #[test]
@@ -263,6 +290,8 @@ mod tests {
         assert_eq!(route_of("GET", &format!("{base}/keys/k1")), Err(codes::METHOD_NOT_ALLOWED));
         assert_eq!(route_of("GET", &format!("{base}/a/b")), Err(codes::NO_ROUTE));
         assert_eq!(route_of("GET", "/client/v4/zones"), Err(codes::NO_ROUTE));
+        assert_eq!(route_of("GET", "/client/v4/user/tokens/verify"), Ok(("-".into(), Route::Verify)));
+        assert_eq!(route_of("POST", "/client/v4/user/tokens/verify"), Err(codes::METHOD_NOT_ALLOWED));
     }
 
     #[test]

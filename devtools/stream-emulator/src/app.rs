@@ -49,6 +49,8 @@ pub struct App {
     pub public_base_url: String,
     pub processing_delay: Duration,
     pub max_in_flight: usize,
+    /// `--require-head on`: a HEAD of the source before the GET, as Stream documents.
+    pub require_head: bool,
     /// Client for origin fetches and webhook deliveries.
     pub http: reqwest::Client,
     /// `Some` when transcoding is on.
@@ -136,6 +138,7 @@ impl App {
             public_base_url,
             processing_delay: config.serving.processing_delay,
             max_in_flight: config.max_in_flight,
+            require_head: config.require_head,
             http,
             media,
             player_dir,

@@ -19,6 +19,9 @@ usage: stream-emulator --account-id ACCT --token TOKEN [options]
   --processing-delay-ms N     pause between queued/inprogress/ready (default 50)
   --max-in-flight N           videos downloading/queued/in progress at once; a copy beyond them
                               gets 429 (no lock-out) until some finish (default 120, Stream's)
+  --require-head on|off       before its GET, the /copy fetch sends HEAD to the source URL, as Stream
+                              documents its origin must support; a refused HEAD (an S3 URL presigned
+                              for GET answers 403) fails the video, ERR_FETCH_ORIGIN_ERROR (default off)
   --transcode auto|on|off     transcode fetched sources to HLS with ffmpeg (default auto = on when
                               ffmpeg and ffprobe are on PATH; on without them = exit 2)
   --data-dir DIR              where sources and HLS output are kept (default: a fresh temporary
@@ -30,7 +33,7 @@ Every flag can also be given as an environment variable: EMULATOR_ + the flag na
 case with '-' as '_' (e.g. EMULATOR_ACCOUNT_ID). Flags win over the environment.";
 
 /// (flag name, environment variable).
-const OPTIONS: [(&str, &str); 12] = [
+const OPTIONS: [(&str, &str); 13] = [
     ("listen", "EMULATOR_LISTEN"),
     ("account-id", "EMULATOR_ACCOUNT_ID"),
     ("token", "EMULATOR_TOKEN"),
@@ -40,6 +43,7 @@ const OPTIONS: [(&str, &str); 12] = [
     ("rate-limit", "EMULATOR_RATE_LIMIT"),
     ("processing-delay-ms", "EMULATOR_PROCESSING_DELAY_MS"),
     ("max-in-flight", "EMULATOR_MAX_IN_FLIGHT"),
+    ("require-head", "EMULATOR_REQUIRE_HEAD"),
     ("transcode", "EMULATOR_TRANSCODE"),
     ("data-dir", "EMULATOR_DATA_DIR"),
     ("player-dir", "EMULATOR_PLAYER_DIR"),
@@ -87,6 +91,8 @@ pub struct Config {
     pub rate_limit: Limit,
     /// Stream's concurrency limit: videos downloading, queued or in progress at once.
     pub max_in_flight: usize,
+    /// `--require-head on`: the `/copy` fetch sends HEAD first and fails the video if it is refused.
+    pub require_head: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -108,7 +114,12 @@ pub fn parse(args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Optio
             text.parse().ok().filter(|n| *n > 0).ok_or_else(|| invalid("--max-in-flight must be a positive integer"))?
         }
     };
-    Ok(Config { serving, account_id, token, rate_limit, max_in_flight })
+    let require_head = match values.get("require-head") {
+        None | Some("off") => false,
+        Some("on") => true,
+        Some(_) => return Err(invalid("--require-head must be on or off")),
+    };
+    Ok(Config { serving, account_id, token, rate_limit, max_in_flight, require_head })
 }
 
 /// Flag values from the command line, completed from the environment, with the parsers both
@@ -297,6 +308,11 @@ mod tests {
         assert!(config.serving.webhook.is_none() && config.serving.public_base_url.is_none());
         assert_eq!(config.serving.transcode, Transcode::Auto);
         assert!(config.serving.data_dir.is_none() && config.serving.player_dir.is_none());
+        assert!(!config.require_head);
+        let strict = parse(args(&["--account-id", "a", "--token", "t", "--require-head", "on"]), no_env).unwrap();
+        assert!(strict.require_head);
+        let env = |name: &str| (name == "EMULATOR_REQUIRE_HEAD").then(|| "on".to_owned());
+        assert!(parse(args(&["--account-id", "a", "--token", "t"]), env).unwrap().require_head);
     }
 
     #[test]
@@ -362,6 +378,7 @@ mod tests {
             &["--listen"],
             &["--transcode", "yes"],
             &["--data-dir="],
+            &["--require-head", "yes"],
         ] {
             let mut list = args(&["--account-id", "a", "--token", "t"]);
             list.extend(args(bad));

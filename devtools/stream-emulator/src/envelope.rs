@@ -14,6 +14,8 @@ pub mod codes {
     pub const INVALID_HEADERS: u32 = 6003;
     pub const INVALID_AUTH_FORMAT: u32 = 6111;
     pub const AUTHENTICATION: u32 = 10000;
+    /// `GET /user/tokens/verify` with a token Cloudflare does not know (UNCONFIRMED as a contract).
+    pub const INVALID_TOKEN: u32 = 1000;
     pub const RATE_LIMITED: u32 = 971;
     /// UNCONFIRMED: invalid body / field / URL.
     pub const BAD_REQUEST: u32 = 10005;

@@ -27,7 +27,14 @@ const MAX_ENCODING_PCT: f64 = 99.0;
 pub fn spawn(app: SharedApp, uid: String, url: String) {
     tokio::spawn(async move {
         let destination = app.media.as_ref().map(|media| media.source_path(&uid));
-        let finished = match fetch(&app.http, &url, destination.as_deref()).await {
+        let fetched = match app.require_head {
+            true => match head(&app.http, &url).await {
+                Ok(()) => fetch(&app.http, &url, destination.as_deref()).await,
+                Err(failure) => Err(failure),
+            },
+            false => fetch(&app.http, &url, destination.as_deref()).await,
+        };
+        let finished = match fetched {
             Ok(source) => match &app.media {
                 Some(media) => transcode(&app, media, &uid, source).await,
                 None => encode(&app, &uid, source).await,
@@ -46,6 +53,26 @@ pub fn spawn(app: SharedApp, uid: String, url: String) {
     });
 }
 
+/// `--require-head on`: Stream documents that the source "must support `HTTP HEAD` requests" (doc
+/// §2.1, §10.2); a refused HEAD fails the fetch before any GET. An S3 URL presigned for GET answers
+/// HEAD with 403 (SigV4 signs the method), so this is what such a URL meets if Stream insists.
+pub async fn head(http: &reqwest::Client, url: &str) -> Result<(), FetchFailure> {
+    let response = http.head(url).send().await.map_err(|e| FetchFailure {
+        status: None,
+        error: format!("HEAD failed: {}", describe_error(e)),
+        head: true,
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(FetchFailure {
+        status: Some(status.as_u16()),
+        error: format!("origin answered HEAD with HTTP {}", status.as_u16()),
+        head: true,
+    })
+}
+
 /// A fetched source: the origin's status, the byte count and their SHA-256 (hex).
 pub struct Source {
     pub status: u16,
@@ -57,13 +84,15 @@ pub struct Source {
 pub struct FetchFailure {
     pub status: Option<u16>,
     pub error: String,
+    /// The HEAD that `--require-head` sends failed (the GET was never sent).
+    pub head: bool,
 }
 
 /// A plain GET of the URL exactly as the client sent it, streamed through SHA-256 (and into
 /// `destination` when given) so that large sources are never held in memory. No HEAD, no Range;
 /// redirects are not followed and proxies are ignored (see the client in `App::new`).
 pub async fn fetch(http: &reqwest::Client, url: &str, destination: Option<&Path>) -> Result<Source, FetchFailure> {
-    let failure = |status: Option<u16>, error: String| FetchFailure { status, error };
+    let failure = |status: Option<u16>, error: String| FetchFailure { status, error, head: false };
     let mut response = http.get(url).send().await.map_err(|e| failure(None, describe_error(e)))?;
     let status = response.status();
     if !status.is_success() {
@@ -200,7 +229,12 @@ fn fail(app: &SharedApp, uid: &str, failure: FetchFailure) -> Option<Video> {
     app.with_live_record(uid, |record| {
         record.fetch_status = failure.status;
         record.fetch_error = Some(failure.error);
-        set_status(&mut record.video, Status::failed(FETCH_ERROR_CODE, FETCH_ERROR_TEXT));
+        let text = match (failure.head, failure.status) {
+            (true, Some(status)) => format!("{FETCH_ERROR_TEXT}: the origin answered HEAD with HTTP {status}"),
+            (true, None) => format!("{FETCH_ERROR_TEXT}: the origin did not answer HEAD"),
+            (false, _) => FETCH_ERROR_TEXT.to_owned(),
+        };
+        set_status(&mut record.video, Status::failed(FETCH_ERROR_CODE, &text));
         record.video.clone()
     })
 }

@@ -94,6 +94,37 @@ struct PlaybackDto {
     dash: Option<String>,
 }
 
+/// What `GET /user/tokens/verify` says of the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStatus {
+    pub id: String,
+    /// `active` when usable (`disabled`, `expired` otherwise).
+    pub status: String,
+}
+
+/// The account's webhook subscription (`GET`/`PUT /stream/webhook`). The secret is kept as a
+/// [`SecretString`]: it is never displayed.
+#[derive(Debug, Clone)]
+pub struct WebhookSubscription {
+    pub notification_url: String,
+    pub modified: Option<String>,
+    pub secret: Option<SecretString>,
+}
+
+impl WebhookSubscription {
+    fn parse(result: &Value, method: &str) -> Result<Self, ProviderError> {
+        let field = |name: &str| result.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let notification_url = field("notificationUrl").or_else(|| field("notification_url")).ok_or_else(|| {
+            ProviderError::InvalidResponse(format!("{method} /stream/webhook returned no notificationUrl"))
+        })?;
+        Ok(Self {
+            notification_url: notification_url.to_owned(),
+            modified: field("modified").map(str::to_owned),
+            secret: field("secret").map(SecretString::new),
+        })
+    }
+}
+
 impl CloudflareStream {
     pub fn new(
         api_url: &str,
@@ -130,6 +161,53 @@ impl CloudflareStream {
         match (field("id"), field("pem")) {
             (Some(id), Some(pem)) => Ok(crate::playback::NewSigningKey::new(id, "pem", pem)),
             _ => Err(ProviderError::InvalidResponse("POST /stream/keys returned no id and pem".into())),
+        }
+    }
+
+    /// `GET /user/tokens/verify`: the token's id and status (`active` when usable). Not an account
+    /// route: it says the token exists, not that it may use Stream ([`Self::probe_stream_access`]).
+    pub async fn verify_token(&self, timeout: Duration) -> Result<TokenStatus, ProviderError> {
+        let base = match self.stream_url.rfind("/accounts/") {
+            Some(at) => &self.stream_url[..at],
+            None => self.stream_url.as_str(),
+        };
+        let result = self.call(Method::GET, &format!("{base}/user/tokens/verify"), None, timeout).await?;
+        let field = |name: &str| result.get(name).and_then(Value::as_str).map(str::to_owned);
+        match (field("id"), field("status")) {
+            (Some(id), Some(status)) => Ok(TokenStatus { id, status }),
+            _ => Err(ProviderError::InvalidResponse("GET /user/tokens/verify returned no id and status".into())),
+        }
+    }
+
+    /// `GET /stream?limit=1`: whether the token may read the account's Stream library (a token
+    /// without the Stream permission, or of another account, gets 403).
+    pub async fn probe_stream_access(&self, timeout: Duration) -> Result<(), ProviderError> {
+        self.call(Method::GET, &format!("{}?limit=1", self.stream_url), None, timeout).await.map(|_| ())
+    }
+
+    /// `GET /stream/webhook`: the account's webhook subscription, `None` when there is none (404).
+    pub async fn webhook_subscription(&self, timeout: Duration) -> Result<Option<WebhookSubscription>, ProviderError> {
+        match self.call(Method::GET, &format!("{}/webhook", self.stream_url), None, timeout).await {
+            Ok(result) => WebhookSubscription::parse(&result, "GET").map(Some),
+            Err(ProviderError::Http { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /stream/webhook` with `{"notificationUrl": url}`: (re)subscribes the account's one
+    /// webhook. Every PUT rotates the signing secret, which only this answer carries.
+    pub async fn register_webhook(&self, url: &str, timeout: Duration) -> Result<WebhookSubscription, ProviderError> {
+        let body = json!({ "notificationUrl": url });
+        let result = self.call(Method::PUT, &format!("{}/webhook", self.stream_url), Some(&body), timeout).await?;
+        WebhookSubscription::parse(&result, "PUT")
+    }
+
+    /// `GET /stream/{uid}`, the raw Video object (for an operator's diagnosis; `None`: 404).
+    pub async fn video_json(&self, uid: &VideoUid, timeout: Duration) -> Result<Option<Value>, ProviderError> {
+        match self.call(Method::GET, &format!("{}/{uid}", self.stream_url), None, timeout).await {
+            Ok(result) => Ok(Some(result)),
+            Err(ProviderError::Http { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -427,6 +505,19 @@ mod tests {
         assert!(!bad.to_string().contains("X-Amz"), "{bad}");
         let http = ProviderError::Http { status: 400, message: format!("10005: bad url {echo}"), retry_after: None };
         assert!(!http.scrubbed().to_string().contains("X-Amz"));
+    }
+
+    #[test]
+    fn webhook_subscriptions_read_either_spelling_and_keep_the_secret_hidden() {
+        let sub = WebhookSubscription::parse(
+            &json!({"notification_url": "https://h/x", "modified": "2019-01-01T01:02:21Z", "secret": "85011ed3"}),
+            "GET",
+        )
+        .unwrap();
+        assert_eq!(sub.notification_url, "https://h/x");
+        assert_eq!(sub.secret.as_ref().map(SecretString::expose), Some("85011ed3"));
+        assert!(!format!("{sub:?}").contains("85011ed3"), "{sub:?}");
+        assert!(WebhookSubscription::parse(&json!({"secret": "s"}), "PUT").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 pub mod backfill;
 pub mod cost;
+pub mod doctor;
 pub mod export;
 pub mod list;
 pub mod migrate;
@@ -7,3 +8,4 @@ pub mod reconcile;
 pub mod redrive;
 pub mod signing_key;
 pub mod status;
+pub mod webhook;

@@ -316,6 +316,7 @@ fn s3_call(method: &Method, uri: &Uri) -> (String, Vec<Value>) {
     let action = match (key.as_deref(), method.as_str()) {
         (None | Some(""), "GET") if has("versions") => "ListBucketVersions",
         (None | Some(""), "GET") if has("location") => "GetBucketLocation",
+        (None | Some(""), "GET") if has("notification") => "GetBucketNotification",
         (None | Some(""), "GET" | "HEAD") if query.iter().all(|(k, _)| LIST_PARAMS.contains(&k.as_str())) => {
             "ListBucket"
         }

@@ -9,6 +9,7 @@ pub mod oidc;
 pub mod peers;
 pub mod player;
 pub mod runtime;
+pub mod s3_notify;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

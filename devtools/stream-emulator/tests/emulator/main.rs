@@ -11,6 +11,7 @@ mod cli;
 mod copy;
 mod faults;
 mod media;
+mod operator;
 mod rate_limit;
 mod signed;
 mod videos;
