@@ -20,26 +20,6 @@ impl From<FunctionError> for Diagnostic {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vinofy_core::domain::event::EventError;
-    use vinofy_core::error::StoreError;
-
-    #[test]
-    fn diagnostics_name_class_and_kind() {
-        let d: Diagnostic =
-            FunctionError(IngestError::CopyRejected { source_uri: "s3://b/k".into(), reason: "HTTP 400".into() })
-                .into();
-        assert_eq!(d.error_type, "NonRetryable.CopyRejected");
-        assert!(d.error_message.contains("s3://b/k"));
-        let d: Diagnostic = FunctionError(IngestError::Store(StoreError::transient("x"))).into();
-        assert_eq!(d.error_type, "Retryable.VideoStore");
-        let d: Diagnostic = FunctionError(IngestError::InvalidEvent(EventError("no Records".into()))).into();
-        assert_eq!(d.error_type, "NonRetryable.InvalidEvent");
-    }
-}
-
 /// A function behind a Function URL: one HTTP answer per request, never a function error (which
 /// a Function URL would turn into an opaque 502).
 pub trait FunctionUrlHandler {
@@ -82,4 +62,24 @@ pub async fn run_function_url<H: FunctionUrlHandler>(
         Ok::<_, std::convert::Infallible>(crate::metrics::flushed(name, handler.handle(&event.payload)).await)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vinofy_core::domain::event::EventError;
+    use vinofy_core::error::StoreError;
+
+    #[test]
+    fn diagnostics_name_class_and_kind() {
+        let d: Diagnostic =
+            FunctionError(IngestError::CopyRejected { source_uri: "s3://b/k".into(), reason: "HTTP 400".into() })
+                .into();
+        assert_eq!(d.error_type, "NonRetryable.CopyRejected");
+        assert!(d.error_message.contains("s3://b/k"));
+        let d: Diagnostic = FunctionError(IngestError::Store(StoreError::transient("x"))).into();
+        assert_eq!(d.error_type, "Retryable.VideoStore");
+        let d: Diagnostic = FunctionError(IngestError::InvalidEvent(EventError("no Records".into()))).into();
+        assert_eq!(d.error_type, "NonRetryable.InvalidEvent");
+    }
 }
