@@ -562,11 +562,14 @@ mod tests {
         let placeholders: Vec<&str> =
             template.lines().filter_map(|l| l.trim().strip_prefix("SecretString:")).map(str::trim).collect();
         assert!(placeholders.len() >= 2, "the template's secrets: {placeholders:?}");
-        assert!(placeholders.len() >= 4, "Cloudflare's and Mux's: {placeholders:?}");
+        assert!(placeholders.len() >= 6, "Cloudflare's, Mux's and the signing keys: {placeholders:?}");
         for p in placeholders {
             let p = p.trim_matches('\'');
-            // Mux's token secret is JSON ({"id", "secret"}), read as the function reads it.
-            let err = if p.starts_with('{') {
+            // The signing keys are JSON ({"id", "pem"} / {"id", "private_key"}), read as the api
+            // function reads them; Mux's token secret is JSON ({"id", "secret"}).
+            let err = if let Some(field) = ["pem", "private_key"].into_iter().find(|f| p.contains(&format!("\"{f}\""))) {
+                crate::playback::SigningKey::from_secret("STREAM_SIGNING_KEY_SECRET_ARN", p, field).unwrap_err()
+            } else if p.starts_with('{') {
                 crate::mux::config::parse_token_secret("MUX_TOKEN_SECRET_ARN", p).unwrap_err()
             } else {
                 validate_token("CLOUDFLARE_API_TOKEN_SECRET_ARN", p).unwrap_err()
