@@ -567,7 +567,8 @@ mod tests {
             let p = p.trim_matches('\'');
             // The signing keys are JSON ({"id", "pem"} / {"id", "private_key"}), read as the api
             // function reads them; Mux's token secret is JSON ({"id", "secret"}).
-            let err = if let Some(field) = ["pem", "private_key"].into_iter().find(|f| p.contains(&format!("\"{f}\""))) {
+            let err = if let Some(field) = ["pem", "private_key"].into_iter().find(|f| p.contains(&format!("\"{f}\"")))
+            {
                 crate::playback::SigningKey::from_secret("STREAM_SIGNING_KEY_SECRET_ARN", p, field).unwrap_err()
             } else if p.starts_with('{') {
                 crate::mux::config::parse_token_secret("MUX_TOKEN_SECRET_ARN", p).unwrap_err()

@@ -16,37 +16,20 @@ const SEQUENCER: &str = "0055AED6DCD90281E5";
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+type Run = cli::CliRun;
+
+/// The `--json` per-object (or per-record) lines, by source.
+trait BySource {
+    fn by_source(&self) -> HashMap<String, Value>;
 }
 
-impl Run {
-    fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", self.stderr)))
-            .collect()
-    }
-
-    /// The `--json` per-object (or per-record) lines, by source.
+impl BySource for Run {
     fn by_source(&self) -> HashMap<String, Value> {
         self.json_lines()
             .into_iter()
             .filter(|l| l["type"] != "summary")
             .map(|l| (l["source"].as_str().unwrap().to_owned(), l))
             .collect()
-    }
-
-    fn summary(&self) -> Value {
-        self.json_lines().into_iter().find(|l| l["type"] == "summary").expect("a summary line")
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
     }
 }
 
@@ -57,20 +40,10 @@ type Env = Vec<(String, String)>;
 const ALLOW_LONG_TERM: (&str, &str) = ("VINOFY_ALLOW_LONG_TERM_CREDENTIALS", "1");
 
 async fn vinofy(env: &Env, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
-        .env_clear()
-        .env(ALLOW_LONG_TERM.0, ALLOW_LONG_TERM.1)
-        .envs(vinofy_test_support::harness::iam_recorder::recorded("vinofy", env.iter().cloned()))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args)
-        .output()
-        .await
-        .expect("run vinofy");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let allow = [(ALLOW_LONG_TERM.0.to_owned(), ALLOW_LONG_TERM.1.to_owned())];
+    // The test's own env comes last, so it may override the allowance.
+    let env: Vec<(String, String)> = allow.into_iter().chain(env.iter().cloned()).collect();
+    vinofy_test_support::harness::cli::run_vinofy(env!("CARGO_BIN_EXE_vinofy"), env, args).await
 }
 
 fn set(mut env: Env, name: &str, value: &str) -> Env {

@@ -10,42 +10,19 @@ const GIB: u64 = 1 << 30;
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        assert_eq!(self.code, 0, "{self:?}");
-        assert_eq!(self.stdout.lines().count(), 1, "one JSON object: {self:?}");
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-}
+type Run = cli::CliRun;
 
 type Env = Vec<(String, String)>;
 
+/// `cost --json` prints one object.
+fn json(run: &Run) -> Value {
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 1, "one JSON object: {run:?}");
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {run:?}"))
+}
+
 async fn vinofy(env: &Env, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
-        .env_clear()
-        .envs(env.iter().cloned())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args)
-        .output()
-        .await
-        .expect("run vinofy");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli::run_vinofy(env!("CARGO_BIN_EXE_vinofy"), env.iter().cloned(), args).await
 }
 
 /// `cost` reads the table only: no provider variable.
@@ -177,7 +154,7 @@ async fn cost_json_counts_only_the_live_library_and_prices_it_as_computed_by_han
     put_all(&world, small_library()).await;
     let env = table_env(&world);
     let report =
-        vinofy(&env, &["--json", "cost", "--views-per-video", "4", "--new-videos-per-month", "3"]).await.json();
+        json(&vinofy(&env, &["--json", "cost", "--views-per-video", "4", "--new-videos-per-month", "3"]).await);
     assert_eq!(report["type"], "cost");
 
     // Live: a, b, c, d (ready or submitted); deleted, failed, pending, error do not count.
@@ -301,7 +278,7 @@ async fn a_prices_file_overrides_only_the_figures_it_names_and_a_bad_one_is_refu
     )
     .unwrap();
     let path = file.to_str().unwrap();
-    let report = vinofy(&env, &["--json", "cost", "--delivered-minutes", "200", "--prices", path]).await.json();
+    let report = json(&vinofy(&env, &["--json", "cost", "--delivered-minutes", "200", "--prices", path]).await);
     assert_eq!(report["usage"]["basis"], "delivered_minutes");
     assert_eq!(report["prices"]["version"], "2027-01-01");
     assert_eq!(report["prices"]["origin"], format!("{path} over built-in prices.toml"));
@@ -411,7 +388,7 @@ async fn a_thousand_video_library_is_priced_and_printed() {
     assert!(run.stdout.contains("not counted (not ready or submitted): 30 deleted, 10 failed"), "{run:?}");
     assert!(run.stdout.contains("at cloudflare: 700 videos") && run.stdout.contains("at mux: 300 videos"));
 
-    let json = vinofy(&env, &[&["--json"][..], &args].concat()).await.json();
+    let json = json(&vinofy(&env, &[&["--json"][..], &args].concat()).await);
     assert_eq!(json["library"]["videos"], 1000);
     assert!(close(&json["library"]["seconds"], minutes as f64 * 60.0));
     assert_eq!(json["library"]["source_bytes"], bytes);

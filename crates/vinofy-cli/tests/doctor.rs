@@ -24,33 +24,23 @@ use vinofy_test_support::harness::*;
 
 const PLACEHOLDER: &str = "REPLACE_WITH_CLOUDFLARE_WEBHOOK_SECRET";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+type Run = cli::CliRun;
 
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-impl Run {
-    fn lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{self:?}")))
-            .collect()
-    }
-
+/// Doctor's `--json` lines.
+trait DoctorRun {
+    fn lines(&self) -> Vec<Value>;
     /// `--json` checks by name.
+    fn checks(&self) -> HashMap<String, Value>;
+    fn failed(&self) -> Vec<String>;
+}
+
+impl DoctorRun for Run {
+    fn lines(&self) -> Vec<Value> {
+        self.json_lines()
+    }
+
     fn checks(&self) -> HashMap<String, Value> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l["type"] == "check")
-            .map(|l| (l["name"].as_str().unwrap().to_owned(), l))
-            .collect()
+        self.lines_of_type("check").into_iter().map(|l| (l["name"].as_str().unwrap().to_owned(), l)).collect()
     }
 
     fn failed(&self) -> Vec<String> {
@@ -62,19 +52,7 @@ impl Run {
 }
 
 async fn vinofy(env: Vec<(String, String)>, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
-        .env_clear()
-        .envs(iam_recorder::recorded("vinofy", env))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args)
-        .output()
-        .await
-        .expect("run vinofy");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli::run_vinofy(env!("CARGO_BIN_EXE_vinofy"), env, args).await
 }
 
 /// A URL that exists before its function does (the webhook must be registered, and its secret

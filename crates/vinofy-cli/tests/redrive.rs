@@ -22,13 +22,15 @@ use vinofy_test_support::harness::*;
 const DEADLINE: Duration = Duration::from_secs(8);
 const FAULT: &str = "the emulator is down for this test";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+type Run = cli::CliRun;
+
+/// Redrive's `--json` lines.
+trait RedriveRun {
+    fn lines(&self, kind: &str) -> Vec<Value>;
+    fn records(&self) -> HashMap<String, Value>;
 }
 
-impl Run {
+impl RedriveRun for Run {
     fn lines(&self, kind: &str) -> Vec<Value> {
         self.stdout
             .lines()
@@ -40,16 +42,6 @@ impl Run {
     fn records(&self) -> HashMap<String, Value> {
         self.lines("record").into_iter().map(|l| (l["source"].as_str().unwrap().to_owned(), l)).collect()
     }
-
-    fn summary(&self) -> Value {
-        self.lines("summary").pop().unwrap_or_else(|| panic!("no summary: {self:?}"))
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
 }
 
 async fn vinofy(world: &World, extra: &[(&str, &str)], args: &[&str]) -> Run {
@@ -59,19 +51,7 @@ async fn vinofy(world: &World, extra: &[(&str, &str)], args: &[&str]) -> Run {
         env.retain(|(name, _)| name != k);
         env.push((k.to_string(), v.to_string()));
     }
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vinofy"))
-        .env_clear()
-        .envs(iam_recorder::recorded("vinofy", env))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args)
-        .output()
-        .await
-        .expect("run vinofy");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli::run_vinofy(env!("CARGO_BIN_EXE_vinofy"), env, args).await
 }
 
 /// A moto queue URL in SQS's own form (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, what the

@@ -1,6 +1,7 @@
 //! The local world (peers, bucket, table, emulator) and the real binaries driven through the
 //! Lambda Runtime API.
 
+pub mod cli;
 pub mod dynamo_proxy;
 pub mod function_url;
 pub mod iam_recorder;
