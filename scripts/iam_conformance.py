@@ -378,10 +378,22 @@ def short(template: Template, value) -> str:
     if isinstance(value, dict):
         if value.get("Ref") == "AWS::AccountId":
             return "the stack's account"
+        if isinstance(value.get("Fn::If"), list) and len(value["Fn::If"]) == 3:
+            name, yes, no = value["Fn::If"]
+            return f"({short(template, yes)} if {name}, else {short(template, no)})"
         try:
             return template.resolve_resource(value)
         except Unresolvable:
-            return json.dumps(value)
+            pass
+        att = value.get("Fn::GetAtt")
+        if isinstance(att, list) and len(att) == 2 and att[1] == "Arn":
+            return f"{att[0]}'s ARN"
+        if isinstance(value.get("Fn::Split"), list) and len(value["Fn::Split"]) == 2:
+            return f"any of {short(template, value['Fn::Split'][1])}"
+        sub = value.get("Fn::Sub")
+        if isinstance(sub, str) and "${" in sub and "arn:" not in sub:
+            return re.sub(r"\$\{([A-Za-z0-9]+)\.Arn\}", r"\1's ARN", sub)
+        return json.dumps(value)
     if isinstance(value, list):
         return ", ".join(short(template, v) for v in value)
     return str(value)
