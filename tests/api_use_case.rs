@@ -180,12 +180,21 @@ async fn a_multipart_upload_completes_once_every_part_is_there() {
     assert_eq!(sizes, [5 * MIB, 5 * MIB, 2 * MIB]);
     let complete = upload["complete"]["path"].as_str().unwrap().to_owned();
     let handle = MultipartHandle::decode(upload["upload_id"].as_str().unwrap()).unwrap();
-    assert_eq!((handle.parts, handle.space.as_str()), (3, space_of("alice").as_str()));
+    assert_eq!((handle.parts(), handle.space.as_str()), (3, space_of("alice").as_str()));
 
     h.uploads().upload_part(&handle.upload_id, 1, 5 * MIB);
     h.uploads().upload_part(&handle.upload_id, 3, 2 * MIB);
     let early = call(&h, "POST", &complete, Some("alice"), None).await;
     assert_eq!((early.status, early.body["missing_parts"].clone()), (409, json!([2])));
+    // Fresh URLs for what is missing only (an upload that outlasts its URLs), for its uploader only.
+    let renew = upload["renew"]["path"].as_str().unwrap().to_owned();
+    let renewed = call(&h, "POST", &renew, Some("alice"), None).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    let numbers: Vec<u64> =
+        renewed.body["parts"].as_array().unwrap().iter().map(|p| p["part_number"].as_u64().unwrap()).collect();
+    assert_eq!((numbers, renewed.body["parts"][0]["size"].as_u64()), (vec![2], Some(5 * MIB)));
+    assert_eq!(call(&h, "POST", &renew, Some("bob"), None).await.status, 404);
+    assert_eq!(call(&h, "GET", &renew, Some("alice"), None).await.status, 405);
     // Another user's token, a garbled handle, a handle naming another space: no such upload.
     assert_eq!(call(&h, "POST", &complete, Some("bob"), None).await.status, 404);
     assert_eq!(call(&h, "POST", "/uploads/garbage/complete", Some("alice"), None).await.status, 404);

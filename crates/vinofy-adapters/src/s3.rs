@@ -99,10 +99,13 @@ where
     let text = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
     match code.as_deref() {
         Some("NoSuchUpload") => UploadStoreError::NoSuchUpload,
-        Some("SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout") | None => {
-            UploadStoreError::Unavailable(format!("{operation}: {text}"))
+        // What the client's own parts caused: a conflict it can resolve (409).
+        Some(code @ ("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "EntityTooLarge")) => {
+            UploadStoreError::Refused(format!("{operation}: S3 refused it ({code})"))
         }
-        Some(code) => UploadStoreError::Refused(format!("{operation}: S3 refused it ({code})")),
+        // Throttling, an outage, or our own misconfiguration (AccessDenied, NoSuchBucket, KMS): not
+        // the client's doing (503; the log says which).
+        _ => UploadStoreError::Unavailable(format!("{operation}: {text}")),
     }
 }
 

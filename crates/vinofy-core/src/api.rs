@@ -4,6 +4,7 @@
 //! an unauthenticated caller learns nothing (not even which routes exist).
 //!
 //! - `POST /uploads` → 201 with a presigned PUT (or, above the multipart threshold, part URLs);
+//! - `POST /uploads/{id}/parts` → 200 with fresh URLs of the parts not uploaded yet;
 //! - `POST /uploads/{id}/complete` → 200 once every part is there;
 //! - `GET /videos/{video_uid}/playback` → 200 with URLs (signed for private videos).
 
@@ -200,8 +201,9 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
                 Err(response) => response,
             },
             ("POST", ["uploads", id, "complete"]) => self.complete_upload(&caller, id).await,
+            ("POST", ["uploads", id, "parts"]) => self.renew_parts(&caller, id).await,
             ("GET", ["videos", uid, "playback"]) => self.playback(&caller, uid).await,
-            (_, ["uploads"] | ["uploads", _, "complete"] | ["videos", _, "playback"]) => {
+            (_, ["uploads"] | ["uploads", _, "complete" | "parts"] | ["videos", _, "playback"]) => {
                 ApiResponse::error(405, format!("{method} is not allowed here"))
             }
             _ => ApiResponse::error(404, "no such route"),
@@ -241,8 +243,8 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
                 Ok(signed) => signed_json(&signed),
                 Err(e) => return store_failure(&e),
             },
-            UploadPlan::Multipart { part_bytes, parts } => {
-                match self.multipart(&upload, &admitted, &space_of(&caller.subject), &name, part_bytes, parts).await {
+            UploadPlan::Multipart { part_bytes, .. } => {
+                match self.multipart(&upload, &admitted, &space_of(&caller.subject), &name, part_bytes).await {
                     Ok(body) => body,
                     Err(e) => return store_failure(&e),
                 }
@@ -259,46 +261,93 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         space: &str,
         name: &str,
         part_bytes: u64,
-        parts: u64,
     ) -> Result<Value, UploadStoreError> {
         let upload_id = self.uploads.start_multipart(upload).await?;
-        let ttl = self.settings.upload_url_ttl;
-        let mut urls = Vec::with_capacity(parts as usize);
-        for number in 1..=parts {
-            let size = UploadPlan::part_size(part_bytes, parts, admitted.size, number);
-            let signed = self.uploads.presign_part(upload.key, &upload_id, number, size, ttl).await?;
-            let mut part = signed_json(&signed);
-            part["part_number"] = json!(number);
-            part["size"] = json!(size);
-            urls.push(part);
-        }
-        let id = MultipartHandle { space: space.to_owned(), name: name.to_owned(), upload_id, parts }.encode();
+        let handle = MultipartHandle {
+            space: space.to_owned(),
+            name: name.to_owned(),
+            size: admitted.size,
+            part_bytes,
+            upload_id,
+        };
+        let urls = self.part_urls(upload.key, &handle, 1..=handle.parts()).await?;
+        let id = handle.encode();
         Ok(json!({
             "method": "MULTIPART",
             "upload_id": id,
             "part_size": part_bytes,
             "parts": urls,
             "complete": { "method": "POST", "path": format!("/uploads/{id}/complete") },
+            "renew": { "method": "POST", "path": format!("/uploads/{id}/parts") },
         }))
     }
 
-    async fn complete_upload(&self, caller: &Caller, id: &str) -> ApiResponse {
-        // Only its uploader completes an upload: another user's handle is "no such upload".
-        let Some(handle) = MultipartHandle::decode(id).filter(|h| h.space == space_of(&caller.subject)) else {
+    /// A presigned PUT for each of `numbers`, each admitting exactly its planned length.
+    async fn part_urls(
+        &self,
+        key: &str,
+        handle: &MultipartHandle,
+        numbers: impl IntoIterator<Item = u64>,
+    ) -> Result<Vec<Value>, UploadStoreError> {
+        let ttl = self.settings.upload_url_ttl;
+        let mut urls = Vec::new();
+        for number in numbers {
+            let size = handle.part_size(number);
+            let signed = self.uploads.presign_part(key, &handle.upload_id, number, size, ttl).await?;
+            let mut part = signed_json(&signed);
+            part["part_number"] = json!(number);
+            part["size"] = json!(size);
+            urls.push(part);
+        }
+        Ok(urls)
+    }
+
+    /// The caller's own open upload of handle `id`, and its key; `None`: "no such upload".
+    fn own_upload(&self, caller: &Caller, id: &str) -> Option<(MultipartHandle, String)> {
+        // Only its uploader uses a handle; the key is rebuilt in the caller's own space, so another
+        // user's handle names a key S3 has no upload for.
+        let handle = MultipartHandle::decode(id).filter(|h| h.space == space_of(&caller.subject))?;
+        let key = upload_key(&self.settings.upload_prefix, &caller.subject, &handle.name);
+        Some((handle, key))
+    }
+
+    /// `POST /uploads/{id}/parts`: fresh URLs for the parts not uploaded yet, for an upload that
+    /// outlasts `UPLOAD_URL_TTL_SECONDS` (S3 refuses a part whose URL expired before it started).
+    async fn renew_parts(&self, caller: &Caller, id: &str) -> ApiResponse {
+        let Some((handle, key)) = self.own_upload(caller, id) else {
             return ApiResponse::error(404, "no such upload");
         };
-        // Rebuilt in the caller's own space: another user's handle names a key S3 has no upload for.
-        let key = upload_key(&self.settings.upload_prefix, &caller.subject, &handle.name);
         let uploaded = match self.uploads.uploaded_parts(&key, &handle.upload_id).await {
             Ok(parts) => parts,
             Err(e) => return store_failure(&e),
         };
-        let parts = match parts_to_complete(handle.parts, &uploaded) {
+        let missing = match parts_to_complete(handle.parts(), &uploaded) {
+            Ok(_) => Vec::new(),
+            Err(missing) => missing,
+        };
+        let urls = match self.part_urls(&key, &handle, missing).await {
+            Ok(urls) => urls,
+            Err(e) => return store_failure(&e),
+        };
+        let expires_at = rfc3339(self.clock.now_ms() + self.settings.upload_url_ttl.as_millis() as i64);
+        info!(source = %source_uri(&self.settings.upload_bucket, &key), parts = urls.len(), "part URLs renewed");
+        ApiResponse::json(200, json!({ "key": key, "parts": urls, "expires_at": expires_at }))
+    }
+
+    async fn complete_upload(&self, caller: &Caller, id: &str) -> ApiResponse {
+        let Some((handle, key)) = self.own_upload(caller, id) else {
+            return ApiResponse::error(404, "no such upload");
+        };
+        let uploaded = match self.uploads.uploaded_parts(&key, &handle.upload_id).await {
+            Ok(parts) => parts,
+            Err(e) => return store_failure(&e),
+        };
+        let parts = match parts_to_complete(handle.parts(), &uploaded) {
             Ok(parts) => parts,
             Err(missing) => {
                 return ApiResponse::json(
                     409,
-                    json!({ "error": format!("{} of {} parts are not uploaded yet", missing.len(), handle.parts), "missing_parts": missing }),
+                    json!({ "error": format!("{} of {} parts are not uploaded yet", missing.len(), handle.parts()), "missing_parts": missing }),
                 );
             }
         };
@@ -394,6 +443,7 @@ fn route_name(segments: &[&str]) -> &'static str {
     match segments {
         ["uploads"] => "create-upload",
         ["uploads", _, "complete"] => "complete-upload",
+        ["uploads", _, "parts"] => "renew-parts",
         ["videos", _, "playback"] => "playback",
         _ => "unknown",
     }

@@ -12,8 +12,9 @@ pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
 /// S3's largest part (5 GiB).
 pub const MAX_PART_BYTES: u64 = MAX_SINGLE_PUT_BYTES;
-/// S3's most parts in one upload.
-pub const MAX_PARTS: u64 = 10_000;
+/// The most parts in one upload: S3 takes 10,000, but every part is a presigned URL of about 2 KB
+/// in the answer, and a Lambda response is at most 6 MB. Above 1,000 parts the part size grows.
+pub const MAX_PARTS: u64 = 1_000;
 /// The longest label kept of the client's file name.
 pub const MAX_FILENAME_BYTES: usize = 255;
 
@@ -95,7 +96,7 @@ pub struct UploadLimits {
     pub max_bytes: u64,
     /// `MULTIPART_THRESHOLD_BYTES`: above it, a multipart upload (at most S3's 5 GiB).
     pub multipart_threshold: u64,
-    /// `MULTIPART_PART_BYTES`: the part size (raised when the parts would exceed 10,000).
+    /// `MULTIPART_PART_BYTES`: the part size (raised when the parts would exceed [`MAX_PARTS`]).
     pub part_bytes: u64,
 }
 
@@ -175,7 +176,7 @@ pub fn admit(request: &UploadRequest, limits: &UploadLimits) -> Result<AdmittedU
         )));
     }
     let plan = if size > limits.multipart_threshold {
-        // At least the configured part size, large enough to stay within 10,000 parts.
+        // At least the configured part size, large enough to stay within MAX_PARTS.
         let part_bytes = limits.part_bytes.max(size.div_ceil(MAX_PARTS)).clamp(MIN_PART_BYTES, MAX_PART_BYTES);
         UploadPlan::Multipart { part_bytes, parts: size.div_ceil(part_bytes) }
     } else {
@@ -190,36 +191,53 @@ pub fn metadata_label(label: &str) -> String {
     crate::domain::s3_key::encode_s3_key(label)
 }
 
-/// A multipart upload's handle in `POST /uploads/{id}/complete`: the uploader's space, the object
-/// name, S3's upload id and the part count, opaque to the client. Tampering gains nothing: only
-/// the space's own user may complete it, the key is rebuilt in the caller's space, and S3 refuses
-/// an upload id of another key.
+/// A multipart upload's handle in `POST /uploads/{id}/complete` and `/parts`: the uploader's
+/// space, the object name, the declared size and part size, and S3's upload id, opaque to the
+/// client. Tampering gains nothing: only the space's own user may use it, the key is rebuilt in the
+/// caller's space, S3 refuses an upload id of another key, and each part URL admits exactly its
+/// planned length, so an object can only be as large as its declared size, or smaller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipartHandle {
     /// [`space_of`] the uploader.
     pub space: String,
     pub name: String,
+    pub size: u64,
+    pub part_bytes: u64,
     pub upload_id: String,
-    pub parts: u64,
 }
 
 impl MultipartHandle {
+    pub fn parts(&self) -> u64 {
+        self.size.div_ceil(self.part_bytes)
+    }
+
+    /// The planned length of part `number` (1-based).
+    pub fn part_size(&self, number: u64) -> u64 {
+        UploadPlan::part_size(self.part_bytes, self.parts(), self.size, number)
+    }
+
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}\n{}\n{}\n{}", self.space, self.name, self.parts, self.upload_id))
+        URL_SAFE_NO_PAD
+            .encode(format!("{}\n{}\n{}\n{}\n{}", self.space, self.name, self.size, self.part_bytes, self.upload_id))
     }
 
     pub fn decode(text: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let mut fields = text.splitn(4, '\n');
-        let (space, name, parts, upload_id) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-        let parts: u64 = parts.parse().ok()?;
+        let mut fields = text.splitn(5, '\n');
+        let (space, name, size, part_bytes, upload_id) =
+            (fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+        let (size, part_bytes): (u64, u64) = (size.parse().ok()?, part_bytes.parse().ok()?);
         let space_ok = !space.is_empty() && space.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        (space_ok && is_object_name(name) && (1..=MAX_PARTS).contains(&parts) && !upload_id.is_empty()).then(|| Self {
+        let plan_ok = (MIN_PART_BYTES..=MAX_PART_BYTES).contains(&part_bytes)
+            && size > 0
+            && (1..=MAX_PARTS).contains(&size.div_ceil(part_bytes));
+        (space_ok && plan_ok && is_object_name(name) && !upload_id.is_empty()).then(|| Self {
             space: space.to_owned(),
             name: name.to_owned(),
+            size,
+            part_bytes,
             upload_id: upload_id.to_owned(),
-            parts,
         })
     }
 }
@@ -351,7 +369,7 @@ mod tests {
         let total: u64 = (1..=parts).map(|n| UploadPlan::part_size(part_bytes, parts, size, n)).sum();
         assert_eq!(total, size);
         assert_eq!(UploadPlan::part_size(part_bytes, parts, size, parts), size - 61 * 100 * MIB);
-        // 10,000 parts at most: the part size grows.
+        // MAX_PARTS at most: the part size grows.
         let huge = limits();
         let limits = UploadLimits { part_bytes: MIN_PART_BYTES, max_bytes: 5 * 1024 * 1024 * MIB, ..huge };
         let size = 100 * 1024 * MIB;
@@ -368,13 +386,15 @@ mod tests {
         let handle = MultipartHandle {
             space: space_of("auth0|1"),
             name: "20261201T000000Z-000000000000feed.mov".into(),
+            size: 11 * MIB + 5,
+            part_bytes: 5 * MIB,
             upload_id: "2~abc.def_ghi-jkl".into(),
-            parts: 3,
         };
+        assert_eq!((handle.parts(), handle.part_size(3)), (3, MIB + 5));
         assert_eq!(MultipartHandle::decode(&handle.encode()), Some(handle.clone()));
-        let forged = URL_SAFE_NO_PAD.encode("c3BhY2U\n../../x.mov\n3\nid");
-        let no_parts = URL_SAFE_NO_PAD.encode("c3BhY2U\n20261201T000000Z-000000000000feed.mov\n0\nid");
-        let bad_space = URL_SAFE_NO_PAD.encode("../\n20261201T000000Z-000000000000feed.mov\n1\nid");
+        let forged = URL_SAFE_NO_PAD.encode("c3BhY2U\n../../x.mov\n10\n5242880\nid");
+        let no_parts = URL_SAFE_NO_PAD.encode("c3BhY2U\n20261201T000000Z-000000000000feed.mov\n0\n5242880\nid");
+        let bad_space = URL_SAFE_NO_PAD.encode("../\n20261201T000000Z-000000000000feed.mov\n10\n5242880\nid");
         for bad in ["", "!!", &forged, &no_parts, &bad_space] {
             assert_eq!(MultipartHandle::decode(bad), None, "{bad}");
         }
