@@ -208,30 +208,8 @@ async fn forward(
         json!({"principal": state.principal, "action": action, "resources": resources, "test": recorder.test}),
     );
 
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = recorder.http.request(method.clone(), format!("{}{path}", state.upstream));
-    // Every header as sent, `Host` included (signed); the body only if there is one.
-    for (name, value) in &headers {
-        request = request.header(name, value);
-    }
-    if !body.is_empty() {
-        request = request.body(body);
-    }
-    let reply = match request.send().await {
-        Ok(reply) => reply,
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("iam recorder: {e}")).into_response(),
-    };
-    let status = reply.status();
-    let mut out_headers = HeaderMap::new();
-    for (name, value) in reply.headers() {
-        // A HEAD reply keeps its Content-Length (the object's size); hyper frames the rest.
-        let framing = name == "transfer-encoding" || name == "connection";
-        if !framing && (name != "content-length" || method == Method::HEAD) {
-            out_headers.append(name.clone(), value.clone());
-        }
-    }
-    match reply.bytes().await {
-        Ok(bytes) => (status, out_headers, bytes).into_response(),
+    match super::forward::pass_on(&recorder.http, &state.upstream, &method, &uri, &headers, body).await {
+        Ok(reply) => reply.into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, format!("iam recorder: {e}")).into_response(),
     }
 }

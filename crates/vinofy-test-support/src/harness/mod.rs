@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod dynamo_proxy;
+pub mod forward;
 pub mod function_url;
 pub mod iam_recorder;
 pub mod lambda_queues;

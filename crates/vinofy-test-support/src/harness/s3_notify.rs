@@ -98,32 +98,13 @@ fn decoded_size(headers: &HeaderMap, body: &Bytes) -> u64 {
 }
 
 async fn forward(State(proxy): State<Proxy>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let mut request = proxy.http.request(method.clone(), format!("{}{path}", proxy.upstream));
-    for (name, value) in &headers {
-        request = request.header(name, value);
-    }
     let size = decoded_size(&headers, &body);
-    if !body.is_empty() {
-        request = request.body(body);
-    }
-    let reply = match request.send().await {
-        Ok(reply) => reply,
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("s3 notifier: {e}")).into_response(),
-    };
-    let status = reply.status();
-    let mut out_headers = HeaderMap::new();
-    for (name, value) in reply.headers() {
-        let framing = name == "transfer-encoding" || name == "connection";
-        if !framing && (name != "content-length" || method == Method::HEAD) {
-            out_headers.append(name.clone(), value.clone());
-        }
-    }
-    let etag_header = reply.headers().get("etag").and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"').to_owned());
-    let bytes = match reply.bytes().await {
-        Ok(bytes) => bytes,
-        Err(e) => return (StatusCode::BAD_GATEWAY, format!("s3 notifier: {e}")).into_response(),
-    };
+    let (status, out_headers, bytes) =
+        match super::forward::pass_on(&proxy.http, &proxy.upstream, &method, &uri, &headers, body).await {
+            Ok(reply) => reply,
+            Err(e) => return (StatusCode::BAD_GATEWAY, format!("s3 notifier: {e}")).into_response(),
+        };
+    let etag_header = out_headers.get("etag").and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"').to_owned());
     if status.is_success()
         && let Some((bucket, key)) = uri.path().trim_start_matches('/').split_once('/').filter(|(_, k)| !k.is_empty())
     {
