@@ -376,6 +376,14 @@ pub(crate) fn upload_prefix(value: Option<String>) -> Result<String, ConfigError
 /// so a function that accepted it would trust anyone (webhook) or fail every upload (token).
 pub const SECRET_PLACEHOLDER_PREFIX: &str = "REPLACE_WITH_";
 
+/// Whether a stored secret value, plain or JSON (`{"id": "REPLACE_WITH_KEY_ID", ...}`), still holds
+/// a placeholder: it starts with one (any case), or one stands anywhere in it.
+pub fn holds_placeholder(raw: &str) -> bool {
+    let raw = raw.trim();
+    raw.get(..SECRET_PLACEHOLDER_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(SECRET_PLACEHOLDER_PREFIX))
+        || raw.contains(SECRET_PLACEHOLDER_PREFIX)
+}
+
 /// Rejects values that cannot be a bearer token or signing secret (they would fail at the first call
 /// instead), and the stack's placeholders: the function refuses to start until the real value is stored.
 pub fn validate_token(name: &'static str, token: &str) -> Result<SecretString, ConfigError> {

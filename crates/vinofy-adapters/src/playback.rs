@@ -56,7 +56,7 @@ impl SigningKey {
     /// Reads a key as stored in the secret: JSON with the id and the PEM (`pem_field`), the PEM
     /// base64-encoded as the provider returns it, or plain. Errors name `variable`, never a value.
     pub fn from_secret(variable: &'static str, raw: &str, pem_field: &str) -> Result<Self, ConfigError> {
-        if raw.trim_start().to_ascii_uppercase().starts_with(crate::config::SECRET_PLACEHOLDER_PREFIX) {
+        if crate::config::holds_placeholder(raw) {
             return Err(bad(
                 variable,
                 "still holds the stack's placeholder: run `vinofy signing-key create` (README, \"Private playback\")",
@@ -64,12 +64,6 @@ impl SigningKey {
         }
         let stored: Value = serde_json::from_str(raw)
             .map_err(|_| bad(variable, format!("must hold JSON {{\"id\", \"{pem_field}\"}}")))?;
-        if stored.get("id").and_then(Value::as_str) == Some("") || stored.to_string().contains("REPLACE_WITH_") {
-            return Err(bad(
-                variable,
-                "still holds the stack's placeholder: run `vinofy signing-key create` (README, \"Private playback\")",
-            ));
-        }
         let id = stored.get("id").and_then(Value::as_str).filter(|id| is_key_id(id));
         let pem = stored.get(pem_field).and_then(Value::as_str);
         let (Some(id), Some(pem)) = (id, pem) else {

@@ -113,7 +113,7 @@ pub fn secret_is_set(value: &str) -> Result<(), &'static str> {
     if value.trim().is_empty() {
         return Err("is empty");
     }
-    if value.contains("REPLACE_WITH_") {
+    if vinofy_adapters::config::holds_placeholder(value) {
         return Err("still holds the stack's placeholder (REPLACE_WITH_…)");
     }
     Ok(())
