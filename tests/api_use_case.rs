@@ -182,6 +182,8 @@ async fn a_multipart_upload_completes_once_every_part_is_there() {
     let handle = MultipartHandle::decode(upload["upload_id"].as_str().unwrap()).unwrap();
     assert_eq!((handle.parts(), handle.space.as_str()), (3, space_of("alice").as_str()));
 
+    let none = call(&h, "POST", &complete, Some("alice"), None).await;
+    assert_eq!((none.status, none.body["missing_parts"].clone()), (409, json!([1, 2, 3])), "no part, no object");
     h.uploads().upload_part(&handle.upload_id, 1, 5 * MIB);
     h.uploads().upload_part(&handle.upload_id, 3, 2 * MIB);
     let early = call(&h, "POST", &complete, Some("alice"), None).await;
@@ -207,8 +209,47 @@ async fn a_multipart_upload_completes_once_every_part_is_there() {
     let done = call(&h, "POST", &complete, Some("alice"), None).await;
     assert_eq!((done.status, done.body["parts"].clone()), (200, json!(3)));
     assert_eq!(h.uploads().completed.lock().unwrap().len(), 1);
-    // S3 no longer has it: 404.
+    // A retry (the 200 was lost on its way): S3 has forgotten the upload, but its object is there,
+    // whole: the same 200, and nothing completed twice.
+    let again = call(&h, "POST", &complete, Some("alice"), None).await;
+    assert_eq!((again.status, again.body["parts"].clone(), &again.body["key"]), (200, json!(3), &done.body["key"]));
+    assert_eq!(h.uploads().completed.lock().unwrap().len(), 1);
+    // HeadObject failing: 503, to retry. An object of another size, or none: no such upload.
+    let key = done.body["key"].as_str().unwrap().to_owned();
+    h.uploads().fail_on.lock().unwrap().insert("object_size", UploadStoreError::Unavailable("throttled".into()));
+    assert_eq!(call(&h, "POST", &complete, Some("alice"), None).await.status, 503);
+    h.uploads().objects.lock().unwrap().insert(key.clone(), 12 * MIB - 1);
     assert_eq!(call(&h, "POST", &complete, Some("alice"), None).await.status, 404);
+    h.uploads().objects.lock().unwrap().remove(&key);
+    assert_eq!(call(&h, "POST", &complete, Some("alice"), None).await.status, 404);
+}
+
+/// Two completes at once: the one S3 answers "no such upload" (the other completed it) gets the
+/// same 200 once the object is there.
+#[tokio::test(start_paused = true)]
+async fn a_complete_that_loses_the_race_to_another_gets_the_same_answer() {
+    let h = handler(PlaybackAccess::Owner);
+    let r = call(&h, "POST", "/uploads", Some("alice"), Some(upload_body("big.mov", 12 * MIB))).await;
+    let upload = &r.body["upload"];
+    let complete = upload["complete"]["path"].as_str().unwrap().to_owned();
+    let handle = MultipartHandle::decode(upload["upload_id"].as_str().unwrap()).unwrap();
+    for (number, size) in [(1, 5 * MIB), (2, 5 * MIB), (3, 2 * MIB)] {
+        h.uploads().upload_part(&handle.upload_id, number, size);
+    }
+    let key = r.body["key"].as_str().unwrap().to_owned();
+    h.uploads().fail_on.lock().unwrap().insert("complete", UploadStoreError::NoSuchUpload);
+    h.uploads().objects.lock().unwrap().insert(key.clone(), 12 * MIB);
+    let lost = call(&h, "POST", &complete, Some("alice"), None).await;
+    assert_eq!((lost.status, lost.body["parts"].clone()), (200, json!(3)), "{}", lost.body);
+    assert_eq!(h.uploads().calls.lock().unwrap().last().unwrap(), &format!("object_size {key}"));
+
+    // An S3 peer that lists a completed upload as open with no parts (s3s-fs): the object decides.
+    let r = call(&h, "POST", "/uploads", Some("alice"), Some(upload_body("other.mov", 12 * MIB))).await;
+    let complete = r.body["upload"]["complete"]["path"].as_str().unwrap().to_owned();
+    h.uploads().objects.lock().unwrap().insert(r.body["key"].as_str().unwrap().to_owned(), 12 * MIB);
+    let listed_empty = call(&h, "POST", &complete, Some("alice"), None).await;
+    assert_eq!((listed_empty.status, listed_empty.body["parts"].clone()), (200, json!(3)));
+    assert_eq!(h.uploads().completed.lock().unwrap().len(), 0, "nothing completed again");
 }
 
 #[tokio::test(start_paused = true)]

@@ -832,6 +832,51 @@ mod call_budget {
         ProviderError::Http { status: 429, message: "code 971".into(), retry_after: Some(Duration::from_secs(seconds)) }
     }
 
+    /// The CLI's own calls outside the port (token check, webhook, signing keys) are paced like the
+    /// port's: a slot first, the call gets the time left, nothing is sent without a slot, and a
+    /// lock-out they meet is passed on to every process.
+    #[tokio::test(start_paused = true)]
+    async fn an_operator_call_takes_its_slot_first_and_shares_a_lockout() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let budget = Arc::new(MemoryBudget::default());
+        let provider = Paced::new(MemoryProvider::default(), budget.clone());
+        let sent = AtomicUsize::new(0);
+        let send = |answer: Result<u32, ProviderError>| {
+            let sent = &sent;
+            move |_: &MemoryProvider, left: Duration| {
+                sent.fetch_add(1, SeqCst);
+                async move { answer.map(|n| (n, left)) }
+            }
+        };
+
+        budget.refuse([Duration::from_secs(2)]);
+        let (answer, left) = provider.operator_call(Duration::from_secs(30), send(Ok(7))).await.unwrap();
+        assert_eq!((answer, left), (7, Duration::from_secs(28)), "the call gets what the wait left");
+        assert_eq!(budget.taken.load(SeqCst), 1);
+
+        budget.refuse([Duration::from_secs(600)]);
+        let refused = provider.operator_call(Duration::from_secs(30), send(Ok(0))).await.unwrap_err();
+        assert!(matches!(refused, ProviderError::OverBudget { .. }), "{refused:?}");
+        assert_eq!(sent.load(SeqCst), 1, "nothing sent without a slot");
+
+        let locked = provider.operator_call(Duration::from_secs(30), send(Err(lockout(300)))).await.unwrap_err();
+        assert_eq!(locked.lockout(), Some(Duration::from_secs(300)));
+        assert_eq!(*budget.holds.lock().unwrap(), [Duration::from_secs(300)], "every process holds its calls");
+    }
+
+    /// A signing key is a POST, which Mux limits with the creates: it takes its slot from that budget.
+    #[tokio::test(start_paused = true)]
+    async fn an_operator_create_takes_its_slot_from_the_creates_budget() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (creates, calls) = (Arc::new(MemoryBudget::default()), Arc::new(MemoryBudget::default()));
+        let provider = Paced::split(MemoryProvider::default(), creates.clone(), calls.clone());
+        let timeout = Duration::from_secs(30);
+        provider.operator_create(timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
+        provider.operator_call(timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
+        provider.operator_call(timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
+        assert_eq!((creates.taken.load(SeqCst), calls.taken.load(SeqCst)), (1, 2));
+    }
+
     /// The direct mode's timeout (360 s) holds a 300 s lock-out: waited out in the invocation, passed
     /// on to every process through the budget, and the copy is repeated without a look-up (a 429 made
     /// nothing), so it still costs one video and no extra call beyond the refused one.

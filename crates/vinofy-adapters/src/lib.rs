@@ -151,6 +151,29 @@ async fn build_ingestor_with(config: Config, aws: &SdkConfig) -> Result<LiveInge
     Ok(Ingestor::new(S3Presigner::new(aws), providers, store, config.ingest_settings()))
 }
 
+/// The Cloudflare client, every call paced by the one budget in the videos table that every
+/// process shares: the functions' and the CLI's, operator commands included.
+pub fn paced_cloudflare(
+    cf: &config::CloudflareConfig,
+    token: SecretString,
+    store: &DynamoVideoStore,
+) -> Result<PacedCloudflare, StartupError> {
+    let stream = CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone())?;
+    Ok(Paced::new(stream, DynamoCallBudget::new(store.clone(), cf.call_budget, budget::CLOUDFLARE_BUDGET_KEY)))
+}
+
+/// The Mux client, creates (POSTs) and other calls paced by their own shared budgets.
+pub fn paced_mux(
+    mux: &mux::config::MuxConfig,
+    credentials: mux::config::MuxCredentials,
+    store: &DynamoVideoStore,
+) -> Result<PacedMux, StartupError> {
+    let client = MuxVideo::from_config(mux, credentials)?;
+    let creates = DynamoCallBudget::new(store.clone(), mux.create_budget, budget::MUX_CREATE_BUDGET_KEY);
+    let calls = DynamoCallBudget::new(store.clone(), mux.call_budget, budget::MUX_CALL_BUDGET_KEY);
+    Ok(Paced::split(client, creates, calls))
+}
+
 /// Every configured provider's client, paced by its budgets in the videos table.
 pub async fn build_providers(
     config: &Config,
@@ -159,22 +182,11 @@ pub async fn build_providers(
 ) -> Result<Providers, StartupError> {
     let cloudflare = match &config.cloudflare {
         None => None,
-        Some(cf) => {
-            let token = resolve_secret(&cf.token, aws).await?;
-            let stream = CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone())?;
-            let budget = DynamoCallBudget::new(store.clone(), cf.call_budget, budget::CLOUDFLARE_BUDGET_KEY);
-            Some(Paced::new(stream, budget))
-        }
+        Some(cf) => Some(paced_cloudflare(cf, resolve_secret(&cf.token, aws).await?, store)?),
     };
     let mux = match &config.mux {
         None => None,
-        Some(mux) => {
-            let credentials = mux::config::resolve_token(&mux.token, aws).await?;
-            let client = MuxVideo::from_config(mux, credentials)?;
-            let creates = DynamoCallBudget::new(store.clone(), mux.create_budget, budget::MUX_CREATE_BUDGET_KEY);
-            let calls = DynamoCallBudget::new(store.clone(), mux.call_budget, budget::MUX_CALL_BUDGET_KEY);
-            Some(Paced::split(client, creates, calls))
-        }
+        Some(mux) => Some(paced_mux(mux, mux::config::resolve_token(&mux.token, aws).await?, store)?),
     };
     if config.warm_up_connections {
         // Open the TLS connections during init (billed at init speed, not on the first event):

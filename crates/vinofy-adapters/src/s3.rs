@@ -219,4 +219,22 @@ impl UploadSigner for S3Uploads {
             .map_err(|e| upload_error("CompleteMultipartUpload", e))?;
         Ok(())
     }
+
+    /// A listing of the key as a prefix, not a HeadObject: HeadObject needs s3:GetObject (a read
+    /// of users' videos the API has no use for), and without s3:ListBucket S3 answers 403, not 404,
+    /// for a key that is not there. The listing needs only s3:ListBucket, granted for the users'
+    /// folder as a prefix.
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, UploadStoreError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| upload_error("ListObjectsV2", e))?;
+        // The first key at or after the prefix: the key itself when it is there.
+        Ok(out.contents().first().filter(|o| o.key() == Some(key)).map(|o| o.size.unwrap_or(0).max(0) as u64))
+    }
 }

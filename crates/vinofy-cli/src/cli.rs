@@ -151,7 +151,8 @@ Examples:
 
 Creates the key with the provider's API (Stream: POST /stream/keys, with CLOUDFLARE_ACCOUNT_ID and
 CLOUDFLARE_API_TOKEN[_SECRET_ARN]; Mux: POST /system/v1/signing-keys, with MUX_TOKEN_ID and
-MUX_TOKEN_SECRET[_ARN]) and stores {\"id\", \"pem\"} (Mux: {\"id\", \"private_key\"}) in the secret with
+MUX_TOKEN_SECRET[_ARN]; the call takes its slot from the provider's call budget that every process
+shares in VIDEOS_TABLE) and stores {\"id\", \"pem\"} (Mux: {\"id\", \"private_key\"}) in the secret with
 PutSecretValue. The private key is shown by the provider only once and is never printed; only
 its id is. The api function reads the secret at start-up: new instances sign with the new key.
 

@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::ProvideCredentials;
+use vinofy_adapters::config::CloudflareConfig;
 use vinofy_adapters::config::{Config, ConfigError};
-use vinofy_adapters::{DynamoVideoStore, LiveIngestor, StartupError, aws_config, build_ingestor};
+use vinofy_adapters::mux::config::MuxConfig;
+use vinofy_adapters::{
+    DynamoVideoStore, LiveIngestor, PacedCloudflare, PacedMux, StartupError, aws_config, build_ingestor,
+    paced_cloudflare, paced_mux, resolve_secret,
+};
 
 use crate::error::CliError;
 
@@ -126,6 +131,30 @@ pub fn s3_client(aws: &SdkConfig) -> aws_sdk_s3::Client {
 /// The table, for commands that only read it.
 pub async fn store(table: &str) -> DynamoVideoStore {
     DynamoVideoStore::new(&aws_config().await, table)
+}
+
+/// The Cloudflare client of an operator command (`webhook register`, `signing-key create`), from
+/// the variables `backfill` reads, paced by the call budget the functions share in VIDEOS_TABLE:
+/// an operator's call lands on the same account limit as a burst's, and waits out its lock-outs.
+pub async fn operator_cloudflare(aws: &SdkConfig) -> Result<(PacedCloudflare, CloudflareConfig), CliError> {
+    let cf = CloudflareConfig::from_lookup(&env, true).map_err(CliError::Config)?.expect("required");
+    let store = DynamoVideoStore::new(aws, &videos_table()?);
+    let token = resolve_secret(&cf.token, aws).await.map_err(startup)?;
+    Ok((paced_cloudflare(&cf, token, &store).map_err(startup)?, cf))
+}
+
+/// The Mux client of an operator command, paced by the Mux budgets the functions share.
+pub async fn operator_mux(aws: &SdkConfig) -> Result<PacedMux, CliError> {
+    let mux = MuxConfig::from_lookup(env).map_err(CliError::Config)?.ok_or_else(|| {
+        CliError::Usage("Mux is not configured: set MUX_TOKEN_ID and MUX_TOKEN_SECRET (or MUX_TOKEN_SECRET_ARN)".into())
+    })?;
+    let store = DynamoVideoStore::new(aws, &videos_table()?);
+    let credentials = vinofy_adapters::mux::config::resolve_token(&mux.token, aws).await.map_err(startup)?;
+    paced_mux(&mux, credentials, &store).map_err(startup)
+}
+
+fn startup(e: StartupError) -> CliError {
+    CliError::Startup(e.to_string())
 }
 
 /// The function's ingest use case, wired exactly as the function wires it, except that it does not

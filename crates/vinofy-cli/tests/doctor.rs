@@ -238,6 +238,55 @@ async fn webhook_register_subscribes_the_url_and_stores_the_secret_unprinted() {
     assert!(run.code == 2 && run.stderr.contains("--secret-arn"), "{run:?}");
 }
 
+/// The operator's Cloudflare calls land on the same account limit as a burst's: each takes its slot
+/// from the budget the functions share, so a lock-out one of them met holds the commands too, and
+/// nothing is sent into it.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_commands_take_their_calls_from_the_shared_budget_and_honour_a_lockout() {
+    use vinofy_adapters::budget::CLOUDFLARE_BUDGET_KEY;
+    use vinofy_adapters::{DynamoCallBudget, DynamoVideoStore};
+    use vinofy_core::domain::budget::CallBudget;
+    use vinofy_core::ports::CallBudgetGate;
+
+    let d = Deployment::start(&[]).await;
+    let budget_version = |items: Vec<Record>| {
+        items
+            .into_iter()
+            .find(|i| s(i, "source").as_deref() == Some(CLOUDFLARE_BUDGET_KEY))
+            .and_then(|i| i.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()))
+    };
+    let after_register = budget_version(d.world.all_items().await).expect("webhook register took a slot");
+    let run = d.doctor(&[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let after_doctor = budget_version(d.world.all_items().await).unwrap();
+    assert!(after_doctor >= after_register + 3, "verify, list and the webhook each took a slot: {after_doctor}");
+
+    // Another process met a 5-minute lock-out.
+    let store = DynamoVideoStore::new(&sdk_config(&shared().dynamodb_endpoint).await, &d.world.table);
+    let gate = DynamoCallBudget::new(store, CallBudget::parse("1200/300").unwrap(), CLOUDFLARE_BUDGET_KEY);
+    gate.hold_for(Duration::from_secs(300)).await;
+    let (webhook_calls, verify_calls) = (d.world.requests("webhook").await, d.world.requests("verify").await);
+    let secret = d.stored_secret(&d.webhook_secret).await;
+
+    let register = vinofy(d.env(), &["webhook", "register"]).await;
+    assert_eq!(register.code, 1, "{register:?}");
+    assert!(register.stderr.contains("call budget has no slot"), "{register:?}");
+    assert_eq!(d.stored_secret(&d.webhook_secret).await, secret, "nothing rotated, nothing stored");
+
+    let run = d.doctor(&[]).await;
+    let checks = run.checks();
+    assert_eq!(run.code, 1, "{run:?}");
+    for name in ["token", "stream-permission", "webhook"] {
+        assert_eq!(checks[name]["status"], "fail", "{name}: {run:?}");
+        assert!(checks[name]["detail"].as_str().unwrap().contains("call budget"), "{name}: {run:?}");
+    }
+    assert_eq!(
+        (d.world.requests("webhook").await, d.world.requests("verify").await),
+        (webhook_calls, verify_calls),
+        "nothing was sent into the lock-out"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_deployment_passes_and_the_canary_goes_through_every_stage() {
     let d = Deployment::start(&[]).await;

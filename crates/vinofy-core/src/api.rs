@@ -339,7 +339,14 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
             return ApiResponse::error(404, "no such upload");
         };
         let uploaded = match self.uploads.uploaded_parts(&key, &handle.upload_id).await {
+            // No parts: not started, or completed by an earlier call (some S3 peers list a completed
+            // upload as empty rather than unknown).
+            Ok(parts) if parts.is_empty() => match self.completed_before(&key, &handle).await {
+                Some(answer) => return answer,
+                None => parts,
+            },
             Ok(parts) => parts,
+            Err(UploadStoreError::NoSuchUpload) => return self.completed_or_unknown(&key, &handle).await,
             Err(e) => return store_failure(&e),
         };
         let parts = match parts_to_complete(handle.parts(), &uploaded) {
@@ -351,11 +358,33 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
                 );
             }
         };
-        if let Err(e) = self.uploads.complete_multipart(&key, &handle.upload_id, &parts).await {
-            return store_failure(&e);
+        match self.uploads.complete_multipart(&key, &handle.upload_id, &parts).await {
+            Ok(()) => {}
+            // A concurrent complete won the race.
+            Err(UploadStoreError::NoSuchUpload) => return self.completed_or_unknown(&key, &handle).await,
+            Err(e) => return store_failure(&e),
         }
         info!(source = %source_uri(&self.settings.upload_bucket, &key), parts = parts.len(), "multipart upload completed");
         ApiResponse::json(200, json!({ "key": key, "parts": parts.len() }))
+    }
+
+    /// The answer to a complete of an upload completed before: a retry after a 200 that never
+    /// reached the client (S3 forgets a completed upload id) gets the same 200, instead of a 404
+    /// that would have it upload gigabytes again. `None`: no object of the upload's size is there
+    /// (the key is the server's, unique to the upload, so one that is there is this upload's).
+    async fn completed_before(&self, key: &str, handle: &MultipartHandle) -> Option<ApiResponse> {
+        match self.uploads.object_size(key).await {
+            Ok(Some(size)) if size == handle.size => {
+                info!(source = %source_uri(&self.settings.upload_bucket, key), "multipart upload completed before");
+                Some(ApiResponse::json(200, json!({ "key": key, "parts": handle.parts() })))
+            }
+            Ok(_) => None,
+            Err(e) => Some(store_failure(&e)),
+        }
+    }
+
+    async fn completed_or_unknown(&self, key: &str, handle: &MultipartHandle) -> ApiResponse {
+        self.completed_before(key, handle).await.unwrap_or_else(|| ApiResponse::error(404, "no such upload"))
     }
 
     async fn playback(&self, caller: &Caller, uid: &str) -> ApiResponse {

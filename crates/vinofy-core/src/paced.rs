@@ -47,54 +47,95 @@ impl<P, B: CallBudgetGate> Paced<P, B> {
     pub fn budget(&self) -> &B {
         &self.calls
     }
+}
 
-    /// Waits for a slot of `budget` within `timeout`; the time the call itself has left. The wait
-    /// is the invocation's `BudgetWaitTime`; a refused slot, a `ProviderCallErrors` of its class.
-    async fn slot(budget: &B, timeout: Duration, provider: Provider) -> Result<Duration, ProviderError> {
-        let started = Instant::now();
-        let taken = budget.take_call(timeout).await;
-        // The gate says how long it waited; a refusal, how long it took to refuse.
-        let waited = taken.as_ref().map_or_else(|_| started.elapsed(), |waited| *waited);
-        metrics::record(|m| {
-            m.budget_wait(provider, waited);
-            if let Err(e) = &taken {
-                m.call_error(provider, metrics::ErrorClass::of(e));
-            }
-        });
-        Ok(timeout.saturating_sub(taken?).max(MIN_CALL_TIME))
+impl<P: VideoProvider, B: CallBudgetGate> Paced<P, B> {
+    /// A call of the client's own, outside the port (the CLI's token check, webhook, listing),
+    /// from the budget of every call other than creates.
+    pub async fn operator_call<'a, T, Fut>(
+        &'a self,
+        timeout: Duration,
+        call: impl FnOnce(&'a P, Duration) -> Fut,
+    ) -> Result<T, ProviderError>
+    where
+        Fut: std::future::Future<Output = Result<T, ProviderError>> + 'a,
+    {
+        paced_call(&self.calls, self.provider.creates_on(), timeout, |left| call(&self.provider, left)).await
     }
 
-    /// Makes the call, timed (`ProviderCallLatency`, and `ProviderCallErrors` when it fails); passes
-    /// a lock-out on to every process through the budget, then returns the result.
-    async fn call<T>(
-        budget: &B,
-        provider: Provider,
-        call: impl std::future::Future<Output = Result<T, ProviderError>>,
-    ) -> Result<T, ProviderError> {
-        let started = Instant::now();
-        let result = call.await;
-        metrics::record(|m| {
-            m.provider_call(provider, started.elapsed(), result.as_ref().err());
-            if result.as_ref().err().and_then(ProviderError::lockout).is_some() {
-                m.lockout_seen(provider);
-            }
-        });
-        Self::watch(budget, result).await
+    /// A create of the client's own, outside the port (a signing key is a POST, which Mux counts
+    /// with the creates), from the budget of creates.
+    pub async fn operator_create<'a, T, Fut>(
+        &'a self,
+        timeout: Duration,
+        call: impl FnOnce(&'a P, Duration) -> Fut,
+    ) -> Result<T, ProviderError>
+    where
+        Fut: std::future::Future<Output = Result<T, ProviderError>> + 'a,
+    {
+        paced_call(&self.creates, self.provider.creates_on(), timeout, |left| call(&self.provider, left)).await
     }
+}
 
-    /// Passes a lock-out on to every process through the budget, then returns the result.
-    async fn watch<T>(budget: &B, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
-        if let Err(e) = &result
-            && let Some(retry_after) = e.lockout()
-        {
-            tracing::warn!(
-                retry_after_s = retry_after.as_secs(),
-                "the provider locked the account out; every caller holds its calls"
-            );
-            budget.hold_for(retry_after).await;
+/// One provider call outside the [`VideoProvider`] port (an operator's: the token check, the
+/// webhook, a signing key), paced and watched exactly like the port's: its slot from `budget`
+/// first (within `timeout`), then `call` with the time left; a lock-out it meets is passed on.
+pub async fn paced_call<B, T, F, Fut>(
+    budget: &B,
+    provider: Provider,
+    timeout: Duration,
+    call: F,
+) -> Result<T, ProviderError>
+where
+    B: CallBudgetGate,
+    F: FnOnce(Duration) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let timeout = slot(budget, timeout, provider).await?;
+    timed(budget, provider, call(timeout)).await
+}
+
+/// Waits for a slot of `budget` within `timeout`; the time the call itself has left. The wait
+/// is the invocation's `BudgetWaitTime`; a refused slot, a `ProviderCallErrors` of its class.
+async fn slot<B: CallBudgetGate>(budget: &B, timeout: Duration, provider: Provider) -> Result<Duration, ProviderError> {
+    let started = Instant::now();
+    let taken = budget.take_call(timeout).await;
+    // The gate says how long it waited; a refusal, how long it took to refuse.
+    let waited = taken.as_ref().map_or_else(|_| started.elapsed(), |waited| *waited);
+    metrics::record(|m| {
+        m.budget_wait(provider, waited);
+        if let Err(e) = &taken {
+            m.call_error(provider, metrics::ErrorClass::of(e));
         }
-        result
+    });
+    Ok(timeout.saturating_sub(taken?).max(MIN_CALL_TIME))
+}
+
+/// Makes the call, timed (`ProviderCallLatency`, and `ProviderCallErrors` when it fails); passes
+/// a lock-out on to every process through the budget, then returns the result.
+async fn timed<B: CallBudgetGate, T>(
+    budget: &B,
+    provider: Provider,
+    call: impl std::future::Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    let started = Instant::now();
+    let result = call.await;
+    metrics::record(|m| {
+        m.provider_call(provider, started.elapsed(), result.as_ref().err());
+        if result.as_ref().err().and_then(ProviderError::lockout).is_some() {
+            m.lockout_seen(provider);
+        }
+    });
+    if let Err(e) = &result
+        && let Some(retry_after) = e.lockout()
+    {
+        tracing::warn!(
+            retry_after_s = retry_after.as_secs(),
+            "the provider locked the account out; every caller holds its calls"
+        );
+        budget.hold_for(retry_after).await;
     }
+    result
 }
 
 impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
@@ -116,29 +157,29 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
         timeout: Duration,
     ) -> Result<ProviderVideo, ProviderError> {
         let provider = self.provider.creates_on();
-        let timeout = Self::slot(&self.creates, timeout, provider).await?;
-        Self::call(&self.creates, provider, self.provider.create_from_url(request, timeout)).await
+        let timeout = slot(&self.creates, timeout, provider).await?;
+        timed(&self.creates, provider, self.provider.create_from_url(request, timeout)).await
     }
 
     async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
         let provider = self.provider.creates_on();
         // As many slots as the look-up may make requests (a conservative count: the budget holds).
-        let mut timeout = Self::slot(&self.calls, timeout, provider).await?;
+        let mut timeout = slot(&self.calls, timeout, provider).await?;
         for _ in 1..self.provider.requests_per_lookup() {
-            timeout = Self::slot(&self.calls, timeout, provider).await?;
+            timeout = slot(&self.calls, timeout, provider).await?;
         }
-        Self::call(&self.calls, provider, self.provider.videos_with_tag(version_tag, timeout)).await
+        timed(&self.calls, provider, self.provider.videos_with_tag(version_tag, timeout)).await
     }
 
     async fn get(&self, video: &VideoRef, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
         let provider = self.provider.creates_on();
-        let timeout = Self::slot(&self.calls, timeout, provider).await?;
-        Self::call(&self.calls, provider, self.provider.get(video, timeout)).await
+        let timeout = slot(&self.calls, timeout, provider).await?;
+        timed(&self.calls, provider, self.provider.get(video, timeout)).await
     }
 
     async fn delete(&self, video: &VideoRef, timeout: Duration) -> Result<(), ProviderError> {
         let provider = self.provider.creates_on();
-        let timeout = Self::slot(&self.calls, timeout, provider).await?;
-        Self::call(&self.calls, provider, self.provider.delete(video, timeout)).await
+        let timeout = slot(&self.calls, timeout, provider).await?;
+        timed(&self.calls, provider, self.provider.delete(video, timeout)).await
     }
 }

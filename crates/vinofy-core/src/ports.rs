@@ -416,6 +416,8 @@ pub trait UploadSigner: Send + Sync {
         upload_id: &str,
         parts: &[crate::domain::upload::UploadedPart],
     ) -> impl Future<Output = Result<(), UploadStoreError>> + Send;
+    /// The size of the object at `key`, `None` when there is none.
+    fn object_size(&self, key: &str) -> impl Future<Output = Result<Option<u64>, UploadStoreError>> + Send;
 }
 
 /// Playback URLs of one video.

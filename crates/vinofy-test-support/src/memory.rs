@@ -914,8 +914,12 @@ pub struct MemoryUploads {
     /// Open uploads: upload id → (key, parts uploaded so far).
     pub open: Mutex<HashMap<String, (String, Vec<vinofy_core::domain::upload::UploadedPart>)>>,
     pub completed: Mutex<Vec<String>>,
+    /// The objects in the bucket (key → size): a completed upload's, or one put there by a test.
+    pub objects: Mutex<HashMap<String, u64>>,
     /// The next call fails with this.
     pub fail_next: Mutex<Option<vinofy_core::ports::UploadStoreError>>,
+    /// The next call of this name (`complete`, `object_size`, …) fails with this.
+    pub fail_on: Mutex<HashMap<&'static str, vinofy_core::ports::UploadStoreError>>,
 }
 
 impl MemoryUploads {
@@ -927,8 +931,12 @@ impl MemoryUploads {
     }
 
     fn call(&self, what: String) -> Result<(), vinofy_core::ports::UploadStoreError> {
+        let name = what.split(' ').next().unwrap_or_default().to_owned();
         lock(&self.calls).push(what);
-        lock(&self.fail_next).take().map_or(Ok(()), Err)
+        if let Some(e) = lock(&self.fail_next).take() {
+            return Err(e);
+        }
+        lock(&self.fail_on).remove(name.as_str()).map_or(Ok(()), Err)
     }
 
     fn signed(url: String, headers: Vec<(String, String)>) -> vinofy_core::ports::SignedRequest {
@@ -998,7 +1006,13 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
         self.call(format!("complete {key} {}", parts.len()))?;
         lock(&self.open).remove(upload_id);
         lock(&self.completed).push(key.to_owned());
+        lock(&self.objects).insert(key.to_owned(), parts.iter().map(|p| p.size).sum());
         Ok(())
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, vinofy_core::ports::UploadStoreError> {
+        self.call(format!("object_size {key}"))?;
+        Ok(lock(&self.objects).get(key).copied())
     }
 }
 

@@ -6,8 +6,8 @@
 //! `--canary`, a tiny video goes through the whole pipeline (upload → record submitted → ready →
 //! deleted), which is how Cloudflare's fetch of our GET-presigned URLs is put to the test.
 //!
-//! Its Cloudflare calls are a handful (no call budget is taken: verify, list?limit=1, the webhook,
-//! and a GET of the canary's video), and its AWS calls read, except the canary's PutObject and
+//! Its Cloudflare calls are a handful (verify, list?limit=1, the webhook, and GETs of the canary's
+//! video), each taking its slot from the call budget the functions share, and its AWS calls read, except the canary's PutObject and
 //! DeleteObject under `SOURCE_PREFIX` + `doctor-canary/`.
 
 mod canary;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use vinofy_adapters::config::{CloudflareConfig, SecretSource};
-use vinofy_adapters::{CloudflareStream, aws_config};
+use vinofy_adapters::{DynamoVideoStore, PacedCloudflare, aws_config, paced_cloudflare};
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::VideoRecords;
 use vinofy_core::secret::SecretString;
@@ -156,7 +156,7 @@ struct Live {
     /// The ingest queue's ARN (from GetQueueAttributes), for the notification check.
     ingest_queue_arn: Option<String>,
     /// `Err`: why no Cloudflare check can run.
-    stream: Result<(CloudflareStream, String), String>,
+    stream: Result<(PacedCloudflare, String), String>,
 }
 
 pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
@@ -436,7 +436,7 @@ async fn secret_check(live: &mut Live, output: &'static str) -> Option<Check> {
 
 /// The Cloudflare client with the token the functions use (the stack's secret), else the
 /// operator's `CLOUDFLARE_API_TOKEN`. `Ok((client, where the token came from))`.
-async fn stream_client(live: &mut Live) -> Result<(CloudflareStream, String), String> {
+async fn stream_client(live: &mut Live) -> Result<(PacedCloudflare, String), String> {
     let token_arn = live.inputs.get("CloudflareApiTokenSecretArn").map(str::to_owned);
     let lookup = |name: &str| match name {
         // The token is resolved here, from the stack's secret when there is one.
@@ -453,14 +453,29 @@ async fn stream_client(live: &mut Live) -> Result<(CloudflareStream, String), St
             secret_is_set(value.expose()).map_err(|why| format!("the token secret {why}"))?;
             (value, "the token in CloudflareApiTokenSecretArn".to_owned())
         }
-        None => match cf.token {
-            SecretSource::Inline(value) => (value, "CLOUDFLARE_API_TOKEN".to_owned()),
+        None => match &cf.token {
+            SecretSource::Inline(value) => (value.clone(), "CLOUDFLARE_API_TOKEN".to_owned()),
             SecretSource::SecretsManager { .. } => return Err("no token".into()),
         },
     };
-    let stream =
-        CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone()).map_err(|e| e.to_string())?;
+    // Its calls count against the budget every function takes its calls from.
+    let table = live.inputs.get("VideosTableName").ok_or_else(|| {
+        "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown".to_owned()
+    })?;
+    let store = DynamoVideoStore::new(&live.aws, table);
+    let stream = paced_cloudflare(&cf, token, &store).map_err(|e| e.to_string())?;
     Ok((stream, from))
+}
+
+/// Not sent: the shared call budget had no slot in time (spent by a burst, or a lock-out another
+/// process met). Nothing is wrong with the deployment for it; the check needs running again.
+fn over_budget(name: &str, call: &str, e: &ProviderError) -> Check {
+    Check::fail(
+        name,
+        format!("{call}: not sent: {e}"),
+        "run doctor again later: Cloudflare's rate limit is spent or the account is locked out \
+         (the dashboard's budget wait and lock-out widgets say which, and for how long)",
+    )
 }
 
 fn stream_unavailable(name: &str, why: &str) -> Check {
@@ -476,7 +491,8 @@ async fn token_check(live: &Live) -> Check {
         Ok(s) => s,
         Err(why) => return stream_unavailable("token", why),
     };
-    match stream.verify_token(CALL_TIMEOUT).await {
+    match stream.operator_call(CALL_TIMEOUT, |s, left| s.verify_token(left)).await {
+        Err(e @ ProviderError::OverBudget { .. }) => over_budget("token", "GET /user/tokens/verify", &e),
         Ok(t) if t.status == "active" => Check::pass("token", format!("{from}: active (token id {})", t.id)),
         Ok(t) => Check::fail(
             "token",
@@ -497,7 +513,8 @@ async fn stream_permission_check(live: &Live) -> Check {
         Ok(s) => s,
         Err(why) => return stream_unavailable("stream-permission", why),
     };
-    match stream.probe_stream_access(CALL_TIMEOUT).await {
+    match stream.operator_call(CALL_TIMEOUT, |s, left| s.probe_stream_access(left)).await {
+        Err(e @ ProviderError::OverBudget { .. }) => over_budget("stream-permission", "GET /stream?limit=1", &e),
         Ok(()) => Check::pass("stream-permission", "GET /accounts/{id}/stream?limit=1: allowed"),
         Err(ProviderError::Http { status: status @ (401 | 403), message, .. }) => Check::fail(
             "stream-permission",
@@ -516,12 +533,13 @@ async fn webhook_check(live: &mut Live) -> Check {
     let Some(url) = live.inputs.get("WebhookUrl").map(str::to_owned) else { return not_known("webhook", "WebhookUrl") };
     let register = "vinofy webhook register --url <WebhookUrl> --secret-arn <CloudflareWebhookSecretArn>";
     let subscription = match &live.stream {
-        Ok((stream, _)) => stream.webhook_subscription(CALL_TIMEOUT).await,
+        Ok((stream, _)) => stream.operator_call(CALL_TIMEOUT, |s, left| s.webhook_subscription(left)).await,
         Err(why) => return stream_unavailable("webhook", why),
     };
     let subscription = match subscription {
         Ok(Some(s)) => s,
         Ok(None) => return Check::fail("webhook", "the account has no Stream webhook", register),
+        Err(e @ ProviderError::OverBudget { .. }) => return over_budget("webhook", "GET /stream/webhook", &e),
         Err(e) => return Check::fail("webhook", format!("GET /stream/webhook: {e}"), "retry later"),
     };
     if !same_url(&subscription.notification_url, &url) {

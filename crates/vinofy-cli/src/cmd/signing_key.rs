@@ -6,9 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vinofy_adapters::config::CloudflareConfig;
-use vinofy_adapters::mux::config::MuxConfig;
-use vinofy_adapters::{CloudflareStream, MuxVideo, aws_config, resolve_secret};
+use vinofy_adapters::aws_config;
 use vinofy_core::domain::provider::Provider;
 
 use crate::cli::SigningKeyArgs;
@@ -33,25 +31,15 @@ pub async fn run(args: SigningKeyArgs, out: &Output) -> Result<ExitCode, CliErro
         return Err(CliError::Usage(format!("--secret-arn {arn:?} is not a Secrets Manager ARN")));
     }
     let aws = aws_config().await;
+    // A POST: Mux counts it with the creates.
     let created = match args.provider {
         Provider::Cloudflare => {
-            let cf = CloudflareConfig::from_lookup(&env, true).map_err(CliError::Config)?.expect("required");
-            let token = resolve_secret(&cf.token, &aws).await.map_err(|e| CliError::Startup(e.to_string()))?;
-            let stream = CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone())
-                .map_err(|e| CliError::Startup(e.to_string()))?;
-            stream.create_signing_key(CALL_TIMEOUT).await
+            let (stream, _) = crate::settings::operator_cloudflare(&aws).await?;
+            stream.operator_create(CALL_TIMEOUT, |stream, left| stream.create_signing_key(left)).await
         }
         Provider::Mux => {
-            let mux = MuxConfig::from_lookup(env).map_err(CliError::Config)?.ok_or_else(|| {
-                CliError::Usage(
-                    "Mux is not configured: set MUX_TOKEN_ID and MUX_TOKEN_SECRET (or MUX_TOKEN_SECRET_ARN)".into(),
-                )
-            })?;
-            let credentials = vinofy_adapters::mux::config::resolve_token(&mux.token, &aws)
-                .await
-                .map_err(|e| CliError::Startup(e.to_string()))?;
-            let client = MuxVideo::from_config(&mux, credentials).map_err(|e| CliError::Startup(e.to_string()))?;
-            client.create_signing_key(CALL_TIMEOUT).await
+            let mux = crate::settings::operator_mux(&aws).await?;
+            mux.operator_create(CALL_TIMEOUT, |mux, left| mux.create_signing_key(left)).await
         }
     }
     .map_err(|e| CliError::Fatal(format!("the provider did not create a signing key: {e}")))?;

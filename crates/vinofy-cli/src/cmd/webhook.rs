@@ -6,8 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vinofy_adapters::config::CloudflareConfig;
-use vinofy_adapters::{CloudflareStream, aws_config, resolve_secret};
+use vinofy_adapters::aws_config;
 
 use crate::cli::WebhookRegisterArgs;
 use crate::error::CliError;
@@ -19,7 +18,7 @@ pub const HELP: &str = "\
 Sets the account's one Stream webhook to --url (PUT /accounts/{id}/stream/webhook with
 {\"notificationUrl\": URL}, with CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN[_SECRET_ARN]; CLOUDFLARE_API_URL
 for another API base) and stores the signing secret of the answer (result.secret) in --secret-arn with
-PutSecretValue. The secret is never printed.
+PutSecretValue. The call takes its slot from the call budget every process shares in VIDEOS_TABLE. The secret is never printed.
 
 Every PUT rotates the secret, even for the same URL: the old one stops verifying at once. The webhook
 function reads its secret at start-up, so new instances pick up the new one; running instances answer
@@ -58,15 +57,6 @@ fn is_loopback(rest: &str) -> bool {
         .any(|h| rest.strip_prefix(h).is_some_and(|after| after.is_empty() || after.starts_with([':', '/'])))
 }
 
-/// The Cloudflare client from the usual variables (as `backfill` reads them).
-pub async fn stream_client(aws: &aws_config::SdkConfig) -> Result<(CloudflareStream, CloudflareConfig), CliError> {
-    let cf = CloudflareConfig::from_lookup(&env, true).map_err(CliError::Config)?.expect("required");
-    let token = resolve_secret(&cf.token, aws).await.map_err(|e| CliError::Startup(e.to_string()))?;
-    let stream = CloudflareStream::new(&cf.api_url, &cf.account_id, token, cf.options.clone())
-        .map_err(|e| CliError::Startup(e.to_string()))?;
-    Ok((stream, cf))
-}
-
 pub async fn run(args: WebhookRegisterArgs, out: &Output) -> Result<ExitCode, CliError> {
     let url = args.url.or_else(|| env("WEBHOOK_URL")).ok_or_else(|| {
         CliError::Usage(
@@ -85,9 +75,9 @@ pub async fn run(args: WebhookRegisterArgs, out: &Output) -> Result<ExitCode, Cl
         return Err(CliError::Usage(format!("--secret-arn {arn:?} is not a Secrets Manager ARN")));
     }
     let aws = aws_config().await;
-    let (stream, cf) = stream_client(&aws).await?;
+    let (stream, cf) = crate::settings::operator_cloudflare(&aws).await?;
     let subscription = stream
-        .register_webhook(&url, CALL_TIMEOUT)
+        .operator_call(CALL_TIMEOUT, |stream, left| stream.register_webhook(&url, left))
         .await
         .map_err(|e| CliError::Fatal(format!("Cloudflare did not register the webhook: {e}")))?;
     let secret = subscription.secret.as_ref().ok_or_else(|| {

@@ -175,7 +175,7 @@ async fn fetch_failed(live: &Live, r: &VideoRecord) -> (String, String) {
         r.error.as_deref().unwrap_or("no error text")
     );
     if let (Ok((stream, _)), Some(uid)) = (&live.stream, &r.video_uid) {
-        match stream.video_json(uid, CALL_TIMEOUT).await {
+        match stream.operator_call(CALL_TIMEOUT, |s, left| s.video_json(uid, left)).await {
             Ok(Some(video)) => {
                 let status = &video["status"];
                 let field = |a: &str, b: &str| {
@@ -216,17 +216,19 @@ async fn deleted(
     while Instant::now() < deadline {
         if record(store, source).await.is_some_and(|r| r.status == Status::Deleted) {
             let gone = match (&live.stream, &uid) {
-                (Ok((stream, _)), Some(uid)) => match stream.video_json(uid, CALL_TIMEOUT).await {
-                    Ok(None) => "record deleted, video gone from Stream".to_owned(),
-                    Ok(Some(_)) => {
-                        return Err((
-                            format!("the record is deleted but Stream still has video {uid}"),
-                            "run `vinofy reconcile` (it deletes replaced videos); check the ingest function's logs"
-                                .into(),
-                        ));
+                (Ok((stream, _)), Some(uid)) => {
+                    match stream.operator_call(CALL_TIMEOUT, |s, left| s.video_json(uid, left)).await {
+                        Ok(None) => "record deleted, video gone from Stream".to_owned(),
+                        Ok(Some(_)) => {
+                            return Err((
+                                format!("the record is deleted but Stream still has video {uid}"),
+                                "run `vinofy reconcile` (it deletes replaced videos); check the ingest function's logs"
+                                    .into(),
+                            ));
+                        }
+                        Err(e) => format!("record deleted (GET /stream/{uid}: {e})"),
                     }
-                    Err(e) => format!("record deleted (GET /stream/{uid}: {e})"),
-                },
+                }
                 _ => "record deleted".to_owned(),
             };
             stages.done("deleted", gone);
