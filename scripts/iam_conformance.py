@@ -268,7 +268,9 @@ class Template:
                     raise Unresolvable(f"{principal}: only Allow statements with Action and Resource are understood")
                 source = statement.get("Sid", policy_name) + "".join(f", if {c}" for c in conditions)
                 if "Condition" in statement:
-                    source += f", when {json.dumps(statement['Condition'])}"
+                    source += ", when " + "; ".join(f"{op} {k} = {short(self, v)}"
+                                                    for op, kv in statement["Condition"].items()
+                                                    for k, v in kv.items())
                 add(statement["Action"], statement["Resource"], source)
         return merge(grants)
 
