@@ -491,6 +491,8 @@ async fn every_secret_the_outputs_name_is_checked_and_placeholders_fail() {
     for (var, name, value) in set {
         env.push((var.to_owned(), world.create_secret(name, value).await));
     }
+    // No Mux here: a closed port, so its token check fails at once.
+    env.push(("MUX_API_URL".to_owned(), "http://127.0.0.1:9".to_owned()));
     let placeholder = r#"{"id": "REPLACE_WITH_KEY_ID", "private_key": "REPLACE_WITH_BASE64_PEM"}"#;
     env.push(("MUX_SIGNING_KEY_SECRET_ARN".to_owned(), world.create_secret("mux-key", placeholder).await));
     let run = vinofy(env, &["--json", "doctor"]).await;
@@ -503,5 +505,42 @@ async fn every_secret_the_outputs_name_is_checked_and_placeholders_fail() {
     assert_eq!(mux_key["status"], "fail", "{run:?}");
     assert!(mux_key["fix"].as_str().unwrap().contains("vinofy signing-key create --provider mux"), "{run:?}");
     assert!(checks["token"]["detail"].as_str().unwrap().starts_with("not checked"), "{run:?}");
+    assert_eq!(
+        (checks["mux-token"]["status"].as_str(), checks["mux-token"]["fix"].as_str()),
+        (Some("fail"), Some("retry later"))
+    );
     secret_values_absent(&run, &["mux-secret-value", "mux-webhook-signing-secret", "c3RyZWFtLXBlbQ"]);
+}
+
+/// With Mux in use, doctor checks the stack's Mux token against Mux (which has no verify endpoint:
+/// a one-asset listing), within the Mux budget the functions share.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mux_token_is_checked_against_mux() {
+    let world = World::new().await.with_mux(&[]);
+    let env: HashMap<String, String> = world.env().into_iter().collect();
+    let (id, secret) = (env["MUX_TOKEN_ID"].clone(), env["MUX_TOKEN_SECRET"].clone());
+    let token_secret = world.create_secret("mux-token", &json!({"id": id, "secret": secret}).to_string()).await;
+    // The stack's token decides, not the operator's MUX_TOKEN_ID/SECRET.
+    let mut env: Vec<(String, String)> =
+        world.env().into_iter().filter(|(k, _)| !k.starts_with("CLOUDFLARE_") && !k.starts_with("MUX_TOKEN")).collect();
+    env.push(("MUX_TOKEN_SECRET_ARN".to_owned(), token_secret.clone()));
+    let listed = world.mux_requests("list").await;
+
+    let run = vinofy(env.clone(), &["--json", "doctor"]).await;
+    let check = &run.checks()["mux-token"];
+    assert_eq!(check["status"], "pass", "{run:?}");
+    assert_eq!(world.mux_requests("list").await, listed + 1, "one listing");
+    let budget = world.all_items().await.into_iter().any(|i| s(&i, "source").as_deref() == Some("budget:mux"));
+    assert!(budget, "the listing took its slot from the shared Mux budget");
+
+    // A token Mux does not know: 401, with the fix, and neither half of the token printed.
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await);
+    let wrong = json!({"id": id, "secret": "not-the-mux-token-secret"}).to_string();
+    sm.put_secret_value().secret_id(&token_secret).secret_string(wrong).send().await.unwrap();
+    let run = vinofy(env, &["--json", "doctor"]).await;
+    let check = &run.checks()["mux-token"];
+    assert_eq!(check["status"], "fail", "{run:?}");
+    assert!(check["detail"].as_str().unwrap().contains("HTTP 401"), "{run:?}");
+    assert!(check["fix"].as_str().unwrap().contains("MuxTokenSecretArn"), "{run:?}");
+    secret_values_absent(&run, &[&secret, "not-the-mux-token-secret"]);
 }

@@ -285,8 +285,12 @@ impl MuxVideo {
         Scrubber { secrets: [self.credentials.token_secret.expose(), self.credentials.token_id.expose()], url }
     }
 
-    /// Sends one request. Every text taken from the answer (or the transport error) is scrubbed of
-    /// the token and, for a create, of the presigned URL.
+    /// `GET /video/v1/assets?limit=1`: whether Mux takes the access token and lets it read Mux
+    /// Video (the doctor's check; Mux has no token-verify endpoint).
+    pub async fn probe_access(&self, timeout: Duration) -> Result<(), ProviderError> {
+        self.call(Method::GET, &format!("{}?limit=1", self.assets_url), None, timeout, None).await.map(|_| ())
+    }
+
     /// `POST /system/v1/signing-keys`: a new playback signing key, whose private key Mux returns
     /// only this once. The result is the secret to store (`{"id", "private_key"}`).
     pub async fn create_signing_key(&self, timeout: Duration) -> Result<crate::playback::NewSigningKey, ProviderError> {
@@ -302,6 +306,8 @@ impl MuxVideo {
         }
     }
 
+    /// Sends one request. Every text taken from the answer (or the transport error) is scrubbed of
+    /// the token and, for a create, of the presigned URL.
     async fn call(
         &self,
         method: Method,

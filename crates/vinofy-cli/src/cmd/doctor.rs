@@ -6,8 +6,10 @@
 //! `--canary`, a tiny video goes through the whole pipeline (upload → record submitted → ready →
 //! deleted), which is how Cloudflare's fetch of our GET-presigned URLs is put to the test.
 //!
-//! Its Cloudflare calls are a handful (verify, list?limit=1, the webhook, and GETs of the canary's
-//! video), each taking its slot from the call budget the functions share, and its AWS calls read, except the canary's PutObject and
+//! With Mux in use, the Mux token is checked too (a one-asset listing: Mux has no verify endpoint).
+//!
+//! Its provider calls are a handful (verify, list?limit=1, the webhook, GETs of the canary's video,
+//! Mux's listing), each taking its slot from the call budget the functions share, and its AWS calls read, except the canary's PutObject and
 //! DeleteObject under `SOURCE_PREFIX` + `doctor-canary/`.
 
 mod canary;
@@ -20,7 +22,8 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use vinofy_adapters::config::{CloudflareConfig, SecretSource};
-use vinofy_adapters::{DynamoVideoStore, PacedCloudflare, aws_config, paced_cloudflare};
+use vinofy_adapters::mux::config::{MuxConfig, resolve_token};
+use vinofy_adapters::{DynamoVideoStore, PacedCloudflare, PacedMux, aws_config, paced_cloudflare, paced_mux};
 use vinofy_core::error::ProviderError;
 use vinofy_core::ports::VideoRecords;
 use vinofy_core::secret::SecretString;
@@ -54,6 +57,8 @@ Checks, in order (each ✔ or ✘ with its fix; – when it cannot be checked he
   stream-permission   GET /accounts/{id}/stream?limit=1 is not refused (the Stream permission)
   webhook             GET /accounts/{id}/stream/webhook: notificationUrl is WebhookUrl, and its secret is
                       the one stored in CloudflareWebhookSecretArn
+  mux-token           with Mux in use (MuxTokenSecretArn, or MUX_TOKEN_ID): GET /video/v1/assets?limit=1
+                      with the stack's Mux token is not refused
   webhook-function    an unsigned POST to WebhookUrl is refused with 401 (the function is up and verifying)
   bucket-notification GetBucketNotificationConfiguration names the ingest queue (sqs mode) or function
                       (direct mode) for s3:ObjectCreated:* and s3:ObjectRemoved:*
@@ -62,6 +67,7 @@ Checks, in order (each ✔ or ✘ with its fix; – when it cannot be checked he
 
 --json: one JSON object per check ({\"type\": \"check\", \"name\", \"ok\", \"status\": pass|fail|skip, \"detail\",
 \"fix\"}; the canary adds \"stages\"), then {\"type\": \"summary\", \"ok\", \"passed\", \"failed\", \"skipped\"}.
+Every provider call takes its slot from the call budget the functions share in VIDEOS_TABLE.
 
 Examples:
   vinofy doctor --outputs outputs.json
@@ -157,6 +163,8 @@ struct Live {
     ingest_queue_arn: Option<String>,
     /// `Err`: why no Cloudflare check can run.
     stream: Result<(PacedCloudflare, String), String>,
+    /// `None`: Mux is not in use (no MuxTokenSecretArn, no MUX_TOKEN_ID); `Err`: why it cannot be checked.
+    mux: Option<Result<PacedMux, String>>,
 }
 
 pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
@@ -182,7 +190,8 @@ pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
     }
     let aws = aws_config().await;
     let mut report = Report { out, checks: Vec::new() };
-    let mut live = Live { aws, inputs, secrets: HashMap::new(), ingest_queue_arn: None, stream: Err(String::new()) };
+    let mut live =
+        Live { aws, inputs, secrets: HashMap::new(), ingest_queue_arn: None, stream: Err(String::new()), mux: None };
 
     report.add(config_check(&live.inputs))?;
     report.add(table_check(&live).await)?;
@@ -200,6 +209,10 @@ pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
     report.add(token_check(&live).await)?;
     report.add(stream_permission_check(&live).await)?;
     report.add(webhook_check(&mut live).await)?;
+    live.mux = mux_client(&live).await;
+    if let Some(check) = mux_token_check(&live).await {
+        report.add(check)?;
+    }
     report.add(webhook_function_check(&live).await)?;
     report.add(notification_check(&live).await)?;
     if args.canary {
@@ -467,13 +480,58 @@ async fn stream_client(live: &mut Live) -> Result<(PacedCloudflare, String), Str
     Ok((stream, from))
 }
 
+/// The Mux client with the stack's token (MuxTokenSecretArn), else the operator's MUX_TOKEN_ID and
+/// MUX_TOKEN_SECRET, paced by the Mux budgets the functions share; `None` when Mux is not in use.
+async fn mux_client(live: &Live) -> Option<Result<PacedMux, String>> {
+    let arn = live.inputs.get("MuxTokenSecretArn").map(str::to_owned);
+    if arn.is_none() && env("MUX_TOKEN_ID").is_none() {
+        return None;
+    }
+    let lookup = |name: &str| match name {
+        "MUX_TOKEN_SECRET_ARN" => arn.clone(),
+        // The stack's token decides when there is one.
+        "MUX_TOKEN_ID" | "MUX_TOKEN_SECRET" if arn.is_some() => None,
+        _ => env(name),
+    };
+    let client = async {
+        let mux = MuxConfig::from_lookup(lookup).map_err(|e| e.to_string())?.ok_or("Mux is not configured")?;
+        let table = live.inputs.get("VideosTableName").ok_or_else(|| {
+            "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown".to_owned()
+        })?;
+        let credentials = resolve_token(&mux.token, &live.aws).await.map_err(|e| e.to_string())?;
+        paced_mux(&mux, credentials, &DynamoVideoStore::new(&live.aws, table)).map_err(|e| e.to_string())
+    };
+    Some(client.await)
+}
+
+/// Mux has no token-verify endpoint: a one-asset listing says whether the token is taken and may
+/// read Mux Video.
+async fn mux_token_check(live: &Live) -> Option<Check> {
+    const CALL: &str = "GET /video/v1/assets?limit=1";
+    let fix = "create a Mux access token with Mux Video Read and Write (dashboard → Settings → Access Tokens) and \
+               store it: aws secretsmanager put-secret-value --secret-id <MuxTokenSecretArn> --secret-string \
+               '{\"id\": \"<token id>\", \"secret\": \"<token secret>\"}'";
+    let mux = match live.mux.as_ref()? {
+        Ok(mux) => mux,
+        Err(why) => return Some(Check::fail("mux-token", format!("not checked: {why}"), fix)),
+    };
+    Some(match mux.operator_call(CALL_TIMEOUT, |mux, left| mux.probe_access(left)).await {
+        Ok(()) => Check::pass("mux-token", format!("{CALL}: the token is accepted")),
+        Err(e @ ProviderError::OverBudget { .. }) => over_budget("mux-token", CALL, &e),
+        Err(ProviderError::Http { status: status @ (401 | 403), message, .. }) => {
+            Check::fail("mux-token", format!("{CALL}: HTTP {status}: {message}"), fix)
+        }
+        Err(e) => Check::fail("mux-token", format!("{CALL}: {e}"), "retry later"),
+    })
+}
+
 /// Not sent: the shared call budget had no slot in time (spent by a burst, or a lock-out another
 /// process met). Nothing is wrong with the deployment for it; the check needs running again.
 fn over_budget(name: &str, call: &str, e: &ProviderError) -> Check {
     Check::fail(
         name,
         format!("{call}: not sent: {e}"),
-        "run doctor again later: Cloudflare's rate limit is spent or the account is locked out \
+        "run doctor again later: the provider's rate limit is spent or the account is locked out \
          (the dashboard's budget wait and lock-out widgets say which, and for how long)",
     )
 }
