@@ -770,7 +770,7 @@ mod reconcile_use_case {
 mod call_budget {
     use super::*;
     use std::time::Duration;
-    use vinofy_core::paced::Paced;
+    use vinofy_core::paced::{CallKind, Paced};
     use vinofy_test_support::MemoryBudget;
 
     type PacedMemory = Ingestor<MemoryPresigner, Paced<MemoryProvider, Arc<MemoryBudget>>, MemoryStore>;
@@ -850,16 +850,20 @@ mod call_budget {
         };
 
         budget.refuse([Duration::from_secs(2)]);
-        let (answer, left) = provider.operator_call(Duration::from_secs(30), send(Ok(7))).await.unwrap();
+        let (answer, left) =
+            provider.operator_call(CallKind::Other, Duration::from_secs(30), send(Ok(7))).await.unwrap();
         assert_eq!((answer, left), (7, Duration::from_secs(28)), "the call gets what the wait left");
         assert_eq!(budget.taken.load(SeqCst), 1);
 
         budget.refuse([Duration::from_secs(600)]);
-        let refused = provider.operator_call(Duration::from_secs(30), send(Ok(0))).await.unwrap_err();
+        let refused = provider.operator_call(CallKind::Other, Duration::from_secs(30), send(Ok(0))).await.unwrap_err();
         assert!(matches!(refused, ProviderError::OverBudget { .. }), "{refused:?}");
         assert_eq!(sent.load(SeqCst), 1, "nothing sent without a slot");
 
-        let locked = provider.operator_call(Duration::from_secs(30), send(Err(lockout(300)))).await.unwrap_err();
+        let locked = provider
+            .operator_call(CallKind::Other, Duration::from_secs(30), send(Err(lockout(300))))
+            .await
+            .unwrap_err();
         assert_eq!(locked.lockout(), Some(Duration::from_secs(300)));
         assert_eq!(*budget.holds.lock().unwrap(), [Duration::from_secs(300)], "every process holds its calls");
     }
@@ -871,9 +875,9 @@ mod call_budget {
         let (creates, calls) = (Arc::new(MemoryBudget::default()), Arc::new(MemoryBudget::default()));
         let provider = Paced::split(MemoryProvider::default(), creates.clone(), calls.clone());
         let timeout = Duration::from_secs(30);
-        provider.operator_create(timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
-        provider.operator_call(timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
-        provider.operator_call(timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
+        provider.operator_call(CallKind::Create, timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
+        provider.operator_call(CallKind::Other, timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
+        provider.operator_call(CallKind::Other, timeout, |_, _| async { Ok::<_, ProviderError>(()) }).await.unwrap();
         assert_eq!((creates.taken.load(SeqCst), calls.taken.load(SeqCst)), (1, 2));
     }
 

@@ -49,31 +49,32 @@ impl<P, B: CallBudgetGate> Paced<P, B> {
     }
 }
 
+/// Which budget a call outside the port takes its slot from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// A POST that makes something (a signing key): Mux counts those with the creates.
+    Create,
+    /// Every other call (the token check, the webhook, a listing).
+    Other,
+}
+
 impl<P: VideoProvider, B: CallBudgetGate> Paced<P, B> {
-    /// A call of the client's own, outside the port (the CLI's token check, webhook, listing),
-    /// from the budget of every call other than creates.
+    /// A call of the client's own, outside the port (the CLI's token check, webhook, signing key),
+    /// paced by the budget of its `kind` like the port's calls.
     pub async fn operator_call<'a, T, Fut>(
         &'a self,
+        kind: CallKind,
         timeout: Duration,
         call: impl FnOnce(&'a P, Duration) -> Fut,
     ) -> Result<T, ProviderError>
     where
         Fut: std::future::Future<Output = Result<T, ProviderError>> + 'a,
     {
-        paced_call(&self.calls, self.provider.creates_on(), timeout, |left| call(&self.provider, left)).await
-    }
-
-    /// A create of the client's own, outside the port (a signing key is a POST, which Mux counts
-    /// with the creates), from the budget of creates.
-    pub async fn operator_create<'a, T, Fut>(
-        &'a self,
-        timeout: Duration,
-        call: impl FnOnce(&'a P, Duration) -> Fut,
-    ) -> Result<T, ProviderError>
-    where
-        Fut: std::future::Future<Output = Result<T, ProviderError>> + 'a,
-    {
-        paced_call(&self.creates, self.provider.creates_on(), timeout, |left| call(&self.provider, left)).await
+        let budget = match kind {
+            CallKind::Create => &self.creates,
+            CallKind::Other => &self.calls,
+        };
+        paced_call(budget, self.provider.creates_on(), timeout, |left| call(&self.provider, left)).await
     }
 }
 

@@ -25,6 +25,7 @@ use vinofy_adapters::config::{CloudflareConfig, SecretSource};
 use vinofy_adapters::mux::config::{MuxConfig, resolve_token};
 use vinofy_adapters::{DynamoVideoStore, PacedCloudflare, PacedMux, aws_config, paced_cloudflare, paced_mux};
 use vinofy_core::error::ProviderError;
+use vinofy_core::paced::CallKind;
 use vinofy_core::ports::VideoRecords;
 use vinofy_core::secret::SecretString;
 
@@ -515,7 +516,7 @@ async fn mux_token_check(live: &Live) -> Option<Check> {
         Ok(mux) => mux,
         Err(why) => return Some(Check::fail("mux-token", format!("not checked: {why}"), fix)),
     };
-    Some(match mux.operator_call(CALL_TIMEOUT, |mux, left| mux.probe_access(left)).await {
+    Some(match mux.operator_call(CallKind::Other, CALL_TIMEOUT, |mux, left| mux.probe_access(left)).await {
         Ok(()) => Check::pass("mux-token", format!("{CALL}: the token is accepted")),
         Err(e @ ProviderError::OverBudget { .. }) => over_budget("mux-token", CALL, &e),
         Err(ProviderError::Http { status: status @ (401 | 403), message, .. }) => {
@@ -549,7 +550,7 @@ async fn token_check(live: &Live) -> Check {
         Ok(s) => s,
         Err(why) => return stream_unavailable("token", why),
     };
-    match stream.operator_call(CALL_TIMEOUT, |s, left| s.verify_token(left)).await {
+    match stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.verify_token(left)).await {
         Err(e @ ProviderError::OverBudget { .. }) => over_budget("token", "GET /user/tokens/verify", &e),
         Ok(t) if t.status == "active" => Check::pass("token", format!("{from}: active (token id {})", t.id)),
         Ok(t) => Check::fail(
@@ -571,7 +572,7 @@ async fn stream_permission_check(live: &Live) -> Check {
         Ok(s) => s,
         Err(why) => return stream_unavailable("stream-permission", why),
     };
-    match stream.operator_call(CALL_TIMEOUT, |s, left| s.probe_stream_access(left)).await {
+    match stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.probe_stream_access(left)).await {
         Err(e @ ProviderError::OverBudget { .. }) => over_budget("stream-permission", "GET /stream?limit=1", &e),
         Ok(()) => Check::pass("stream-permission", "GET /accounts/{id}/stream?limit=1: allowed"),
         Err(ProviderError::Http { status: status @ (401 | 403), message, .. }) => Check::fail(
@@ -591,7 +592,9 @@ async fn webhook_check(live: &mut Live) -> Check {
     let Some(url) = live.inputs.get("WebhookUrl").map(str::to_owned) else { return not_known("webhook", "WebhookUrl") };
     let register = "vinofy webhook register --url <WebhookUrl> --secret-arn <CloudflareWebhookSecretArn>";
     let subscription = match &live.stream {
-        Ok((stream, _)) => stream.operator_call(CALL_TIMEOUT, |s, left| s.webhook_subscription(left)).await,
+        Ok((stream, _)) => {
+            stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.webhook_subscription(left)).await
+        }
         Err(why) => return stream_unavailable("webhook", why),
     };
     let subscription = match subscription {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use vinofy_adapters::aws_config;
 use vinofy_core::domain::provider::Provider;
+use vinofy_core::paced::CallKind;
 
 use crate::cli::SigningKeyArgs;
 use crate::error::CliError;
@@ -35,11 +36,11 @@ pub async fn run(args: SigningKeyArgs, out: &Output) -> Result<ExitCode, CliErro
     let created = match args.provider {
         Provider::Cloudflare => {
             let (stream, _) = crate::settings::operator_cloudflare(&aws).await?;
-            stream.operator_create(CALL_TIMEOUT, |stream, left| stream.create_signing_key(left)).await
+            stream.operator_call(CallKind::Create, CALL_TIMEOUT, |stream, left| stream.create_signing_key(left)).await
         }
         Provider::Mux => {
             let mux = crate::settings::operator_mux(&aws).await?;
-            mux.operator_create(CALL_TIMEOUT, |mux, left| mux.create_signing_key(left)).await
+            mux.operator_call(CallKind::Create, CALL_TIMEOUT, |mux, left| mux.create_signing_key(left)).await
         }
     }
     .map_err(|e| CliError::Fatal(format!("the provider did not create a signing key: {e}")))?;

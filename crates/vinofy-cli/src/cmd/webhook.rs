@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use vinofy_adapters::aws_config;
+use vinofy_core::paced::CallKind;
 
 use crate::cli::WebhookRegisterArgs;
 use crate::error::CliError;
@@ -77,7 +78,7 @@ pub async fn run(args: WebhookRegisterArgs, out: &Output) -> Result<ExitCode, Cl
     let aws = aws_config().await;
     let (stream, cf) = crate::settings::operator_cloudflare(&aws).await?;
     let subscription = stream
-        .operator_call(CALL_TIMEOUT, |stream, left| stream.register_webhook(&url, left))
+        .operator_call(CallKind::Other, CALL_TIMEOUT, |stream, left| stream.register_webhook(&url, left))
         .await
         .map_err(|e| CliError::Fatal(format!("Cloudflare did not register the webhook: {e}")))?;
     let secret = subscription.secret.as_ref().ok_or_else(|| {

@@ -18,6 +18,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
 use vinofy_core::domain::record::{Status, VideoRecord};
 use vinofy_core::domain::scrub::scrub_provider_text;
+use vinofy_core::paced::CallKind;
 use vinofy_core::ports::VideoRecords;
 
 use super::{CALL_TIMEOUT, Check, Live, env};
@@ -175,7 +176,7 @@ async fn fetch_failed(live: &Live, r: &VideoRecord) -> (String, String) {
         r.error.as_deref().unwrap_or("no error text")
     );
     if let (Ok((stream, _)), Some(uid)) = (&live.stream, &r.video_uid) {
-        match stream.operator_call(CALL_TIMEOUT, |s, left| s.video_json(uid, left)).await {
+        match stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.video_json(uid, left)).await {
             Ok(Some(video)) => {
                 let status = &video["status"];
                 let field = |a: &str, b: &str| {
@@ -217,7 +218,7 @@ async fn deleted(
         if record(store, source).await.is_some_and(|r| r.status == Status::Deleted) {
             let gone = match (&live.stream, &uid) {
                 (Ok((stream, _)), Some(uid)) => {
-                    match stream.operator_call(CALL_TIMEOUT, |s, left| s.video_json(uid, left)).await {
+                    match stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.video_json(uid, left)).await {
                         Ok(None) => "record deleted, video gone from Stream".to_owned(),
                         Ok(Some(_)) => {
                             return Err((
