@@ -370,6 +370,9 @@ async fn a_multipart_upload_above_the_part_size_completes() {
     // upload (NoSuchUpload; s3s-fs lists it without parts): the object of its size is the answer.
     let again = api.call("POST", &complete_path, Some(&api.token(ALICE)), None).await;
     assert_eq!((again.status, &again.body), (200, &done.body), "a retried complete");
+    let renew_path = upload["renew"]["path"].as_str().unwrap().to_owned();
+    let renewed = api.call("POST", &renew_path, Some(&api.token(ALICE)), None).await;
+    assert_eq!(renewed.status, 409, "no part URLs for a completed upload: {:?}", renewed.body);
     let size_now = api.world.s3.head_object().bucket(&api.world.bucket).key(key).send().await.unwrap().content_length();
     assert_eq!(size_now, Some(size as i64));
 }

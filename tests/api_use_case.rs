@@ -222,6 +222,13 @@ async fn a_multipart_upload_completes_once_every_part_is_there() {
     assert_eq!(call(&h, "POST", &complete, Some("alice"), None).await.status, 404);
     h.uploads().objects.lock().unwrap().remove(&key);
     assert_eq!(call(&h, "POST", &complete, Some("alice"), None).await.status, 404);
+    // Fresh part URLs for a completed upload: 409, nothing signed.
+    h.uploads().objects.lock().unwrap().insert(key.clone(), 12 * MIB);
+    let signed = h.uploads().calls.lock().unwrap().iter().filter(|c| c.starts_with("presign_part")).count();
+    let renewed = call(&h, "POST", &renew, Some("alice"), None).await;
+    assert_eq!((renewed.status, renewed.body["error"].as_str()), (409, Some("the upload is already complete")));
+    let after = h.uploads().calls.lock().unwrap().iter().filter(|c| c.starts_with("presign_part")).count();
+    assert_eq!(after, signed);
 }
 
 /// Two completes at once: the one S3 answers "no such upload" (the other completed it) gets the

@@ -5,7 +5,7 @@
 //!
 //! - `POST /uploads` → 201 with a presigned PUT (or, above the multipart threshold, part URLs);
 //! - `POST /uploads/{id}/parts` → 200 with fresh URLs of the parts not uploaded yet;
-//! - `POST /uploads/{id}/complete` → 200 once every part is there;
+//! - `POST /uploads/{id}/complete` → 200 once every part is there (and again on a retry);
 //! - `GET /videos/{video_uid}/playback` → 200 with URLs (signed for private videos).
 
 use std::sync::Arc;
@@ -20,8 +20,8 @@ use crate::domain::ids::VideoUid;
 use crate::domain::object::source_uri;
 use crate::domain::record::{Status, VideoRecord};
 use crate::domain::upload::{
-    AdmittedUpload, MultipartHandle, UploadLimits, UploadPlan, UploadRefusal, UploadRequest, admit, metadata_label,
-    object_name, parts_to_complete, space_of, upload_key,
+    AdmittedUpload, MultipartHandle, UploadLimits, UploadPlan, UploadRefusal, UploadRequest, UploadedPart, admit,
+    metadata_label, object_name, parts_to_complete, space_of, upload_key,
 };
 use crate::ports::{
     AuthRejection, Caller, Clock, ObjectUpload, PlaybackSignError, PlaybackSigner, SignedRequest, SystemClock,
@@ -311,15 +311,39 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         Some((handle, key))
     }
 
+    /// Where an upload stands: open with the parts S3 lists, or completed before. S3 forgets a
+    /// completed upload id (NoSuchUpload; some S3 peers list it as open with no parts), and its
+    /// object, of the declared size, is then at the key, which is the server's and unique to the
+    /// upload. `Err`: the answer to give (404 for an upload S3 never had or aborted, 503 …).
+    async fn upload_state(&self, key: &str, handle: &MultipartHandle) -> Result<UploadState, ApiResponse> {
+        let listed = self.uploads.uploaded_parts(key, &handle.upload_id).await;
+        let maybe_completed = match &listed {
+            Ok(parts) => parts.is_empty(),
+            Err(e) => matches!(e, UploadStoreError::NoSuchUpload),
+        };
+        if maybe_completed && self.completed_before(key, handle).await? {
+            return Ok(UploadState::Completed);
+        }
+        listed.map(UploadState::Open).map_err(|e| store_failure(&e))
+    }
+
+    async fn completed_before(&self, key: &str, handle: &MultipartHandle) -> Result<bool, ApiResponse> {
+        match self.uploads.object_size(key).await {
+            Ok(size) => Ok(size == Some(handle.size)),
+            Err(e) => Err(store_failure(&e)),
+        }
+    }
+
     /// `POST /uploads/{id}/parts`: fresh URLs for the parts not uploaded yet, for an upload that
     /// outlasts `UPLOAD_URL_TTL_SECONDS` (S3 refuses a part whose URL expired before it started).
     async fn renew_parts(&self, caller: &Caller, id: &str) -> ApiResponse {
         let Some((handle, key)) = self.own_upload(caller, id) else {
             return ApiResponse::error(404, "no such upload");
         };
-        let uploaded = match self.uploads.uploaded_parts(&key, &handle.upload_id).await {
-            Ok(parts) => parts,
-            Err(e) => return store_failure(&e),
+        let uploaded = match self.upload_state(&key, &handle).await {
+            Ok(UploadState::Open(parts)) => parts,
+            Ok(UploadState::Completed) => return ApiResponse::error(409, "the upload is already complete"),
+            Err(answer) => return answer,
         };
         let missing = match parts_to_complete(handle.parts(), &uploaded) {
             Ok(_) => Vec::new(),
@@ -334,20 +358,20 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         ApiResponse::json(200, json!({ "key": key, "parts": urls, "expires_at": expires_at }))
     }
 
+    /// `POST /uploads/{id}/complete`. Idempotent: a retry after a 200 that never reached the client
+    /// gets the same 200, instead of a 404 that would have it upload gigabytes again.
     async fn complete_upload(&self, caller: &Caller, id: &str) -> ApiResponse {
         let Some((handle, key)) = self.own_upload(caller, id) else {
             return ApiResponse::error(404, "no such upload");
         };
-        let uploaded = match self.uploads.uploaded_parts(&key, &handle.upload_id).await {
-            // No parts: not started, or completed by an earlier call (some S3 peers list a completed
-            // upload as empty rather than unknown).
-            Ok(parts) if parts.is_empty() => match self.completed_before(&key, &handle).await {
-                Some(answer) => return answer,
-                None => parts,
-            },
-            Ok(parts) => parts,
-            Err(UploadStoreError::NoSuchUpload) => return self.completed_or_unknown(&key, &handle).await,
-            Err(e) => return store_failure(&e),
+        let completed = || ApiResponse::json(200, json!({ "key": key, "parts": handle.parts() }));
+        let uploaded = match self.upload_state(&key, &handle).await {
+            Ok(UploadState::Open(parts)) => parts,
+            Ok(UploadState::Completed) => {
+                info!(source = %source_uri(&self.settings.upload_bucket, &key), "multipart upload completed before");
+                return completed();
+            }
+            Err(answer) => return answer,
         };
         let parts = match parts_to_complete(handle.parts(), &uploaded) {
             Ok(parts) => parts,
@@ -360,31 +384,18 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         };
         match self.uploads.complete_multipart(&key, &handle.upload_id, &parts).await {
             Ok(()) => {}
-            // A concurrent complete won the race.
-            Err(UploadStoreError::NoSuchUpload) => return self.completed_or_unknown(&key, &handle).await,
+            // A concurrent complete won the race: the same answer once its object is there.
+            Err(UploadStoreError::NoSuchUpload) => {
+                return match self.completed_before(&key, &handle).await {
+                    Ok(true) => completed(),
+                    Ok(false) => ApiResponse::error(404, "no such upload"),
+                    Err(answer) => answer,
+                };
+            }
             Err(e) => return store_failure(&e),
         }
         info!(source = %source_uri(&self.settings.upload_bucket, &key), parts = parts.len(), "multipart upload completed");
-        ApiResponse::json(200, json!({ "key": key, "parts": parts.len() }))
-    }
-
-    /// The answer to a complete of an upload completed before: a retry after a 200 that never
-    /// reached the client (S3 forgets a completed upload id) gets the same 200, instead of a 404
-    /// that would have it upload gigabytes again. `None`: no object of the upload's size is there
-    /// (the key is the server's, unique to the upload, so one that is there is this upload's).
-    async fn completed_before(&self, key: &str, handle: &MultipartHandle) -> Option<ApiResponse> {
-        match self.uploads.object_size(key).await {
-            Ok(Some(size)) if size == handle.size => {
-                info!(source = %source_uri(&self.settings.upload_bucket, key), "multipart upload completed before");
-                Some(ApiResponse::json(200, json!({ "key": key, "parts": handle.parts() })))
-            }
-            Ok(_) => None,
-            Err(e) => Some(store_failure(&e)),
-        }
-    }
-
-    async fn completed_or_unknown(&self, key: &str, handle: &MultipartHandle) -> ApiResponse {
-        self.completed_before(key, handle).await.unwrap_or_else(|| ApiResponse::error(404, "no such upload"))
+        completed()
     }
 
     async fn playback(&self, caller: &Caller, uid: &str) -> ApiResponse {
@@ -497,6 +508,14 @@ fn signed_json(signed: &SignedRequest) -> Value {
     let headers: Map<String, Value> =
         signed.headers.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
     json!({ "method": signed.method, "url": signed.url.expose(), "headers": headers })
+}
+
+/// A multipart upload as S3 has it.
+enum UploadState {
+    /// Open, with the parts uploaded so far.
+    Open(Vec<UploadedPart>),
+    /// Completed by an earlier call.
+    Completed,
 }
 
 fn store_failure(e: &UploadStoreError) -> ApiResponse {
