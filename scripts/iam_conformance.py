@@ -75,8 +75,12 @@ class Grant:
     sources: list[str] = field(default_factory=list)
     why_unexercised: str | None = None
     exercised_by: set[str] = field(default_factory=set)
+    # A statement's `StringLike s3:prefix` condition (a ListBucket under a prefix), at the defaults.
+    prefix: str | None = None
 
-    def covers(self, action: str, resource: str) -> bool:
+    def covers(self, action: str, resource: str, prefix: str | None = None) -> bool:
+        if self.prefix is not None and (prefix is None or not iam_match(self.prefix, prefix, case=True)):
+            return False
         return iam_match(self.action, action, case=False) and iam_match(self.match, resource, case=True)
 
 
@@ -87,6 +91,7 @@ class Call:
     resource: str | None  # logical; None if it could not be mapped
     raw: str  # as recorded (for messages)
     test: str
+    prefix: str | None = None  # a listing's `prefix` parameter
 
 
 def iam_match(pattern: str, value: str, case: bool) -> bool:
@@ -241,13 +246,14 @@ class Template:
         role = self.resources[role_id]["Properties"]
         grants: list[Grant] = []
 
-        def add(actions, resources, source):
+        def add(actions, resources, source, prefix=None):
             for action in [actions] if isinstance(actions, str) else actions:
                 for resource in [resources] if isinstance(resources, (str, dict)) else resources:
                     for res, conditions in branches(resource):
                         display = self.resolve_resource(res)
                         label = source + "".join(f", if {c}" for c in conditions)
-                        grants.append(Grant(principal, action, display, self.at_defaults(display), [label]))
+                        grants.append(Grant(principal, action, display, self.at_defaults(display), [label],
+                                            prefix=prefix))
 
         for arn in role.get("ManagedPolicyArns", []):
             name = arn.rsplit("/", 1)[-1] if isinstance(arn, str) else None
@@ -271,8 +277,18 @@ class Template:
                     source += ", when " + "; ".join(f"{op} {k} = {short(self, v)}"
                                                     for op, kv in statement["Condition"].items()
                                                     for k, v in kv.items())
-                add(statement["Action"], statement["Resource"], source)
+                add(statement["Action"], statement["Resource"], source, self.condition_prefix(statement))
         return merge(grants)
+
+    def condition_prefix(self, statement: dict) -> str | None:
+        """The `StringLike s3:prefix` a statement's condition requires, at the parameters' defaults."""
+        like = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        if like is None:
+            return None
+        text = like.get("Fn::Sub") if isinstance(like, dict) else like
+        if not isinstance(text, str):
+            raise Unresolvable(f"an s3:prefix condition this script cannot read: {json.dumps(like)}")
+        return self.at_defaults(text)
 
 
 def branches(value, conditions=()):
@@ -294,7 +310,7 @@ def branches(value, conditions=()):
 def merge(grants: list[Grant]) -> list[Grant]:
     out: dict[tuple, Grant] = {}
     for g in grants:
-        key = (g.principal, g.action, g.resource)
+        key = (g.principal, g.action, g.resource, g.prefix)
         if key in out:
             out[key].sources += [s for s in g.sources if s not in out[key].sources]
         else:
@@ -461,7 +477,7 @@ def calls_of(record: dict, template: Template) -> list[Call]:
     for r in resources:
         raw = json.dumps(r, sort_keys=True)
         out.append(Call(principal, action, logical_resource(r, principal, template) if r else None, raw,
-                        record.get("test", "?")))
+                        record.get("test", "?"), r.get("prefix") if r else None))
     return out
 
 
@@ -501,7 +517,8 @@ def check(template: Template, grants: list[Grant], calls: list[Call], partial: b
             errors.append(f"{call.principal}: {call.action} on {call.raw}: cannot tell which resource of the "
                           "template this is (name it by a variable the function's Environment sets)")
             continue
-        covering = [g for g in grants if g.principal == call.principal and g.covers(call.action, call.resource)]
+        covering = [g for g in grants
+                    if g.principal == call.principal and g.covers(call.action, call.resource, call.prefix)]
         if not covering:
             errors.append(f"{call.principal}: calls {call.action} on {call.resource} (test {call.test}), "
                           "which its role does not grant")
@@ -561,11 +578,12 @@ def self_test(template_text: str, readme: str) -> None:
     granted set of calls passes."""
     template = Template(load_template(template_text))
 
-    def call(principal, action, resource, test="self-test"):
-        return Call(principal, action, resource, resource or "?", test)
+    def call(principal, action, resource, test="self-test", prefix=None):
+        return Call(principal, action, resource, resource or "?", test, prefix)
 
     def complete(grants):
-        return [call(g.principal, g.action, g.match.replace("*", "x")) for g in grants if g.why_unexercised is None]
+        return [call(g.principal, g.action, g.match.replace("*", "x"), prefix=g.prefix and g.prefix.replace("*", "x"))
+                for g in grants if g.why_unexercised is None]
 
     grants = all_grants(template, readme)
     assert check(template, grants, complete(grants), partial=False) == [], "a complete set of calls passes"
@@ -605,6 +623,12 @@ def self_test(template_text: str, readme: str) -> None:
     assert any("dynamodb:Query on VideosTable " in e for e in errors_with(calls + [call("webhook", "dynamodb:Query", "VideosTable")]))
     # An object outside the granted prefix / another bucket-level action.
     assert any("s3:ListBucket" in e for e in errors_with(calls + [call("ingest", "s3:ListBucket", "UploadBucket")]))
+    # A listing the prefix condition does not allow: under another prefix, or with none.
+    listing = next(g for g in grants if g.prefix is not None)
+    assert listing.principal == "api" and listing.prefix.endswith("*"), listing
+    for prefix in ["elsewhere/", None]:
+        errors = errors_with(calls + [call("api", "s3:ListBucket", listing.match, prefix=prefix)])
+        assert any("api: calls s3:ListBucket" in e for e in errors), (prefix, errors)
     # A resource that could not be mapped.
     assert any("cannot tell" in e for e in errors_with(calls + [call("ingest", "secretsmanager:GetSecretValue", None)]))
     # A grant nobody exercised, with no explanation.

@@ -184,6 +184,10 @@ async fn a_multipart_upload_completes_once_every_part_is_there() {
 
     let none = call(&h, "POST", &complete, Some("alice"), None).await;
     assert_eq!((none.status, none.body["missing_parts"].clone()), (409, json!([1, 2, 3])), "no part, no object");
+    // No part yet, and the object cannot be looked for: taken as open (not a 503).
+    h.uploads().fail_on.lock().unwrap().insert("object_size", UploadStoreError::Unavailable("throttled".into()));
+    let unsure = call(&h, "POST", &complete, Some("alice"), None).await;
+    assert_eq!((unsure.status, unsure.body["missing_parts"].clone()), (409, json!([1, 2, 3])));
     h.uploads().upload_part(&handle.upload_id, 1, 5 * MIB);
     h.uploads().upload_part(&handle.upload_id, 3, 2 * MIB);
     let early = call(&h, "POST", &complete, Some("alice"), None).await;
@@ -214,7 +218,7 @@ async fn a_multipart_upload_completes_once_every_part_is_there() {
     let again = call(&h, "POST", &complete, Some("alice"), None).await;
     assert_eq!((again.status, again.body["parts"].clone(), &again.body["key"]), (200, json!(3), &done.body["key"]));
     assert_eq!(h.uploads().completed.lock().unwrap().len(), 1);
-    // HeadObject failing: 503, to retry. An object of another size, or none: no such upload.
+    // The object's look-up failing: 503, to retry. An object of another size, or none: no such upload.
     let key = done.body["key"].as_str().unwrap().to_owned();
     h.uploads().fail_on.lock().unwrap().insert("object_size", UploadStoreError::Unavailable("throttled".into()));
     assert_eq!(call(&h, "POST", &complete, Some("alice"), None).await.status, 503);

@@ -316,15 +316,28 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
     /// object, of the declared size, is then at the key, which is the server's and unique to the
     /// upload. `Err`: the answer to give (404 for an upload S3 never had or aborted, 503 …).
     async fn upload_state(&self, key: &str, handle: &MultipartHandle) -> Result<UploadState, ApiResponse> {
-        let listed = self.uploads.uploaded_parts(key, &handle.upload_id).await;
-        let maybe_completed = match &listed {
-            Ok(parts) => parts.is_empty(),
-            Err(e) => matches!(e, UploadStoreError::NoSuchUpload),
-        };
-        if maybe_completed && self.completed_before(key, handle).await? {
-            return Ok(UploadState::Completed);
+        match self.uploads.uploaded_parts(key, &handle.upload_id).await {
+            // Most often an upload whose first part has not arrived yet: if the object cannot be
+            // looked for, it is treated as that (open), not failed.
+            Ok(parts) if parts.is_empty() => match self.completed_before(key, handle).await {
+                Ok(true) => Ok(UploadState::Completed),
+                Ok(false) => Ok(UploadState::Open(parts)),
+                Err(_) => {
+                    warn!(
+                        source = %source_uri(&self.settings.upload_bucket, key),
+                        "cannot tell whether an upload listed without parts was completed: taken as open"
+                    );
+                    Ok(UploadState::Open(parts))
+                }
+            },
+            Ok(parts) => Ok(UploadState::Open(parts)),
+            Err(UploadStoreError::NoSuchUpload) => match self.completed_before(key, handle).await {
+                Ok(true) => Ok(UploadState::Completed),
+                Ok(false) => Err(ApiResponse::error(404, "no such upload")),
+                Err(answer) => Err(answer),
+            },
+            Err(e) => Err(store_failure(&e)),
         }
-        listed.map(UploadState::Open).map_err(|e| store_failure(&e))
     }
 
     async fn completed_before(&self, key: &str, handle: &MultipartHandle) -> Result<bool, ApiResponse> {

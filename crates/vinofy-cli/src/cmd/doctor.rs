@@ -23,7 +23,9 @@ use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use vinofy_adapters::config::{CloudflareConfig, SecretSource};
 use vinofy_adapters::mux::config::{MuxConfig, resolve_token};
-use vinofy_adapters::{DynamoVideoStore, PacedCloudflare, PacedMux, aws_config, paced_cloudflare, paced_mux};
+use vinofy_adapters::{
+    DynamoVideoStore, PacedCloudflare, PacedMux, StartupError, aws_config, paced_cloudflare, paced_mux,
+};
 use vinofy_core::error::ProviderError;
 use vinofy_core::paced::CallKind;
 use vinofy_core::ports::VideoRecords;
@@ -164,8 +166,9 @@ struct Live {
     ingest_queue_arn: Option<String>,
     /// `Err`: why no Cloudflare check can run.
     stream: Result<(PacedCloudflare, String), String>,
-    /// `None`: Mux is not in use (no MuxTokenSecretArn, no MUX_TOKEN_ID); `Err`: why it cannot be checked.
-    mux: Option<Result<PacedMux, String>>,
+    /// `None`: Mux is not in use (no MuxTokenSecretArn, no MUX_TOKEN_ID); `Err`: why it cannot be
+    /// checked, and the fix.
+    mux: Option<Result<PacedMux, (String, String)>>,
 }
 
 pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
@@ -483,7 +486,7 @@ async fn stream_client(live: &mut Live) -> Result<(PacedCloudflare, String), Str
 
 /// The Mux client with the stack's token (MuxTokenSecretArn), else the operator's MUX_TOKEN_ID and
 /// MUX_TOKEN_SECRET, paced by the Mux budgets the functions share; `None` when Mux is not in use.
-async fn mux_client(live: &Live) -> Option<Result<PacedMux, String>> {
+async fn mux_client(live: &Live) -> Option<Result<PacedMux, (String, String)>> {
     let arn = live.inputs.get("MuxTokenSecretArn").map(str::to_owned);
     if arn.is_none() && env("MUX_TOKEN_ID").is_none() {
         return None;
@@ -495,46 +498,70 @@ async fn mux_client(live: &Live) -> Option<Result<PacedMux, String>> {
         _ => env(name),
     };
     let client = async {
-        let mux = MuxConfig::from_lookup(lookup).map_err(|e| e.to_string())?.ok_or("Mux is not configured")?;
-        let table = live.inputs.get("VideosTableName").ok_or_else(|| {
-            "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown".to_owned()
+        let mux = match MuxConfig::from_lookup(lookup) {
+            Ok(Some(mux)) => mux,
+            Ok(None) => return Err(("Mux is not configured".to_owned(), MUX_TOKEN_FIX.to_owned())),
+            Err(e) => return Err((e.to_string(), format!("fix {}", e.name))),
+        };
+        let Some(table) = live.inputs.get("VideosTableName") else {
+            return Err((
+                "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown".to_owned(),
+                "give VIDEOS_TABLE (the output VideosTableName)".to_owned(),
+            ));
+        };
+        let credentials = resolve_token(&mux.token, &live.aws).await.map_err(|e| {
+            let fix = match e {
+                // The secret holds no usable token.
+                StartupError::Config(_) => MUX_TOKEN_FIX.to_owned(),
+                StartupError::Init(_) => {
+                    "check MuxTokenSecretArn and the operator's secretsmanager:GetSecretValue on it".to_owned()
+                }
+            };
+            (e.to_string(), fix)
         })?;
-        let credentials = resolve_token(&mux.token, &live.aws).await.map_err(|e| e.to_string())?;
-        paced_mux(&mux, credentials, &DynamoVideoStore::new(&live.aws, table)).map_err(|e| e.to_string())
+        paced_mux(&mux, credentials, &DynamoVideoStore::new(&live.aws, table))
+            .map_err(|e| (e.to_string(), "check the MUX_* variables".to_owned()))
     };
     Some(client.await)
 }
+
+const MUX_TOKEN_FIX: &str = "create a Mux access token with Mux Video Read and Write (dashboard → Settings → Access \
+                             Tokens) and store it: aws secretsmanager put-secret-value --secret-id <MuxTokenSecretArn> \
+                             --secret-string '{\"id\": \"<token id>\", \"secret\": \"<token secret>\"}'";
 
 /// Mux has no token-verify endpoint: a one-asset listing says whether the token is taken and may
 /// read Mux Video.
 async fn mux_token_check(live: &Live) -> Option<Check> {
     const CALL: &str = "GET /video/v1/assets?limit=1";
-    let fix = "create a Mux access token with Mux Video Read and Write (dashboard → Settings → Access Tokens) and \
-               store it: aws secretsmanager put-secret-value --secret-id <MuxTokenSecretArn> --secret-string \
-               '{\"id\": \"<token id>\", \"secret\": \"<token secret>\"}'";
     let mux = match live.mux.as_ref()? {
         Ok(mux) => mux,
-        Err(why) => return Some(Check::fail("mux-token", format!("not checked: {why}"), fix)),
+        Err((why, fix)) => return Some(Check::fail("mux-token", format!("not checked: {why}"), fix.as_str())),
     };
     Some(match mux.operator_call(CallKind::Other, CALL_TIMEOUT, |mux, left| mux.probe_access(left)).await {
         Ok(()) => Check::pass("mux-token", format!("{CALL}: the token is accepted")),
-        Err(e @ ProviderError::OverBudget { .. }) => over_budget("mux-token", CALL, &e),
+        Err(e @ (ProviderError::OverBudget { .. } | ProviderError::NotSent(_))) => not_sent("mux-token", CALL, &e),
         Err(ProviderError::Http { status: status @ (401 | 403), message, .. }) => {
-            Check::fail("mux-token", format!("{CALL}: HTTP {status}: {message}"), fix)
+            Check::fail("mux-token", format!("{CALL}: HTTP {status}: {message}"), MUX_TOKEN_FIX)
         }
         Err(e) => Check::fail("mux-token", format!("{CALL}: {e}"), "retry later"),
     })
 }
 
-/// Not sent: the shared call budget had no slot in time (spent by a burst, or a lock-out another
-/// process met). Nothing is wrong with the deployment for it; the check needs running again.
-fn over_budget(name: &str, call: &str, e: &ProviderError) -> Check {
-    Check::fail(
-        name,
-        format!("{call}: not sent: {e}"),
-        "run doctor again later: the provider's rate limit is spent or the account is locked out \
-         (the dashboard's budget wait and lock-out widgets say which, and for how long)",
-    )
+/// Not sent, for a reason of ours: the shared call budget had no slot in time (spent by a burst,
+/// or a lock-out another process met), or the budget's item could not be read or written (the
+/// operator's DynamoDB permissions, an outage). Says which, since the fixes differ.
+fn not_sent(name: &str, call: &str, e: &ProviderError) -> Check {
+    let fix = match e {
+        ProviderError::OverBudget { .. } => {
+            "run doctor again later: the provider's rate limit is spent or the account is locked out (the \
+             dashboard's budget wait and lock-out widgets say which, and for how long)"
+        }
+        _ => {
+            "the call budget lives in the videos table: give the operator dynamodb:GetItem and \
+             dynamodb:UpdateItem on VideosTable (the budget items), or retry if DynamoDB is unavailable"
+        }
+    };
+    Check::fail(name, format!("{call}: not sent: {e}"), fix)
 }
 
 fn stream_unavailable(name: &str, why: &str) -> Check {
@@ -551,7 +578,9 @@ async fn token_check(live: &Live) -> Check {
         Err(why) => return stream_unavailable("token", why),
     };
     match stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.verify_token(left)).await {
-        Err(e @ ProviderError::OverBudget { .. }) => over_budget("token", "GET /user/tokens/verify", &e),
+        Err(e @ (ProviderError::OverBudget { .. } | ProviderError::NotSent(_))) => {
+            not_sent("token", "GET /user/tokens/verify", &e)
+        }
         Ok(t) if t.status == "active" => Check::pass("token", format!("{from}: active (token id {})", t.id)),
         Ok(t) => Check::fail(
             "token",
@@ -573,7 +602,9 @@ async fn stream_permission_check(live: &Live) -> Check {
         Err(why) => return stream_unavailable("stream-permission", why),
     };
     match stream.operator_call(CallKind::Other, CALL_TIMEOUT, |s, left| s.probe_stream_access(left)).await {
-        Err(e @ ProviderError::OverBudget { .. }) => over_budget("stream-permission", "GET /stream?limit=1", &e),
+        Err(e @ (ProviderError::OverBudget { .. } | ProviderError::NotSent(_))) => {
+            not_sent("stream-permission", "GET /accounts/{id}/stream?limit=1", &e)
+        }
         Ok(()) => Check::pass("stream-permission", "GET /accounts/{id}/stream?limit=1: allowed"),
         Err(ProviderError::Http { status: status @ (401 | 403), message, .. }) => Check::fail(
             "stream-permission",
@@ -600,7 +631,9 @@ async fn webhook_check(live: &mut Live) -> Check {
     let subscription = match subscription {
         Ok(Some(s)) => s,
         Ok(None) => return Check::fail("webhook", "the account has no Stream webhook", register),
-        Err(e @ ProviderError::OverBudget { .. }) => return over_budget("webhook", "GET /stream/webhook", &e),
+        Err(e @ (ProviderError::OverBudget { .. } | ProviderError::NotSent(_))) => {
+            return not_sent("webhook", "GET /accounts/{id}/stream/webhook", &e);
+        }
         Err(e) => return Check::fail("webhook", format!("GET /stream/webhook: {e}"), "retry later"),
     };
     if !same_url(&subscription.notification_url, &url) {

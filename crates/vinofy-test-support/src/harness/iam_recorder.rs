@@ -311,8 +311,11 @@ fn s3_call(method: &Method, uri: &Uri) -> (String, Vec<Value>) {
         (Some(_), "DELETE") => "DeleteObject",
         _ => "?",
     };
+    let prefix = query.iter().find(|(k, _)| k == "prefix").map(|(_, v)| v.clone());
     let resource = match key {
         Some(key) if !key.is_empty() => json!({"kind": "object", "bucket": bucket, "key": key}),
+        // A listing's prefix, for the grants conditioned on `s3:prefix`.
+        _ if action == "ListBucket" && prefix.is_some() => json!({"kind": "bucket", "name": bucket, "prefix": prefix}),
         _ => json!({"kind": "bucket", "name": bucket}),
     };
     (format!("s3:{action}"), vec![resource])
