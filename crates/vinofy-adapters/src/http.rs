@@ -12,7 +12,7 @@ use vinofy_core::error::ProviderError;
 
 /// The client of a provider's API: TLS on *ring* ([`crate::ring_tls_config`]), our user agent,
 /// a 5 s connect timeout (each request sets its own overall timeout).
-pub(crate) fn client() -> Result<reqwest::Client, StartupError> {
+pub fn client() -> Result<reqwest::Client, StartupError> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(crate::ring_tls_config()?)
         .user_agent(concat!("vinofy-ingest/", env!("CARGO_PKG_VERSION")))
@@ -23,7 +23,7 @@ pub(crate) fn client() -> Result<reqwest::Client, StartupError> {
 
 /// A reqwest error with its source chain, which says what actually happened (refused, reset,
 /// timed out).
-pub(crate) fn describe(e: reqwest::Error) -> String {
+pub fn describe(e: reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {

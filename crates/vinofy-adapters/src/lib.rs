@@ -9,7 +9,7 @@ pub mod cloudflare;
 pub mod config;
 pub mod dynamodb;
 pub mod hmac_signature;
-mod http;
+pub mod http;
 pub mod mux;
 pub mod oidc;
 pub mod playback;

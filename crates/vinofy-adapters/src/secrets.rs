@@ -11,7 +11,13 @@ use vinofy_core::secret::SecretString;
 /// stores it. Errors name the variable, never the value.
 pub async fn read_secret(aws: &SdkConfig, arn: &str, variable: &'static str) -> Result<SecretString, StartupError> {
     let raw = read_secret_string(aws, arn, variable).await?;
-    Ok(validate_token(variable, &token_from_secret_string(&raw))?)
+    Ok(secret_value(variable, &raw)?)
+}
+
+/// The value the functions use of a secret stored as `raw` (plain, or JSON with a `token` /
+/// `secret` / `CLOUDFLARE_API_TOKEN` field), validated like a token.
+pub fn secret_value(variable: &'static str, raw: &str) -> Result<SecretString, crate::config::ConfigError> {
+    validate_token(variable, &token_from_secret_string(raw))
 }
 
 /// The string value of the secret named by the ARN in `variable`, as stored. Errors name the

@@ -46,8 +46,10 @@ pub fn config_without_cloudflare(bucket: Option<&str>) -> Result<Config, CliErro
     })
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// A variable's value, trimmed; `None` when unset or blank. Every command reads its environment
+/// through this.
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn config_with(bucket: Option<&str>, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, CliError> {
@@ -131,6 +133,18 @@ pub fn s3_client(aws: &SdkConfig) -> aws_sdk_s3::Client {
 /// The table, for commands that only read it.
 pub async fn store(table: &str) -> DynamoVideoStore {
     DynamoVideoStore::new(&aws_config().await, table)
+}
+
+/// The secret an operator command stores into: `--secret-arn`, else `variable` (`hint` says more
+/// about it); it must be a Secrets Manager ARN.
+pub fn secret_arn(flag: Option<String>, variable: &str, what: &str, hint: &str) -> Result<String, CliError> {
+    let arn = flag.or_else(|| env(variable)).ok_or_else(|| {
+        CliError::Usage(format!("name the secret to store {what} in: --secret-arn ARN (or {variable}{hint})"))
+    })?;
+    if !arn.starts_with("arn:") {
+        return Err(CliError::Usage(format!("--secret-arn {arn:?} is not a Secrets Manager ARN")));
+    }
+    Ok(arn)
 }
 
 /// The Cloudflare client of an operator command (`webhook register`, `signing-key create`), from

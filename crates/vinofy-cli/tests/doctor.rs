@@ -238,6 +238,25 @@ async fn webhook_register_subscribes_the_url_and_stores_the_secret_unprinted() {
     assert!(run.code == 2 && run.stderr.contains("--secret-arn"), "{run:?}");
 }
 
+/// Secrets stored as JSON (the console's key/value editor) are read the way the functions read them:
+/// the `token` / `secret` field, not the JSON text.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_stored_as_json_are_read_as_the_functions_read_them() {
+    let d = Deployment::start(&[]).await;
+    let signing_secret = d.stored_secret(&d.webhook_secret).await;
+    d.put_secret(&d.token_secret, &json!({"token": d.world.token}).to_string()).await;
+    d.put_secret(&d.webhook_secret, &json!({"secret": signing_secret}).to_string()).await;
+    let run = d.doctor(&[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let checks = run.checks();
+    assert_eq!(checks["token"]["status"], "pass", "{run:?}");
+    assert!(
+        checks["webhook"]["detail"].as_str().unwrap().contains("the stored secret is its signing secret"),
+        "{run:?}"
+    );
+    secret_values_absent(&run, &[&d.world.token, &signing_secret]);
+}
+
 /// The operator's Cloudflare calls land on the same account limit as a burst's: each takes its slot
 /// from the budget the functions share, so a lock-out one of them met holds the commands too, and
 /// nothing is sent into it.

@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use vinofy_adapters::config::{CloudflareConfig, SecretSource};
-use vinofy_adapters::mux::config::{MuxConfig, resolve_token};
-use vinofy_adapters::{
-    DynamoVideoStore, PacedCloudflare, PacedMux, StartupError, aws_config, paced_cloudflare, paced_mux,
-};
+use vinofy_adapters::mux::config::{MuxConfig, MuxTokenSource, parse_token_secret, resolve_token};
+use vinofy_adapters::secrets::secret_value;
+use vinofy_adapters::{DynamoVideoStore, PacedCloudflare, PacedMux, aws_config, paced_cloudflare, paced_mux};
 use vinofy_core::error::ProviderError;
 use vinofy_core::paced::CallKind;
 use vinofy_core::ports::VideoRecords;
@@ -35,6 +34,7 @@ use crate::cli::DoctorArgs;
 use crate::error::{CliError, describe_aws};
 use crate::output::Output;
 use crate::settings;
+use crate::settings::env;
 use inputs::{Inputs, SECRET_OUTPUTS, secret_is_set};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -152,10 +152,6 @@ impl Report<'_> {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 /// What the other checks share: the clients and what the first checks learned.
 struct Live {
     aws: SdkConfig,
@@ -164,6 +160,8 @@ struct Live {
     secrets: HashMap<String, Result<SecretString, String>>,
     /// The ingest queue's ARN (from GetQueueAttributes), for the notification check.
     ingest_queue_arn: Option<String>,
+    /// The videos table (`None` when VideosTableName is unknown): its records and the call budgets.
+    store: Option<DynamoVideoStore>,
     /// `Err`: why no Cloudflare check can run.
     stream: Result<(PacedCloudflare, String), String>,
     /// `None`: Mux is not in use (no MuxTokenSecretArn, no MUX_TOKEN_ID); `Err`: why it cannot be
@@ -193,9 +191,17 @@ pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
         ));
     }
     let aws = aws_config().await;
+    let store = inputs.get("VideosTableName").map(|table| DynamoVideoStore::new(&aws, table));
     let mut report = Report { out, checks: Vec::new() };
-    let mut live =
-        Live { aws, inputs, secrets: HashMap::new(), ingest_queue_arn: None, stream: Err(String::new()), mux: None };
+    let mut live = Live {
+        aws,
+        inputs,
+        secrets: HashMap::new(),
+        ingest_queue_arn: None,
+        store,
+        stream: Err(String::new()),
+        mux: None,
+    };
 
     report.add(config_check(&live.inputs))?;
     report.add(table_check(&live).await)?;
@@ -213,7 +219,7 @@ pub async fn run(args: DoctorArgs, out: &Output) -> Result<ExitCode, CliError> {
     report.add(token_check(&live).await)?;
     report.add(stream_permission_check(&live).await)?;
     report.add(webhook_check(&mut live).await)?;
-    live.mux = mux_client(&live).await;
+    live.mux = mux_client(&mut live).await;
     if let Some(check) = mux_token_check(&live).await {
         report.add(check)?;
     }
@@ -308,7 +314,7 @@ async fn table_check(live: &Live) -> Check {
             "wait for the stack to finish (ACTIVE), or redeploy: the table must be template.yaml's VideosTable",
         );
     }
-    let store = settings::store(table).await;
+    let store = live.store.as_ref().expect("built with the table's name");
     match store.record("s3://vinofy-doctor/no-such-record").await {
         Ok(_) => Check::pass(
             "table",
@@ -466,8 +472,10 @@ async fn stream_client(live: &mut Live) -> Result<(PacedCloudflare, String), Str
         .ok_or_else(|| "Cloudflare is not configured".to_owned())?;
     let (token, from) = match &token_arn {
         Some(arn) => {
-            let value = read_secret(live, arn).await.map_err(|e| format!("the token secret: {e}"))?;
-            secret_is_set(value.expose()).map_err(|why| format!("the token secret {why}"))?;
+            let raw = read_secret(live, arn).await.map_err(|e| format!("the token secret: {e}"))?;
+            secret_is_set(raw.expose()).map_err(|why| format!("the token secret {why}"))?;
+            // The token as the functions take it from the secret (plain, or a JSON field).
+            let value = secret_value("CLOUDFLARE_API_TOKEN_SECRET_ARN", raw.expose()).map_err(|e| e.to_string())?;
             (value, "the token in CloudflareApiTokenSecretArn".to_owned())
         }
         None => match &cf.token {
@@ -476,17 +484,14 @@ async fn stream_client(live: &mut Live) -> Result<(PacedCloudflare, String), Str
         },
     };
     // Its calls count against the budget every function takes its calls from.
-    let table = live.inputs.get("VideosTableName").ok_or_else(|| {
-        "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown".to_owned()
-    })?;
-    let store = DynamoVideoStore::new(&live.aws, table);
-    let stream = paced_cloudflare(&cf, token, &store).map_err(|e| e.to_string())?;
+    let store = live.store.as_ref().ok_or_else(|| NO_BUDGET_TABLE.to_owned())?;
+    let stream = paced_cloudflare(&cf, token, store).map_err(|e| e.to_string())?;
     Ok((stream, from))
 }
 
 /// The Mux client with the stack's token (MuxTokenSecretArn), else the operator's MUX_TOKEN_ID and
 /// MUX_TOKEN_SECRET, paced by the Mux budgets the functions share; `None` when Mux is not in use.
-async fn mux_client(live: &Live) -> Option<Result<PacedMux, (String, String)>> {
+async fn mux_client(live: &mut Live) -> Option<Result<PacedMux, (String, String)>> {
     let arn = live.inputs.get("MuxTokenSecretArn").map(str::to_owned);
     if arn.is_none() && env("MUX_TOKEN_ID").is_none() {
         return None;
@@ -497,33 +502,34 @@ async fn mux_client(live: &Live) -> Option<Result<PacedMux, (String, String)>> {
         "MUX_TOKEN_ID" | "MUX_TOKEN_SECRET" if arn.is_some() => None,
         _ => env(name),
     };
-    let client = async {
-        let mux = match MuxConfig::from_lookup(lookup) {
-            Ok(Some(mux)) => mux,
-            Ok(None) => return Err(("Mux is not configured".to_owned(), MUX_TOKEN_FIX.to_owned())),
-            Err(e) => return Err((e.to_string(), format!("fix {}", e.name))),
-        };
-        let Some(table) = live.inputs.get("VideosTableName") else {
-            return Err((
-                "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown".to_owned(),
-                "give VIDEOS_TABLE (the output VideosTableName)".to_owned(),
-            ));
-        };
-        let credentials = resolve_token(&mux.token, &live.aws).await.map_err(|e| {
-            let fix = match e {
-                // The secret holds no usable token.
-                StartupError::Config(_) => MUX_TOKEN_FIX.to_owned(),
-                StartupError::Init(_) => {
-                    "check MuxTokenSecretArn and the operator's secretsmanager:GetSecretValue on it".to_owned()
-                }
-            };
-            (e.to_string(), fix)
-        })?;
-        paced_mux(&mux, credentials, &DynamoVideoStore::new(&live.aws, table))
-            .map_err(|e| (e.to_string(), "check the MUX_* variables".to_owned()))
+    let mux = match MuxConfig::from_lookup(lookup) {
+        Ok(Some(mux)) => mux,
+        Ok(None) => return Some(Err(("Mux is not configured".to_owned(), MUX_TOKEN_FIX.to_owned()))),
+        Err(e) => return Some(Err((e.to_string(), format!("fix {}", e.name)))),
     };
-    Some(client.await)
+    let Some(store) = live.store.clone() else {
+        return Some(Err((NO_BUDGET_TABLE.to_owned(), "give VIDEOS_TABLE (the output VideosTableName)".to_owned())));
+    };
+    let credentials = match (&mux.token, &arn) {
+        // The secret the `secret MuxTokenSecret` check read already, parsed as the functions parse it.
+        (MuxTokenSource::SecretsManager { variable, .. }, Some(arn)) => match read_secret(live, arn).await {
+            Ok(raw) => {
+                parse_token_secret(variable, raw.expose()).map_err(|e| (e.to_string(), MUX_TOKEN_FIX.to_owned()))
+            }
+            Err(e) => Err((
+                format!("MuxTokenSecretArn: {e}"),
+                "check MuxTokenSecretArn and the operator's secretsmanager:GetSecretValue on it".to_owned(),
+            )),
+        },
+        (source, _) => resolve_token(source, &live.aws).await.map_err(|e| (e.to_string(), MUX_TOKEN_FIX.to_owned())),
+    };
+    Some(credentials.and_then(|credentials| {
+        paced_mux(&mux, credentials, &store).map_err(|e| (e.to_string(), "check the MUX_* variables".to_owned()))
+    }))
 }
+
+/// Why no provider check can run without the table.
+const NO_BUDGET_TABLE: &str = "the call budget every process shares is in the videos table: VIDEOS_TABLE is unknown";
 
 const MUX_TOKEN_FIX: &str = "create a Mux access token with Mux Video Read and Write (dashboard → Settings → Access \
                              Tokens) and store it: aws secretsmanager put-secret-value --secret-id <MuxTokenSecretArn> \
@@ -651,32 +657,35 @@ async fn webhook_check(live: &mut Live) -> Check {
         Some(arn) => Some(read_secret(live, &arn).await),
         None => None,
     };
-    match (subscription.secret, stored) {
-        (Some(theirs), Some(Ok(ours))) if theirs.expose() != ours.expose() => Check::fail(
+    let not_its_secret = |why: String| {
+        Check::fail(
             "webhook",
-            format!("points at {url}, but the stored secret is not its signing secret: every delivery gets 401"),
+            format!("points at {url}, but the stored secret is not its signing secret{why}: every delivery gets 401"),
             format!("{register} (rotates the secret and stores it)"),
-        ),
-        (Some(_), Some(Ok(_))) => {
-            Check::pass("webhook", format!("points at {url}; the stored secret is its signing secret"))
-        }
+        )
+    };
+    match (subscription.secret, stored) {
+        // Compared as the webhook function takes it (plain, or a JSON field).
+        (Some(theirs), Some(Ok(raw))) => match secret_value("CLOUDFLARE_WEBHOOK_SECRET_ARN", raw.expose()) {
+            Ok(ours) if ours.expose() == theirs.expose() => {
+                Check::pass("webhook", format!("points at {url}; the stored secret is its signing secret"))
+            }
+            Ok(_) => not_its_secret(String::new()),
+            // A placeholder, or nothing usable: the function does not even start (502 until then).
+            Err(e) => not_its_secret(format!(" ({e})")),
+        },
         _ => Check::pass("webhook", format!("points at {url} (signing secret not compared)")),
     }
 }
 
 async fn webhook_function_check(live: &Live) -> Check {
     let Some(url) = live.inputs.get("WebhookUrl") else { return not_known("webhook-function", "WebhookUrl") };
-    let client = match vinofy_adapters::ring_tls_config().and_then(|tls| {
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| vinofy_adapters::StartupError::Init(e.to_string()))
-    }) {
+    let client = match vinofy_adapters::http::client() {
         Ok(c) => c,
         Err(e) => return Check::fail("webhook-function", format!("no HTTP client: {e}"), "report this"),
     };
-    let answer = client.post(url).header("content-type", "application/json").body("{}").send().await;
+    let answer =
+        client.post(url).timeout(CALL_TIMEOUT).header("content-type", "application/json").body("{}").send().await;
     match answer.map(|r| r.status().as_u16()) {
         Ok(401) => Check::pass("webhook-function", "an unsigned POST is refused with 401: up and verifying"),
         Ok(status) => Check::fail(
@@ -687,21 +696,10 @@ async fn webhook_function_check(live: &Live) -> Check {
         ),
         Err(e) => Check::fail(
             "webhook-function",
-            format!("POST WebhookUrl: {}", error_chain(&e)),
+            format!("POST WebhookUrl: {}", vinofy_adapters::http::describe(e)),
             "check WebhookUrl (the stack output) and that the Function URL exists",
         ),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 async fn notification_check(live: &Live) -> Check {

@@ -171,7 +171,7 @@ fn queue_url(flag: Option<String>, lookup: impl Fn(&str) -> Option<String>) -> R
 }
 
 pub async fn run(args: RedriveArgs, out: &Output) -> Result<ExitCode, CliError> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let env = crate::settings::env;
     let queue_url = queue_url(args.queue_url.clone(), env)?;
     // The events name their bucket; only the upload bucket's are the function's to handle.
     if env("UPLOAD_BUCKET").is_none() {
@@ -205,7 +205,7 @@ pub async fn run(args: RedriveArgs, out: &Output) -> Result<ExitCode, CliError> 
     let visibility = if args.dry_run { DRY_RUN_VISIBILITY } else { VISIBILITY };
     let messages = receive_all(&sqs, &queue_url, args.limit, visibility, &held, out);
     let mut tally = Tally::default();
-    let (mut deleted, mut kept, mut undecodable) = (0u64, 0u64, 0u64);
+    let (mut deleted, mut kept) = (0u64, 0u64);
     let mut by_origin: BTreeMap<&'static str, u64> = BTreeMap::new();
     let ended = batch
         .run(
@@ -223,9 +223,6 @@ pub async fn run(args: RedriveArgs, out: &Output) -> Result<ExitCode, CliError> 
                     Action::Kept => kept += 1,
                     Action::Released => {}
                 }
-                if report.message.origin == "undecodable" {
-                    undecodable += 1;
-                }
                 report_message(out, &report.message)
             },
         )
@@ -236,6 +233,7 @@ pub async fn run(args: RedriveArgs, out: &Output) -> Result<ExitCode, CliError> 
         out.note(&format!("vinofy: redrive: {e}"));
     }
     let messages = by_origin.values().sum::<u64>();
+    let undecodable = by_origin.get("undecodable").copied().unwrap_or(0);
     let (interrupted, fatal) = (ended.interrupted, ended.fatal.clone());
     if out.json {
         out.json_line(&Summary {

@@ -16,21 +16,12 @@ use crate::output::Output;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 pub async fn run(args: SigningKeyArgs, out: &Output) -> Result<ExitCode, CliError> {
-    let (variable, default_arn) = match args.provider {
-        Provider::Cloudflare => ("STREAM_SIGNING_KEY_SECRET_ARN", env("STREAM_SIGNING_KEY_SECRET_ARN")),
-        Provider::Mux => ("MUX_SIGNING_KEY_SECRET_ARN", env("MUX_SIGNING_KEY_SECRET_ARN")),
+    let variable = match args.provider {
+        Provider::Cloudflare => "STREAM_SIGNING_KEY_SECRET_ARN",
+        Provider::Mux => "MUX_SIGNING_KEY_SECRET_ARN",
     };
-    let arn = args.secret_arn.or(default_arn).ok_or_else(|| {
-        CliError::Usage(format!("name the secret to store the key in: --secret-arn ARN (or {variable})"))
-    })?;
-    if !arn.starts_with("arn:") {
-        return Err(CliError::Usage(format!("--secret-arn {arn:?} is not a Secrets Manager ARN")));
-    }
+    let arn = crate::settings::secret_arn(args.secret_arn, variable, "the key", "")?;
     let aws = aws_config().await;
     // A POST: Mux counts it with the creates.
     let created = match args.provider {

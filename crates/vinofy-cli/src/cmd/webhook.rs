@@ -12,6 +12,7 @@ use vinofy_core::paced::CallKind;
 use crate::cli::WebhookRegisterArgs;
 use crate::error::CliError;
 use crate::output::Output;
+use crate::settings::env;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,10 +34,6 @@ Examples:
   WEBHOOK_URL=$URL CLOUDFLARE_WEBHOOK_SECRET_ARN=arn:... vinofy --json webhook register
 
 Exit status: 0 registered and stored; 1 Cloudflare or Secrets Manager refused; 2 bad usage or configuration.";
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
 
 /// Stream accepts only public http(s) URLs; a Function URL is https. Plain http is accepted for a
 /// loopback host (the local world's Function URL and emulator).
@@ -65,16 +62,12 @@ pub async fn run(args: WebhookRegisterArgs, out: &Output) -> Result<ExitCode, Cl
         )
     })?;
     check_webhook_url(&url).map_err(|e| CliError::Usage(format!("--url: {e}")))?;
-    let arn = args.secret_arn.or_else(|| env("CLOUDFLARE_WEBHOOK_SECRET_ARN")).ok_or_else(|| {
-        CliError::Usage(
-            "name the secret to store the signing secret in: --secret-arn ARN (or CLOUDFLARE_WEBHOOK_SECRET_ARN, \
-             the stack output CloudflareWebhookSecretArn)"
-                .into(),
-        )
-    })?;
-    if !arn.starts_with("arn:") {
-        return Err(CliError::Usage(format!("--secret-arn {arn:?} is not a Secrets Manager ARN")));
-    }
+    let arn = crate::settings::secret_arn(
+        args.secret_arn,
+        "CLOUDFLARE_WEBHOOK_SECRET_ARN",
+        "the signing secret",
+        ", the stack output CloudflareWebhookSecretArn",
+    )?;
     let aws = aws_config().await;
     let (stream, cf) = crate::settings::operator_cloudflare(&aws).await?;
     let subscription = stream

@@ -43,14 +43,13 @@ impl Stages {
 }
 
 pub async fn run(live: &Live, timeout: Duration) -> Check {
-    let (Some(bucket), Some(table)) = (live.inputs.get("UploadBucketName"), live.inputs.get("VideosTableName")) else {
+    let (Some(bucket), Some(store)) = (live.inputs.get("UploadBucketName"), live.store.as_ref()) else {
         return Check::fail("canary", "not run: the bucket and the table must be known", "give --outputs FILE");
     };
     let prefix = env("SOURCE_PREFIX").unwrap_or_default();
     let key = format!("{prefix}doctor-canary/{}.mp4", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
     let source = vinofy_core::domain::object::source_uri(bucket, &key);
     let s3 = settings::s3_client(&live.aws);
-    let store = settings::store(table).await;
     let mut stages = Stages { started: Instant::now(), list: Vec::new(), text: Vec::new() };
 
     if let Err(e) = s3
@@ -73,11 +72,11 @@ pub async fn run(live: &Live, timeout: Duration) -> Check {
     }
     stages.done("uploaded", format!("s3://{bucket}/{key}, {} bytes", CANARY_MP4.len()));
 
-    let outcome = follow(live, &store, &source, timeout, &mut stages).await;
+    let outcome = follow(live, store, &source, timeout, &mut stages).await;
     // Whatever happened, the object goes: the deletion sync removes the video and marks the record.
     let delete = s3.delete_object().bucket(bucket).key(&key).send().await;
     let outcome = match (outcome, delete) {
-        (Ok(uid), Ok(_)) => deleted(live, &store, &source, uid, timeout, &mut stages).await,
+        (Ok(uid), Ok(_)) => deleted(live, store, &source, uid, timeout, &mut stages).await,
         (Ok(_), Err(e)) => Err((
             format!("DeleteObject: {}", crate::error::describe_aws(&e)),
             "grant the operator s3:DeleteObject on UploadBucket/${UploadPrefix}doctor-canary/*, then delete the \
