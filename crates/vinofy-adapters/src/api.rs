@@ -28,7 +28,6 @@ pub enum KeySource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
     pub videos_table: String,
-    pub upload_bucket: String,
     pub settings: ApiSettings,
     pub oidc: OidcSettings,
     /// `STREAM_SIGNING_KEY_SECRET_ARN` (or `STREAM_SIGNING_KEY` inline): `{"id","pem"}`.
@@ -132,7 +131,7 @@ impl ApiConfig {
                 .ok_or_else(|| bad("PLAYBACK_ACCESS", format!("must be owner or any-authenticated, got {v:?}")))?,
         };
         let settings = ApiSettings {
-            upload_bucket: upload_bucket.clone(),
+            upload_bucket,
             upload_prefix: upload_prefix(get("UPLOAD_PREFIX"))?,
             limits: UploadLimits {
                 extensions: video_extensions(get("VIDEO_EXTENSIONS"))?,
@@ -149,7 +148,6 @@ impl ApiConfig {
             get("STREAM_ACCESS_RULES").map(|raw| parse_access_rules("STREAM_ACCESS_RULES", &raw)).transpose()?;
         Ok(Self {
             videos_table,
-            upload_bucket,
             settings,
             oidc,
             stream_signing_key: key_source(&get, "STREAM_SIGNING_KEY", "STREAM_SIGNING_KEY_SECRET_ARN")?,
@@ -190,7 +188,7 @@ pub async fn build_api(config: ApiConfig) -> Result<LiveApi, StartupError> {
         );
     }
     let verifier = JwksVerifier::new(config.oidc.clone())?;
-    let uploads = S3Uploads::new(&aws, &config.upload_bucket);
+    let uploads = S3Uploads::new(&aws, &config.settings.upload_bucket);
     let records = DynamoVideoStore::new(&aws, &config.videos_table);
     Ok(ApiHandler::new(verifier, uploads, records, playback, config.settings))
 }

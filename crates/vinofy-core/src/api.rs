@@ -20,8 +20,8 @@ use crate::domain::ids::VideoUid;
 use crate::domain::object::source_uri;
 use crate::domain::record::{Status, VideoRecord};
 use crate::domain::upload::{
-    AdmittedUpload, MultipartHandle, UploadLimits, UploadPlan, UploadRefusal, UploadRequest, UploadedPart, admit,
-    metadata_label, object_name, parts_to_complete, space_of, upload_key,
+    MultipartHandle, UploadLimits, UploadPlan, UploadRefusal, UploadRequest, UploadedPart, admit, metadata_label,
+    object_name, parts_to_complete, space_of, upload_key,
 };
 use crate::ports::{
     AuthRejection, Caller, Clock, ObjectUpload, PlaybackSignError, PlaybackSigner, SignedRequest, SystemClock,
@@ -244,7 +244,7 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
                 Err(e) => return store_failure(&e),
             },
             UploadPlan::Multipart { part_bytes, .. } => {
-                match self.multipart(&upload, &admitted, &space_of(&caller.subject), &name, part_bytes).await {
+                match self.multipart(&upload, &space_of(&caller.subject), &name, part_bytes).await {
                     Ok(body) => body,
                     Err(e) => return store_failure(&e),
                 }
@@ -257,7 +257,6 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
     async fn multipart(
         &self,
         upload: &ObjectUpload<'_>,
-        admitted: &AdmittedUpload,
         space: &str,
         name: &str,
         part_bytes: u64,
@@ -266,7 +265,7 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         let handle = MultipartHandle {
             space: space.to_owned(),
             name: name.to_owned(),
-            size: admitted.size,
+            size: upload.size,
             part_bytes,
             upload_id,
         };

@@ -157,9 +157,10 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
         request: &CreateVideoRequest<'_>,
         timeout: Duration,
     ) -> Result<ProviderVideo, ProviderError> {
-        let provider = self.provider.creates_on();
-        let timeout = slot(&self.creates, timeout, provider).await?;
-        timed(&self.creates, provider, self.provider.create_from_url(request, timeout)).await
+        paced_call(&self.creates, self.provider.creates_on(), timeout, |left| {
+            self.provider.create_from_url(request, left)
+        })
+        .await
     }
 
     async fn videos_with_tag(&self, version_tag: &str, timeout: Duration) -> Result<Vec<ProviderVideo>, ProviderError> {
@@ -173,14 +174,10 @@ impl<P: VideoProvider, B: CallBudgetGate> VideoProvider for Paced<P, B> {
     }
 
     async fn get(&self, video: &VideoRef, timeout: Duration) -> Result<Option<ProviderVideo>, ProviderError> {
-        let provider = self.provider.creates_on();
-        let timeout = slot(&self.calls, timeout, provider).await?;
-        timed(&self.calls, provider, self.provider.get(video, timeout)).await
+        paced_call(&self.calls, self.provider.creates_on(), timeout, |left| self.provider.get(video, left)).await
     }
 
     async fn delete(&self, video: &VideoRef, timeout: Duration) -> Result<(), ProviderError> {
-        let provider = self.provider.creates_on();
-        let timeout = slot(&self.calls, timeout, provider).await?;
-        timed(&self.calls, provider, self.provider.delete(video, timeout)).await
+        paced_call(&self.calls, self.provider.creates_on(), timeout, |left| self.provider.delete(video, left)).await
     }
 }

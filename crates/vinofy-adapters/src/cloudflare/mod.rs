@@ -151,8 +151,6 @@ impl CloudflareStream {
         }
     }
 
-    /// Sends one request and returns the envelope's `result` (`Value::Null` for an empty 2xx body).
-    /// Error text taken from the response is scrubbed: Cloudflare may quote our presigned URL.
     /// `POST /stream/keys`: a new playback signing key, which Cloudflare shows only this once. The
     /// result is the secret to store (`{"id", "pem"}`, the PEM base64-encoded as returned).
     pub async fn create_signing_key(&self, timeout: Duration) -> Result<crate::playback::NewSigningKey, ProviderError> {
@@ -211,6 +209,8 @@ impl CloudflareStream {
         }
     }
 
+    /// Sends one request and returns the envelope's `result` (`Value::Null` for an empty 2xx body).
+    /// Error text taken from the response is scrubbed: Cloudflare may quote our presigned URL.
     async fn call(
         &self,
         method: Method,
