@@ -63,17 +63,10 @@ async fn upload_as_alice(world: &World, api: &ApiFunction, issuer: &DevIssuer, i
     key
 }
 
-async fn signing_key_create(world: &World, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
-    let env: Vec<(String, String)> =
-        world.env().into_iter().chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string()))).collect();
-    tokio::process::Command::new(peers::target_bin("vinofy"))
-        .env_clear()
-        .envs(iam_recorder::recorded("vinofy", env))
-        .args(["signing-key", "create"])
-        .args(args)
-        .output()
-        .await
-        .unwrap()
+async fn signing_key_create(world: &World, extra: &[(&str, &str)], args: &[&str]) -> cli::CliRun {
+    let env = world.env().into_iter().chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let args: Vec<&str> = ["signing-key", "create"].into_iter().chain(args.iter().copied()).collect();
+    cli::run_vinofy(&peers::target_bin("vinofy").to_string_lossy(), env, &args).await
 }
 
 async fn get_status(url: &str) -> u16 {
@@ -98,8 +91,8 @@ async fn a_private_stream_video_plays_only_with_the_apis_signed_urls() {
     assert!(logs.contains("signing-key create"), "{logs}");
 
     let created = signing_key_create(&world, &key_env, &[]).await;
-    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
-    assert!(created.status.success(), "{stdout}{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = &created.stdout;
+    assert!(created.code == 0, "{stdout}{}", created.stderr);
     let stored = aws_sdk_secretsmanager::Client::new(&sdk_config(&shared().dynamodb_endpoint).await)
         .get_secret_value()
         .secret_id(&secret)
@@ -182,7 +175,7 @@ async fn a_signed_mux_video_plays_with_muxs_playback_tokens() {
         .await;
     let mux_env = [("VIDEO_PROVIDER", "mux"), ("MUX_PLAYBACK_POLICY", "signed")];
     let created = signing_key_create(&world, &[("MUX_SIGNING_KEY_SECRET_ARN", &secret)], &["--provider", "mux"]).await;
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(created.code == 0, "{}", created.stderr);
 
     let api = start_api(
         &world,

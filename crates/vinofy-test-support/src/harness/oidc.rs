@@ -89,11 +89,6 @@ impl DevIssuer {
         format!("{}/.well-known/jwks.json", self.base_url)
     }
 
-    /// `<issuer>/.well-known/openid-configuration`.
-    pub fn discovery_url(&self) -> String {
-        format!("{}/.well-known/openid-configuration", self.base_url)
-    }
-
     /// The api function's variables for this issuer and `audience`.
     pub fn env(&self, audience: &str) -> Vec<(String, String)> {
         vec![

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use vinofy_core::domain::s3_key::encode_s3_key;
 use vinofy_core::domain::scrub::percent_decode;
+use vinofy_core::ingest::{now_ms, rfc3339};
 
 use super::REGION;
 
@@ -150,7 +151,7 @@ impl Proxy {
         };
         let event = json!({"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-            "eventTime": chrono_now(), "eventName": event_name,
+            "eventTime": rfc3339(now_ms()), "eventName": event_name,
             "userIdentity": {"principalId": "AWS:LOCAL"},
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},
             "responseElements": {"x-amz-request-id": "LOCAL", "x-amz-id-2": "LOCAL"},
@@ -169,30 +170,6 @@ impl Proxy {
     }
 }
 
-/// `2026-11-25T10:00:00.000Z`, now.
-fn chrono_now() -> String {
-    let ms = vinofy_core::ingest::now_ms();
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +178,7 @@ mod tests {
     fn sequencers_grow_and_times_are_rfc3339() {
         let (a, b) = (sequencer(), sequencer());
         assert!(b > a && a.len() == 16, "{a} {b}");
-        let t = chrono_now();
+        let t = rfc3339(now_ms());
         assert!(t.len() == 24 && t.ends_with('Z') && t.starts_with("20"), "{t}");
     }
 }

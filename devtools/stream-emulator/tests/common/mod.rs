@@ -1,6 +1,7 @@
 //! Test harness shared by both emulators' tests (`tests/emulator`, `tests/mux`): a running
-//! emulator binary, a tiny origin server and a webhook receiver. Each test crate's `support.rs`
-//! adds its API's calls, flags and signature check.
+//! emulator binary, a tiny origin server, a webhook receiver, and what the media and signed
+//! playback tests share (the sample video, the ffmpeg check, RS256 signing keys). Each test
+//! crate's `support.rs` adds its API's calls, flags and signature check.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -14,7 +15,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
+use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -125,6 +128,14 @@ pub async fn send_json(request: reqwest::RequestBuilder, body: Option<&Value>) -
     let (status, _, text) = send_raw(request, body).await.expect("request");
     let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
     (status, value)
+}
+
+/// `GET {base}{path}` on `process`: the status, the content type (empty if none) and the body.
+pub async fn fetch(process: &Process, path: &str) -> (StatusCode, String, Vec<u8>) {
+    let response = process.http.get(format!("{}{path}", process.base)).send().await.unwrap();
+    let status = response.status();
+    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (status, content_type, response.bytes().await.unwrap().to_vec())
 }
 
 /// The "S3" the emulator downloads from. `GET /video.mp4` serves [`Origin::BODY`] (any query
@@ -245,4 +256,38 @@ pub fn refused_url() -> String {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     format!("http://127.0.0.1:{port}/video.mp4")
+}
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sample.mp4");
+
+/// `fixtures/sample.mp4`: a real video for the `--transcode on` tests.
+pub fn sample() -> Vec<u8> {
+    std::fs::read(SAMPLE).expect("fixtures/sample.mp4 (2 s, 320x180, H.264/AAC)")
+}
+
+/// Fails (not skips) the test when `ffmpeg` or `ffprobe` is not on PATH.
+pub fn require_ffmpeg() {
+    for tool in ["ffmpeg", "ffprobe"] {
+        let found = Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        assert!(found.is_ok_and(|s| s.success()), "{tool} is missing: apt-get install -y ffmpeg (these tests need it)");
+    }
+}
+
+/// A signing key as the emulator's API returned it, decoded: its id and its PKCS#1 PEM.
+pub struct Key {
+    pub id: String,
+    pub pem: String,
+}
+
+impl Key {
+    /// An RS256 token with `kid` = this key, over `claims`.
+    pub fn sign(&self, claims: &Value) -> String {
+        let header = Header { kid: Some(self.id.clone()), ..Header::new(Algorithm::RS256) };
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(self.pem.as_bytes()).unwrap()).unwrap()
+    }
+}
+
+/// Unix seconds an hour from now (a token's `exp`).
+pub fn in_an_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
 }

@@ -11,20 +11,8 @@ use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::common::{require_ffmpeg, sample};
 use crate::support::{Emulator, next_delivery, serve, webhook_receiver};
-
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sample.mp4");
-
-fn sample() -> Vec<u8> {
-    std::fs::read(SAMPLE).expect("fixtures/sample.mp4 (2 s, 320x180, H.264/AAC)")
-}
-
-fn require_ffmpeg() {
-    for tool in ["ffmpeg", "ffprobe"] {
-        let found = Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-        assert!(found.is_ok_and(|s| s.success()), "{tool} is missing: apt-get install -y ffmpeg (these tests need it)");
-    }
-}
 
 /// The sample with its media data zeroed: ffprobe accepts it, ffmpeg cannot decode a frame.
 fn broken_sample() -> Vec<u8> {
@@ -70,7 +58,7 @@ fn rand_u64() -> u64 {
 }
 
 /// Waits for `ready`/`error` (transcoding takes longer than the emulator's usual 5 ms steps).
-async fn wait_final(emulator: &Emulator, uid: &str) -> Value {
+pub(crate) async fn wait_final(emulator: &Emulator, uid: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, envelope) = emulator.get_video(uid).await;

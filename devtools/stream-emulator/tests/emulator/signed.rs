@@ -2,35 +2,17 @@
 //! tokens minted the way a client does (jsonwebtoken, RS256, `kid` = the key id). The playback
 //! test needs `ffmpeg` and `ffprobe` on PATH, like `media.rs`.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::common::{Key, fetch, in_an_hour, require_ffmpeg, sample};
+use crate::media::wait_final;
 use crate::support::{Emulator, is_hex32, serve};
-
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sample.mp4");
-
-/// A key as `POST /stream/keys` returned it, decoded.
-struct Key {
-    id: String,
-    pem: String,
-}
-
-impl Key {
-    /// An RS256 token with `kid` = this key, over `claims`.
-    fn sign(&self, claims: &Value) -> String {
-        let header = Header { kid: Some(self.id.clone()), ..Header::new(Algorithm::RS256) };
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(self.pem.as_bytes()).unwrap()).unwrap()
-    }
-}
 
 async fn create_key(emulator: &Emulator) -> Key {
     let (status, envelope) = emulator.call(Method::POST, "/keys", None).await;
@@ -40,10 +22,6 @@ async fn create_key(emulator: &Emulator) -> Key {
     assert!(is_hex32(&result["id"]) && result["id"].as_str().unwrap().bytes().all(|b| !b.is_ascii_uppercase()));
     let pem = String::from_utf8(STANDARD.decode(result["pem"].as_str().unwrap()).unwrap()).unwrap();
     Key { id: result["id"].as_str().unwrap().to_owned(), pem }
-}
-
-fn in_an_hour() -> i64 {
-    chrono::Utc::now().timestamp() + 3600
 }
 
 #[tokio::test]
@@ -107,35 +85,13 @@ async fn signing_keys_are_created_listed_and_revoked() {
     assert_eq!(envelope["result"].as_array().unwrap().len(), 1, "{envelope}");
 }
 
-fn require_ffmpeg() {
-    for tool in ["ffmpeg", "ffprobe"] {
-        let found = Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-        assert!(found.is_ok_and(|s| s.success()), "{tool} is missing: apt-get install -y ffmpeg (these tests need it)");
-    }
-}
-
 async fn ready_video(emulator: &Emulator, origin: &str, private: bool) -> String {
     let created = emulator.copy(json!({"url": format!("{origin}/sample.mp4"), "requireSignedURLs": private})).await;
     assert_eq!(created["requireSignedURLs"], private);
     let uid = created["uid"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, envelope) = emulator.get_video(&uid).await;
-        match envelope["result"]["status"]["state"].as_str() {
-            Some("ready") => return uid,
-            Some("error") => panic!("{envelope}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "never ready: {envelope}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn fetch(emulator: &Emulator, path: &str) -> (StatusCode, String, Vec<u8>) {
-    let response = emulator.http.get(format!("{}{path}", emulator.base)).send().await.unwrap();
-    let status = response.status();
-    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    (status, content_type, response.bytes().await.unwrap().to_vec())
+    let video = wait_final(emulator, &uid).await;
+    assert_eq!(video["status"]["state"], "ready", "{video}");
+    uid
 }
 
 /// Every delivery path under `/{id}` answers 401 with a plain-text body that does not echo `id`.
@@ -154,7 +110,7 @@ async fn assert_refused(emulator: &Emulator, id: &str, why: &str) {
 #[tokio::test]
 async fn private_videos_are_served_only_with_a_valid_signed_token() {
     require_ffmpeg();
-    let origin = serve(Router::new().route("/sample.mp4", get(|| async { std::fs::read(SAMPLE).unwrap() }))).await;
+    let origin = serve(Router::new().route("/sample.mp4", get(|| async { sample() }))).await;
     let emulator = Emulator::start(&["--transcode", "on"]);
     let key = create_key(&emulator).await;
     let private = ready_video(&emulator, &origin, true).await;

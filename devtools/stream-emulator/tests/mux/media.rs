@@ -3,7 +3,6 @@
 //! (`apt-get install ffmpeg`) and fail, not skip, without them.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,20 +11,8 @@ use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use crate::common::{require_ffmpeg, sample};
 use crate::support::{Mux, next_delivery, serve, webhook_receiver};
-
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sample.mp4");
-
-fn sample() -> Vec<u8> {
-    std::fs::read(SAMPLE).expect("fixtures/sample.mp4 (2 s, 320x180, H.264/AAC)")
-}
-
-fn require_ffmpeg() {
-    for tool in ["ffmpeg", "ffprobe"] {
-        let found = Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-        assert!(found.is_ok_and(|s| s.success()), "{tool} is missing: apt-get install -y ffmpeg (these tests need it)");
-    }
-}
 
 /// An origin with `/sample.mp4`, `/notes.txt` and `/never` (never answers).
 async fn media_origin() -> String {

@@ -2,32 +2,16 @@
 //! ids, with tokens minted the way the Mux SDKs do (RS256, `kid`, `sub` = playback id, `aud`). The
 //! playback test needs `ffmpeg` and `ffprobe` on PATH, like `media.rs`.
 
-use std::process::{Command, Stdio};
-
 use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::common::{Key, fetch, in_an_hour, require_ffmpeg, sample};
 use crate::support::{Mux, TOKEN_ID, is_mux_id, serve};
-
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sample.mp4");
-
-struct Key {
-    id: String,
-    pem: String,
-}
-
-impl Key {
-    fn sign(&self, claims: &Value) -> String {
-        let header = Header { kid: Some(self.id.clone()), ..Header::new(Algorithm::RS256) };
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(self.pem.as_bytes()).unwrap()).unwrap()
-    }
-}
 
 fn keys_url(mux: &Mux, suffix: &str) -> String {
     format!("{}/system/v1/signing-keys{suffix}", mux.base)
@@ -46,10 +30,6 @@ async fn create_key(mux: &Mux) -> (Key, Value) {
     let data: Value = serde_json::from_str::<Value>(&body).unwrap()["data"].clone();
     let pem = String::from_utf8(STANDARD.decode(data["private_key"].as_str().unwrap()).unwrap()).unwrap();
     (Key { id: data["id"].as_str().unwrap().to_owned(), pem }, data)
-}
-
-fn in_an_hour() -> i64 {
-    chrono::Utc::now().timestamp() + 3600
 }
 
 #[tokio::test]
@@ -84,20 +64,6 @@ async fn signing_keys_are_created_listed_and_deleted() {
     assert!(mux.requests().await.iter().any(|r| r["route"] == "signing_keys"));
 }
 
-fn require_ffmpeg() {
-    for tool in ["ffmpeg", "ffprobe"] {
-        let found = Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-        assert!(found.is_ok_and(|s| s.success()), "{tool} is missing: apt-get install -y ffmpeg (these tests need it)");
-    }
-}
-
-async fn fetch(mux: &Mux, path: &str) -> (StatusCode, String, Vec<u8>) {
-    let response = mux.http.get(format!("{}{path}", mux.base)).send().await.unwrap();
-    let status = response.status();
-    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    (status, content_type, response.bytes().await.unwrap().to_vec())
-}
-
 /// 403, plain text, the token not echoed.
 async fn assert_forbidden(mux: &Mux, path: &str, token: &str, why: &str) {
     let (status, content_type, body) = fetch(mux, path).await;
@@ -110,7 +76,7 @@ async fn assert_forbidden(mux: &Mux, path: &str, token: &str, why: &str) {
 #[tokio::test]
 async fn signed_playback_ids_need_a_valid_token() {
     require_ffmpeg();
-    let origin = serve(Router::new().route("/sample.mp4", get(|| async { std::fs::read(SAMPLE).unwrap() }))).await;
+    let origin = serve(Router::new().route("/sample.mp4", get(|| async { sample() }))).await;
     let mux = Mux::start(&["--transcode", "on"]);
     let (key, _) = create_key(&mux).await;
     let asset = mux
