@@ -180,6 +180,11 @@ impl Outcome {
         }
     }
 
+    /// The outcome a response names (the inverse of [`Self::as_str`]).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
     /// Whether the outcome is about a video at a provider (the metrics then name the provider);
     /// the others are records nothing was asked of a provider for.
     pub fn concerns_provider(self) -> bool {
@@ -806,7 +811,9 @@ mod tests {
     fn outcome_names_are_the_responses() {
         for outcome in Outcome::ALL {
             assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str(), "{outcome:?}");
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome), "read back");
         }
+        assert_eq!(Outcome::parse("nonsense"), None);
     }
 
     #[test]

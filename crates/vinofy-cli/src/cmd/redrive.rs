@@ -516,21 +516,11 @@ async fn handle_record(
 
 /// The one record report of a one-record notification's response (`{"records": [...]}`).
 fn report_of(response: &serde_json::Value, source: &str) -> vinofy_core::ingest::RecordReport {
-    use vinofy_core::ingest::Outcome as O;
     let report = &response["records"][0];
-    let outcome = match report["outcome"].as_str() {
-        Some("submitted") => O::Submitted,
-        Some("adopted") => O::Adopted,
-        Some("skipped") => O::Skipped,
-        Some("duplicate") => O::Duplicate,
-        Some("in_progress") => O::InProgress,
-        Some("outdated") => O::Outdated,
-        Some("superseded") => O::Superseded,
-        Some("ignored") => O::Ignored,
-        Some("deleted") => O::Deleted,
-        Some("deferred") => O::Deferred,
-        _ => O::Failed,
-    };
+    let outcome = report["outcome"]
+        .as_str()
+        .and_then(vinofy_core::ingest::Outcome::parse)
+        .unwrap_or(vinofy_core::ingest::Outcome::Failed);
     vinofy_core::ingest::RecordReport {
         source: source.to_owned(),
         outcome,
