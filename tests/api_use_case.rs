@@ -162,9 +162,10 @@ async fn bad_uploads_are_refused_before_anything_is_presigned() {
 #[tokio::test(start_paused = true)]
 async fn the_upload_stores_failures_are_503_or_409() {
     let h = handler(PlaybackAccess::Owner);
-    *h.uploads().fail_next.lock().unwrap() = Some(UploadStoreError::Unavailable("slow down".into()));
+    h.uploads().fail_on.lock().unwrap().insert("presign_put", UploadStoreError::Unavailable("slow down".into()));
     assert_eq!(call(&h, "POST", "/uploads", Some("alice"), Some(upload_body("a.mp4", 5))).await.status, 503);
-    *h.uploads().fail_next.lock().unwrap() = Some(UploadStoreError::Refused("S3 refused it (InvalidRequest)".into()));
+    let refused = UploadStoreError::Refused("S3 refused it (InvalidRequest)".into());
+    h.uploads().fail_on.lock().unwrap().insert("start_multipart", refused);
     let r = call(&h, "POST", "/uploads", Some("alice"), Some(upload_body("a.mp4", 20 * MIB))).await;
     assert_eq!((r.status, r.body["error"].as_str()), (409, Some("S3 refused it (InvalidRequest)")));
 }

@@ -916,9 +916,7 @@ pub struct MemoryUploads {
     pub completed: Mutex<Vec<String>>,
     /// The objects in the bucket (key → size): a completed upload's, or one put there by a test.
     pub objects: Mutex<HashMap<String, u64>>,
-    /// The next call fails with this.
-    pub fail_next: Mutex<Option<vinofy_core::ports::UploadStoreError>>,
-    /// The next call of this name (`complete`, `object_size`, …) fails with this.
+    /// The next call of this operation (`presign_put`, `complete`, `object_size`, …) fails with this.
     pub fail_on: Mutex<HashMap<&'static str, vinofy_core::ports::UploadStoreError>>,
 }
 
@@ -930,13 +928,10 @@ impl MemoryUploads {
         parts.push(vinofy_core::domain::upload::UploadedPart { number, size, etag: format!("etag-{number}") });
     }
 
-    fn call(&self, what: String) -> Result<(), vinofy_core::ports::UploadStoreError> {
-        let name = what.split(' ').next().unwrap_or_default().to_owned();
-        lock(&self.calls).push(what);
-        if let Some(e) = lock(&self.fail_next).take() {
-            return Err(e);
-        }
-        lock(&self.fail_on).remove(name.as_str()).map_or(Ok(()), Err)
+    /// Records the call (`op` and what it was about), then fails it if a test asked for that.
+    fn call(&self, op: &'static str, detail: String) -> Result<(), vinofy_core::ports::UploadStoreError> {
+        lock(&self.calls).push(format!("{op} {detail}"));
+        lock(&self.fail_on).remove(op).map_or(Ok(()), Err)
     }
 
     fn signed(url: String, headers: Vec<(String, String)>) -> vinofy_core::ports::SignedRequest {
@@ -950,7 +945,7 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
         upload: &vinofy_core::ports::ObjectUpload<'_>,
         ttl: Duration,
     ) -> Result<vinofy_core::ports::SignedRequest, vinofy_core::ports::UploadStoreError> {
-        self.call(format!("presign_put {}", upload.key))?;
+        self.call("presign_put", upload.key.to_owned())?;
         let headers = vec![
             ("content-length".to_owned(), upload.size.to_string()),
             ("content-type".to_owned(), upload.content_type.to_owned()),
@@ -965,7 +960,7 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
         &self,
         upload: &vinofy_core::ports::ObjectUpload<'_>,
     ) -> Result<String, vinofy_core::ports::UploadStoreError> {
-        self.call(format!("start_multipart {}", upload.key))?;
+        self.call("start_multipart", upload.key.to_owned())?;
         let id = format!("upload-{}", lock(&self.open).len() + 1);
         lock(&self.open).insert(id.clone(), (upload.key.to_owned(), Vec::new()));
         Ok(id)
@@ -979,7 +974,7 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
         size: u64,
         _ttl: Duration,
     ) -> Result<vinofy_core::ports::SignedRequest, vinofy_core::ports::UploadStoreError> {
-        self.call(format!("presign_part {number}"))?;
+        self.call("presign_part", number.to_string())?;
         let url = format!("https://s3.test/{key}?partNumber={number}&uploadId={upload_id}&X-Amz-Signature=sig");
         Ok(Self::signed(url, vec![("content-length".to_owned(), size.to_string())]))
     }
@@ -989,7 +984,7 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
         key: &str,
         upload_id: &str,
     ) -> Result<Vec<vinofy_core::domain::upload::UploadedPart>, vinofy_core::ports::UploadStoreError> {
-        self.call(format!("uploaded_parts {key}"))?;
+        self.call("uploaded_parts", key.to_owned())?;
         // S3: an upload id of another key (or none) is NoSuchUpload.
         match lock(&self.open).get(upload_id) {
             Some((open_key, parts)) if open_key == key => Ok(parts.clone()),
@@ -1003,7 +998,7 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
         upload_id: &str,
         parts: &[vinofy_core::domain::upload::UploadedPart],
     ) -> Result<(), vinofy_core::ports::UploadStoreError> {
-        self.call(format!("complete {key} {}", parts.len()))?;
+        self.call("complete", format!("{key} {}", parts.len()))?;
         lock(&self.open).remove(upload_id);
         lock(&self.completed).push(key.to_owned());
         lock(&self.objects).insert(key.to_owned(), parts.iter().map(|p| p.size).sum());
@@ -1011,7 +1006,7 @@ impl vinofy_core::ports::UploadSigner for MemoryUploads {
     }
 
     async fn object_size(&self, key: &str) -> Result<Option<u64>, vinofy_core::ports::UploadStoreError> {
-        self.call(format!("object_size {key}"))?;
+        self.call("object_size", key.to_owned())?;
         Ok(lock(&self.objects).get(key).copied())
     }
 }
