@@ -154,11 +154,12 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
     /// The answer to one request; its route and status go to the invocation's metrics
     /// (`ApiRequests`), whatever the answer (an unauthenticated request's too).
     pub async fn respond(&self, request: &Value) -> ApiResponse {
-        let (route, response) = match serde_json::from_value::<LambdaFunctionUrlRequest>(request.clone()) {
+        // Read from the payload in place (no copy of its body).
+        let (route, response) = match <LambdaFunctionUrlRequest as serde::Deserialize>::deserialize(request) {
             Ok(request) => {
                 let path = path_of(&request);
                 let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-                (route_name(&segments), self.answer(&request).await)
+                (route_name(&segments), self.answer(&request, &segments).await)
             }
             Err(_) => ("unknown", ApiResponse::error(400, "not a Function URL request")),
         };
@@ -166,7 +167,7 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
         response
     }
 
-    async fn answer(&self, request: &LambdaFunctionUrlRequest) -> ApiResponse {
+    async fn answer(&self, request: &LambdaFunctionUrlRequest, segments: &[&str]) -> ApiResponse {
         let token = request
             .headers
             .get("authorization")
@@ -191,11 +192,9 @@ impl<A: TokenVerifier, U: UploadSigner, R: VideoRecords, P: PlaybackSigner> ApiH
             }
         };
         let method = request.request_context.http.method.clone().unwrap_or_default().to_ascii_uppercase();
-        let path = path_of(request);
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let span = tracing::info_span!("api", method = %method, route = route_name(&segments), owner = %caller.subject);
+        let span = tracing::info_span!("api", method = %method, route = route_name(segments), owner = %caller.subject);
         let _guard = span.enter();
-        let response = match (method.as_str(), segments.as_slice()) {
+        let response = match (method.as_str(), segments) {
             ("POST", ["uploads"]) => match body_of(request) {
                 Ok(body) => self.create_upload(&caller, &body).await,
                 Err(response) => response,
